@@ -1,0 +1,62 @@
+# Helder klantcontact: a bilingual (nl/en) customer-support assistant on Rasa 3.6.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RASA := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m rasa
+PYTEST := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m pytest
+
+.DEFAULT_GOAL := help
+.PHONY: help install train run shell validate test test-unit test-nlu test-stories test-e2e clean
+
+help: ## List the targets with a one-line description
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: ## Create the bot environment (finds Python 3.10; idempotent)
+	@scripts/install.sh
+
+$(PY):
+	@echo "The bot environment is missing: run 'make install' first." >&2; exit 1
+
+train: $(PY) ## Train a model unless one matches the current data and config
+	@$(PY) scripts/model.py
+
+run: $(PY) ## Train if needed, start Redis (if none), actions and Rasa; Ctrl-C stops all
+	@$(PY) scripts/stack.py
+
+shell: $(PY) ## Chat in the terminal (uses the running stack, or starts one)
+	@$(PY) scripts/chat.py
+
+validate: $(PY) ## Check domain, data and config for inconsistencies
+	@$(RASA) data validate --domain domain --data data --config config.yml 2>&1 \
+	  | grep -v "is not used in any story or rule" ; exit $${PIPESTATUS[0]}
+
+test: $(PY) ## The whole suite: validation, unit, NLU hold-out, test stories, end to end
+	@$(MAKE) --no-print-directory validate
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory train
+	@$(MAKE) --no-print-directory test-nlu
+	@$(MAKE) --no-print-directory test-stories
+	@$(MAKE) --no-print-directory test-e2e
+
+test-unit: $(PY) ## Unit tests: language detection, tokenizer, actions, domain
+	@$(PYTEST) tests/unit -q
+
+test-nlu: $(PY) ## Intent F1 per language on the held-out sets (fails below 0.90)
+	@$(PY) scripts/nlu_report.py --min-f1 0.90
+
+test-stories: $(PY) ## Test stories per language with --fail-on-prediction-errors
+	@mkdir -p results; for lang in nl en; do \
+	  echo "test stories ($$lang)"; \
+	  $(RASA) test core --model $$($(PY) scripts/model.py) --stories tests/test_stories_$$lang.yml \
+	    --out results/stories_$$lang --fail-on-prediction-errors --no-plot > results/stories_$$lang.log 2>&1 \
+	    || { tail -40 results/stories_$$lang.log; exit 1; }; \
+	  grep -h "Correct:\|Accuracy" results/stories_$$lang.log | head -4; \
+	done
+
+test-e2e: $(PY) ## End-to-end conversations against real Rasa, actions and Redis servers
+	@$(PYTEST) tests/e2e -q
+
+clean: ## Remove models, results and local state (var/)
+	rm -rf models results var

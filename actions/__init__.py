@@ -1,0 +1,1 @@
+"""Custom actions of the Helder support assistant (rasa-sdk action server package)."""

@@ -1,0 +1,42 @@
+"""The seam between the assistant and the company's systems.
+
+Actions only talk to :class:`CustomerBackend`. The operator points ``KLANTCONTACT_BACKEND`` at
+their own implementation ("package.module:ClassName", constructed without arguments); the
+default is the demo backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from functools import lru_cache
+
+from actions.backend.base import (
+    BackendUnavailable,
+    Customer,
+    CustomerBackend,
+    Order,
+    PasswordReset,
+)
+
+__all__ = [
+    "BackendUnavailable",
+    "Customer",
+    "CustomerBackend",
+    "Order",
+    "PasswordReset",
+    "get_backend",
+]
+
+DEFAULT_BACKEND = "actions.backend.demo:DemoBackend"
+
+
+@lru_cache(maxsize=1)
+def get_backend() -> CustomerBackend:
+    """The configured backend, created on first use (never at import time)."""
+    spec = os.environ.get("KLANTCONTACT_BACKEND", DEFAULT_BACKEND)
+    module_name, _, class_name = spec.partition(":")
+    if not class_name:
+        raise ValueError(f"KLANTCONTACT_BACKEND must look like 'package.module:Class', got {spec!r}")
+    backend_class = getattr(importlib.import_module(module_name), class_name)
+    return backend_class()

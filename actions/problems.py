@@ -1,0 +1,129 @@
+"""The customer's problem: take it in their own words, then solve it or pass it on.
+
+``action_take_problem`` runs when a message names a case. It keeps the first description
+verbatim, confirms in one sentence what the bot understood, and sets ``next_step``:
+``identify`` (identification form), ``solve`` (``action_solve_problem``) or ``handoff``.
+The rules in data/rules/problems.yml follow ``next_step``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import BackendUnavailable
+from actions.common import (
+    CASE_INTENTS,
+    CASES_WITHOUT_IDENTITY,
+    COMPLEX_CASES,
+    disclose_once,
+    is_identified,
+    record_attempt,
+)
+from actions.solvers import SOLVERS, Outcome
+
+logger = logging.getLogger(__name__)
+
+
+def _problem_text(tracker: Tracker) -> Optional[str]:
+    """The customer's words for the problem: a button payload stands for the missed text."""
+    text = (tracker.latest_message or {}).get("text") or ""
+    if text.startswith("/"):
+        return tracker.get_slot("missed_text")
+    return text or None
+
+
+def _case_intent(tracker: Tracker) -> Optional[str]:
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    if intent in CASE_INTENTS:
+        return intent
+    if intent == "affirm":
+        # "Yes" to "Is it about ...?" after a misunderstanding.
+        suggested = tracker.get_slot("suggested_intent")
+        return suggested if suggested in CASE_INTENTS else None
+    return None
+
+
+class ActionTakeProblem(Action):
+    """Takes in the customer's problem and decides the next step."""
+
+    def name(self) -> Text:
+        return "action_take_problem"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        events: List[EventType] = disclose_once(dispatcher, tracker)
+        case = _case_intent(tracker)
+        if case is None:
+            dispatcher.utter_message(response="utter_ask_problem")
+            return events + [SlotSet("next_step", "done")]
+
+        events += [SlotSet("problem_intent", case), SlotSet("suggested_intent", None)]
+        if not tracker.get_slot("problem_description"):
+            events.append(SlotSet("problem_description", _problem_text(tracker)))
+        dispatcher.utter_message(response=f"utter_understood_{case}")
+
+        if case in COMPLEX_CASES:
+            return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
+        if case not in CASES_WITHOUT_IDENTITY and not is_identified(tracker):
+            return events + [SlotSet("next_step", "identify")]
+        return events + [SlotSet("next_step", "solve")]
+
+
+class ActionSolveProblem(Action):
+    """Solves the current case with the identity already known, or hands it over."""
+
+    def name(self) -> Text:
+        return "action_solve_problem"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        case = tracker.get_slot("problem_intent")
+        events: List[EventType] = [SlotSet("requested_slot", None)]
+        if case not in CASES_WITHOUT_IDENTITY and not is_identified(tracker):
+            reason = tracker.get_slot("handoff_reason") or "identification_failed"
+            return events + [SlotSet("handoff_reason", reason), SlotSet("next_step", "handoff")]
+
+        solver = SOLVERS.get(case)
+        if solver is None:
+            return events + [
+                record_attempt(tracker, f"{case}:no_automation"),
+                SlotSet("handoff_reason", "no_automation"),
+                SlotSet("next_step", "handoff"),
+            ]
+        try:
+            outcome: Outcome = solver(dispatcher, tracker)
+        except BackendUnavailable as error:
+            logger.warning("backend unavailable while solving %s: %s", case, error)
+            dispatcher.utter_message(response="utter_backend_unavailable")
+            return events + [
+                record_attempt(tracker, f"{case}:backend_failure"),
+                SlotSet("handoff_reason", "backend_failure"),
+                SlotSet("next_step", "handoff"),
+            ]
+        events += [record_attempt(tracker, f"{case}:{outcome.result}"), *outcome.events]
+        if outcome.handoff_reason:
+            return events + [SlotSet("handoff_reason", outcome.handoff_reason), SlotSet("next_step", "handoff")]
+        dispatcher.utter_message(response="utter_anything_else")
+        # The case is closed; a new problem later starts fresh but keeps the identity.
+        return events + [SlotSet("problem_intent", None), SlotSet("next_step", "done")]
+
+
+class ActionOutOfScope(Action):
+    """Says honestly what the assistant cannot do, and what it can."""
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        events = disclose_once(dispatcher, tracker)
+        dispatcher.utter_message(response="utter_out_of_scope")
+        return events

@@ -1,0 +1,112 @@
+"""Session start, the per-turn observer (language, register, misses) and the greeting."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import IDENTITY_SLOTS, latest_user_metadata
+from bot.language import (
+    Detection,
+    channel_language_hint,
+    decide_language,
+    decide_register,
+    get_detector,
+)
+
+# How long a verified identity is remembered across sessions (service rule 1).
+IDENTITY_RETENTION_DAYS = float(os.environ.get("IDENTITY_RETENTION_DAYS", "30"))
+_CARRIED_OVER = IDENTITY_SLOTS + ("language", "register")
+
+
+class ActionSessionStart(Action):
+    """Starts a session, keeping identity and language from the previous one.
+
+    The customer is not asked who they are again when they come back within the retention
+    period; the problem of the previous session is not carried over.
+    """
+
+    def name(self) -> Text:
+        return "action_session_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        events: List[EventType] = [SessionStarted()]
+        verified_at = tracker.get_slot("identity_verified_at")
+        identity_fresh = (
+            isinstance(verified_at, (int, float))
+            and time.time() - verified_at < IDENTITY_RETENTION_DAYS * 86400
+        )
+        for slot in _CARRIED_OVER:
+            value = tracker.get_slot(slot)
+            if value is None or (slot in IDENTITY_SLOTS and not identity_fresh):
+                continue
+            events.append(SlotSet(slot, value))
+        metadata = tracker.get_slot("session_started_metadata")
+        if metadata is not None:
+            events.append(SlotSet("session_started_metadata", metadata))
+        if tracker.get_slot("language") is None:
+            hint = channel_language_hint(metadata if isinstance(metadata, dict) else None)
+            if hint:
+                events.append(SlotSet("language", hint))
+        events.append(ActionExecuted("action_listen"))
+        return events
+
+
+class ActionObserveTurn(Action):
+    """Runs after every customer message (custom slot mapping of ``language``).
+
+    Keeps the reply language sticky (only a clear switch changes it), follows the customer's
+    Dutch form of address, and resets the count of consecutive misunderstandings when a
+    message was understood.
+    """
+
+    def name(self) -> Text:
+        return "action_observe_turn"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        latest = tracker.latest_message or {}
+        text = latest.get("text") or ""
+        detection = Detection.from_dict(latest.get("language_detection"))
+        if detection is None and text and not text.startswith("/"):
+            detection = get_detector().detect(text)
+        current = tracker.get_slot("language")
+        hint = channel_language_hint(latest_user_metadata(tracker))
+        new_language = decide_language(current, detection, hint)
+
+        events: List[EventType] = []
+        if new_language != current:
+            events.append(SlotSet("language", new_language))
+        if new_language == "nl" and not text.startswith("/"):
+            register = decide_register(tracker.get_slot("register"), text)
+            if register != tracker.get_slot("register"):
+                events.append(SlotSet("register", register))
+        intent = (latest.get("intent") or {}).get("name")
+        # A bare "no" after "did you mean ...?" is no progress: it does not reset the count.
+        if intent not in ("nlu_fallback", "deny") and tracker.get_slot("consecutive_misses"):
+            events.append(SlotSet("consecutive_misses", 0.0))
+        return events
+
+
+class ActionGreet(Action):
+    """Greets: the first time with the disclosure, later briefly."""
+
+    def name(self) -> Text:
+        return "action_greet"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        if tracker.get_slot("disclosed"):
+            dispatcher.utter_message(response="utter_greet_again")
+            return []
+        dispatcher.utter_message(response="utter_greet")
+        return [SlotSet("disclosed", True)]

@@ -1,0 +1,284 @@
+"""Starts and stops the local stack: Redis (if none is reachable), action server, Rasa server.
+
+Used by ``make run`` (foreground, Ctrl-C stops what it started), ``make shell`` and the
+end-to-end tests (as a library: :class:`Stack`). Runs with the bot environment's Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+sys.path.insert(0, str(ROOT))
+
+from scripts.model import ensure_model  # noqa: E402
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def parse_redis_url(url: str) -> Dict[str, str]:
+    """``redis://[:password@]host:port/db`` → the REDIS_* variables endpoints.yml reads."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("redis", ""):
+        raise ValueError(f"REDIS_URL must start with redis://, got {url!r}")
+    return {
+        "REDIS_HOST": parsed.hostname or "127.0.0.1",
+        "REDIS_PORT": str(parsed.port or 6379),
+        "REDIS_DB": (parsed.path or "/0").lstrip("/") or "0",
+        "REDIS_PASSWORD": urllib.parse.unquote(parsed.password or ""),
+    }
+
+
+def redis_ping(url: str, timeout: float = 1.0) -> bool:
+    """True if a Redis server answers PING at ``url``."""
+    env = parse_redis_url(url)
+    try:
+        with socket.create_connection((env["REDIS_HOST"], int(env["REDIS_PORT"])), timeout=timeout) as sock:
+            if env["REDIS_PASSWORD"]:
+                password = env["REDIS_PASSWORD"].encode()
+                sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(password), password))
+                sock.recv(64)
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def admin_token(secret: str) -> str:
+    """A JWT for Rasa's HTTP API with the admin role (HS256)."""
+    import jwt  # PyJWT comes with Rasa
+
+    return jwt.encode({"user": {"username": "klantcontact", "role": "admin"}}, secret, algorithm="HS256")
+
+
+def _secret_from_file(name: str) -> str:
+    """A per-installation secret kept in var/ (created once, never committed)."""
+    path = VAR / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _wait_http(url: str, timeout: float, headers: Optional[Dict[str, str]] = None, proc: Optional[subprocess.Popen] = None) -> dict:
+    deadline = time.monotonic() + timeout
+    last_error: Optional[BaseException] = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with code {proc.returncode}")
+        try:
+            request = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(request, timeout=2) as response:
+                body = response.read().decode() or "{}"
+                try:
+                    return json.loads(body)
+                except json.JSONDecodeError:
+                    return {"body": body}
+        except (urllib.error.URLError, ConnectionError, socket.timeout) as error:
+            last_error = error
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f}s: {last_error}")
+
+
+@dataclass
+class Stack:
+    """The local stack; every process it starts, it stops."""
+
+    redis_url: Optional[str] = None
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    model: Optional[Path] = None
+    jwt_secret: Optional[str] = None
+    log_dir: Path = VAR / "log"
+    redis_dir: Path = VAR / "redis"
+    extra_env: Dict[str, str] = field(default_factory=dict)
+    own_redis_port: Optional[int] = None
+    processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.redis_url = self.redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+        self.jwt_secret = self.jwt_secret or os.environ.get("RASA_JWT_SECRET") or _secret_from_file("rasa_jwt")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- environment ---------------------------------------------------------------------
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        return f"http://127.0.0.1:{self.actions_port}"
+
+    def env(self) -> Dict[str, str]:
+        env = dict(os.environ)
+        env.update(parse_redis_url(self.redis_url))
+        env.update(
+            {
+                "ACTION_ENDPOINT_URL": f"{self.actions_url}/webhook",
+                "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+                "RASA_TELEMETRY_ENABLED": "false",
+                "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def auth_headers(self) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {admin_token(self.jwt_secret)}"}
+
+    # -- processes -----------------------------------------------------------------------
+    def _spawn(self, name: str, args: List[str]) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")
+        proc = subprocess.Popen(
+            args, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes[name] = proc
+        return proc
+
+    def ensure_redis(self) -> None:
+        """Uses the Redis at redis_url, or starts a local one with AOF under var/redis."""
+        if redis_ping(self.redis_url):
+            return
+        server = shutil.which("redis-server")
+        if server is None:
+            raise SystemExit(
+                f"No Redis at {self.redis_url} and `redis-server` is not installed.\n"
+                "Install it (Debian/Ubuntu: sudo apt install redis-server; macOS: brew install redis)\n"
+                "or set REDIS_URL=redis://host:port/db to a Redis you run."
+            )
+        env = parse_redis_url(self.redis_url)
+        if env["REDIS_HOST"] not in ("127.0.0.1", "localhost"):
+            raise SystemExit(f"No Redis reachable at {self.redis_url}.")
+        self.redis_dir.mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "redis",
+            [server, "--port", env["REDIS_PORT"], "--bind", "127.0.0.1", "--dir", str(self.redis_dir),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+        )
+        deadline = time.monotonic() + 10
+        while not redis_ping(self.redis_url):
+            if time.monotonic() > deadline or self.processes["redis"].poll() is not None:
+                raise RuntimeError(f"redis-server did not start; see {self.log_dir / 'redis.log'}")
+            time.sleep(0.1)
+
+    def start_actions(self) -> None:
+        proc = self._spawn(
+            "actions",
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.actions_port)],
+        )
+        _wait_http(f"{self.actions_url}/health", timeout=120, proc=proc)
+
+    def start_rasa(self) -> None:
+        model = self.model or ensure_model()
+        proc = self._spawn(
+            "rasa",
+            [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(self.rasa_port),
+             "--enable-api", "--jwt-secret", self.jwt_secret, "--jwt-method", "HS256",
+             "--credentials", "credentials.yml", "--endpoints", "endpoints.yml", "--cors", "*"],
+        )
+        status = _wait_http(f"{self.rasa_url}/status", timeout=300, headers=self.auth_headers(), proc=proc)
+        if not status.get("model_file"):
+            raise RuntimeError(f"Rasa started without a model: {status}")
+
+    def stop_process(self, name: str, timeout: float = 20) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def restart_rasa(self) -> None:
+        """Kills and starts the Rasa server (the conversation state must survive in Redis)."""
+        self.stop_process("rasa")
+        self.start_rasa()
+
+    def start(self) -> "Stack":
+        self.model = self.model or ensure_model()
+        self.ensure_redis()
+        self.start_actions()
+        self.start_rasa()
+        return self
+
+    def stop(self) -> None:
+        for name in ("rasa", "actions", "redis"):
+            self.stop_process(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("RASA_PORT", 5005)))
+    parser.add_argument("--actions-port", type=int, default=int(os.environ.get("ACTIONS_PORT", 5055)))
+    args = parser.parse_args()
+
+    stack = Stack(rasa_port=args.rasa_port, actions_port=args.actions_port)
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            print("\nstopping...", flush=True)
+            stack.stop()
+            sys.exit(0)
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        print("checking the model (trains only when data or config changed)...", flush=True)
+        stack.model = ensure_model()
+        stack.ensure_redis()
+        print(f"redis:   {stack.redis_url}" + ("  (started here, AOF in var/redis)" if "redis" in stack.processes else ""))
+        stack.start_actions()
+        print(f"actions: {stack.actions_url}")
+        stack.start_rasa()
+    except BaseException:
+        stack.stop()
+        raise
+    print(
+        f"rasa:    {stack.rasa_url}  (model {stack.model.name})\n\n"
+        f"Ready. Chat in this terminal with `make shell`, or over REST:\n"
+        f"  curl -s {stack.rasa_url}/webhooks/rest/webhook -d '{{\"sender\": \"me\", \"message\": \"hallo\"}}'\n"
+        f"socket.io for a web widget: {stack.rasa_url}/socket.io\n"
+        f"HTTP API (JWT, HS256, secret in var/secrets/rasa_jwt): {stack.rasa_url}/status\n"
+        f"Logs in {stack.log_dir}. Ctrl-C stops everything started here.",
+        flush=True,
+    )
+    while True:
+        for name, proc in list(stack.processes.items()):
+            if proc.poll() is not None:
+                print(f"{name} exited with code {proc.returncode}; see {stack.log_dir / (name + '.log')}", flush=True)
+                _stop()
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Helpers for action tests: real rasa-sdk trackers and the project's real domain."""
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def domain() -> Dict[str, Any]:
+    return Domain.load(str(ROOT / "domain")).as_dict()
+
+
+def make_tracker(
+    text: str = "",
+    intent: Optional[str] = None,
+    slots: Optional[Dict[str, Any]] = None,
+    language: str = "nl",
+    entities: Optional[List[Dict[str, Any]]] = None,
+    ranking: Optional[List[Dict[str, Any]]] = None,
+    detection: Optional[Dict[str, Any]] = None,
+    active_loop: Optional[str] = None,
+    events: Optional[List[Dict[str, Any]]] = None,
+    events_after: Optional[List[Dict[str, Any]]] = None,
+    sender_id: str = "test-conversation",
+) -> Tracker:
+    """A tracker whose latest message is ``text`` classified as ``intent``."""
+    all_slots = {"language": language, "register": "u", "disclosed": True, "consecutive_misses": 0.0}
+    all_slots.update(slots or {})
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": entities or [],
+        "intent_ranking": ranking or [{"name": intent, "confidence": 0.9}],
+    }
+    if detection is not None:
+        latest["language_detection"] = detection
+    history = list(events or []) + [{"event": "user", "text": text, "parse_data": latest, "metadata": {}}]
+    history += list(events_after or [])
+    return Tracker(
+        sender_id=sender_id,
+        slots=all_slots,
+        latest_message=latest,
+        events=history,
+        paused=False,
+        followup_action=None,
+        active_loop={"name": active_loop} if active_loop else {},
+        latest_action_name="action_listen",
+    )
+
+
+def responses(dispatcher: CollectingDispatcher) -> List[str]:
+    return [m.get("response") for m in dispatcher.messages]
+
+
+def slot_events(events: List[Dict[str, Any]]) -> Dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}

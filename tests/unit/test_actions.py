@@ -1,0 +1,276 @@
+"""Actions with real rasa-sdk trackers and the real domain, in both languages."""
+
+import asyncio
+import time
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import BackendUnavailable
+from actions.fallback import ActionHandleMiss
+from actions.handoff import ActionHandoff
+from actions.identity import ValidateIdentificationForm
+from actions.problems import ActionSolveProblem, ActionTakeProblem
+from actions.session import ActionObserveTurn, ActionSessionStart
+from bot.language import get_detector
+from tests.unit.conftest import make_tracker, responses, slot_events
+
+LANGUAGES = ["nl", "en"]
+
+
+def run(action, tracker, domain):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    return dispatcher, events
+
+
+def detection(text):
+    return get_detector().detect(text).as_dict()
+
+
+# -- the per-turn observer -------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["ok", "ja", "thanks", "48213377", "👍"])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_short_messages_keep_the_language(domain, text, language):
+    tracker = make_tracker(text, "affirm", language=language, detection=detection(text))
+    _, events = run(ActionObserveTurn(), tracker, domain)
+    assert "language" not in slot_events(events)
+
+
+@pytest.mark.parametrize("text, current, new", [
+    ("sorry, can we continue in English please, my parcel is late", "nl", "en"),
+    ("ik wil toch liever in het Nederlands verder als dat kan", "en", "nl"),
+])
+def test_a_clear_switch_changes_the_language(domain, text, current, new):
+    tracker = make_tracker(text, "order_status", language=current, detection=detection(text))
+    _, events = run(ActionObserveTurn(), tracker, domain)
+    assert slot_events(events)["language"] == new
+
+
+def test_first_message_takes_the_page_language(domain):
+    tracker = make_tracker("hi", "greet", language=None, detection=detection("hi"),
+                           slots={"session_started_metadata": {"locale": "nl-BE"}})
+    _, events = run(ActionObserveTurn(), tracker, domain)
+    assert slot_events(events)["language"] == "nl"
+
+
+def test_informal_dutch_is_followed(domain):
+    tracker = make_tracker("kun je me helpen met mijn pakket", "order_status", detection=detection("kun je me helpen met mijn pakket"))
+    _, events = run(ActionObserveTurn(), tracker, domain)
+    assert slot_events(events)["register"] == "je"
+
+
+@pytest.mark.parametrize("intent, reset", [("order_status", True), ("nlu_fallback", False), ("deny", False)])
+def test_misses_reset_only_when_understood(domain, intent, reset):
+    tracker = make_tracker("iets", intent, slots={"consecutive_misses": 1.0})
+    _, events = run(ActionObserveTurn(), tracker, domain)
+    assert (slot_events(events).get("consecutive_misses") == 0.0) is reset
+
+
+# -- session start ---------------------------------------------------------------------------
+def test_identity_and_language_carry_over_to_a_new_session(domain):
+    slots = {"customer_id": "48213377", "customer_name": "Sanne de Vries", "identity_verified_by": "customer_number+postcode",
+             "identity_verified_at": time.time() - 3600, "problem_description": "oud probleem", "language": "en"}
+    _, events = run(ActionSessionStart(), make_tracker(slots=slots), domain)
+    carried = slot_events(events)
+    assert carried["customer_id"] == "48213377" and carried["language"] == "en"
+    assert "problem_description" not in carried
+
+
+def test_identity_expires_after_the_retention_period(domain):
+    slots = {"customer_id": "48213377", "identity_verified_at": time.time() - 400 * 86400}
+    _, events = run(ActionSessionStart(), make_tracker(slots=slots), domain)
+    assert "customer_id" not in slot_events(events)
+
+
+# -- taking the problem ----------------------------------------------------------------------
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_problem_is_kept_verbatim_and_confirmed_then_identification(domain, language):
+    text = "mijn föhn is na 2 dagen al kapot!!" if language == "nl" else "my hairdryer broke after 2 days!!"
+    dispatcher, events = run(ActionTakeProblem(), make_tracker(text, "defective_product", language=language), domain)
+    slots = slot_events(events)
+    assert slots["problem_description"] == text
+    assert slots["next_step"] == "identify"
+    assert responses(dispatcher) == ["utter_understood_defective_product"]
+
+
+def test_first_description_is_not_overwritten(domain):
+    tracker = make_tracker("ook kan ik niet inloggen", "account_access", slots={"problem_description": "eerste verhaal"})
+    _, events = run(ActionTakeProblem(), tracker, domain)
+    assert "problem_description" not in slot_events(events)
+
+
+def test_identified_customer_is_not_asked_again(domain):
+    tracker = make_tracker("waar is mijn pakket", "order_status", slots={"customer_id": "48213377"})
+    _, events = run(ActionTakeProblem(), tracker, domain)
+    assert slot_events(events)["next_step"] == "solve"
+
+
+def test_facts_need_no_identity(domain):
+    _, events = run(ActionTakeProblem(), make_tracker("wanneer zijn jullie open", "opening_hours"), domain)
+    assert slot_events(events)["next_step"] == "solve"
+
+
+@pytest.mark.parametrize("case", ["complaint", "billing_dispute", "privacy_request"])
+def test_complex_cases_go_to_a_person(domain, case):
+    _, events = run(ActionTakeProblem(), make_tracker("...", case), domain)
+    assert slot_events(events)["next_step"] == "handoff"
+    assert slot_events(events)["handoff_reason"] == "complexity"
+
+
+def test_disclosure_comes_first_when_the_first_message_is_a_problem(domain):
+    tracker = make_tracker("waar is mijn pakket", "order_status", slots={"disclosed": False})
+    dispatcher, events = run(ActionTakeProblem(), tracker, domain)
+    assert responses(dispatcher)[0] == "utter_disclosure"
+    assert slot_events(events)["disclosed"] is True
+
+
+def test_yes_to_the_best_guess_keeps_the_customers_own_words(domain):
+    tracker = make_tracker("/affirm", "affirm", slots={"suggested_intent": "order_status", "missed_text": "waar blijft mn spul"})
+    _, events = run(ActionTakeProblem(), tracker, domain)
+    slots = slot_events(events)
+    assert slots["problem_intent"] == "order_status"
+    assert slots["problem_description"] == "waar blijft mn spul"
+
+
+# -- identification --------------------------------------------------------------------------
+def validate(domain, text, slots, requested="postcode"):
+    tracker = make_tracker(text, "inform", slots={**slots, "requested_slot": requested}, active_loop="identification_form",
+                           events_after=[{"event": "slot", "name": k, "value": v} for k, v in slots.items()])
+    return run(ValidateIdentificationForm(), tracker, domain)
+
+
+def test_identifier_and_postcode_verify_the_customer(domain):
+    dispatcher, events = validate(domain, "3511 ab", {"identifier": "48213377", "postcode": "3511 ab"})
+    slots = slot_events(events)
+    assert slots["customer_id"] == "48213377"
+    assert slots["identity_verified_by"] == "customer_number+postcode"
+    assert "utter_identified" in responses(dispatcher)
+
+
+def test_email_and_belgian_postcode_verify_the_customer(domain):
+    _, events = validate(domain, "2000", {"identifier": "Pieter.Janssens@example.be", "postcode": "mijn postcode is 2000"})
+    assert slot_events(events)["customer_id"] == "51937204"
+
+
+def test_wrong_postcode_once_asks_again_without_saying_which_was_wrong(domain):
+    dispatcher, events = validate(domain, "9999 ZZ", {"identifier": "48213377", "postcode": "9999 ZZ"})
+    slots = slot_events(events)
+    assert slots["identifier"] is None and slots["postcode"] is None
+    assert slots["identification_failed"] is False
+    assert responses(dispatcher) == ["utter_identification_mismatch"]
+
+
+def test_second_failure_goes_to_a_person(domain):
+    dispatcher, events = validate(domain, "9999 ZZ", {"identifier": "48213377", "postcode": "9999 ZZ", "identification_attempts": 1.0})
+    slots = slot_events(events)
+    assert slots["identification_failed"] is True
+    assert slots["handoff_reason"] == "identification_failed"
+    assert responses(dispatcher) == []
+
+
+def test_an_answer_without_an_identifier_counts_as_an_attempt(domain):
+    dispatcher, events = validate(domain, "weet ik niet", {"identifier": "weet ik niet"}, requested="identifier")
+    assert slot_events(events)["identification_attempts"] == 1.0
+    assert responses(dispatcher) == ["utter_invalid_identifier"]
+
+
+def test_backend_down_during_identification(domain, monkeypatch):
+    class Down:
+        def verify(self, *_):
+            raise BackendUnavailable("timeout")
+    monkeypatch.setattr("actions.identity.get_backend", lambda: Down())
+    _, events = validate(domain, "3511 AB", {"identifier": "48213377", "postcode": "3511 AB"})
+    assert slot_events(events)["handoff_reason"] == "backend_failure"
+
+
+def test_nothing_is_asked_once_identified(domain):
+    form = ValidateIdentificationForm()
+    tracker = make_tracker(slots={"customer_id": "48213377"})
+    assert asyncio.run(form.required_slots(["identifier", "postcode"], CollectingDispatcher(), tracker, domain)) == []
+
+
+# -- solving ---------------------------------------------------------------------------------
+def test_order_status_of_the_customers_open_order(domain):
+    tracker = make_tracker(slots={"customer_id": "48213377", "problem_intent": "order_status"})
+    dispatcher, events = run(ActionSolveProblem(), tracker, domain)
+    assert responses(dispatcher) == ["utter_order_shipped", "utter_anything_else"]
+    assert dispatcher.messages[0]["tracking"] == "3SHLDR0012345"
+    assert slot_events(events)["bot_attempts"] == ["order_status:order 2024118832 shipped"]
+
+
+def test_someone_elses_order_number_is_refused_like_an_unknown_one(domain):
+    replies = []
+    for number in ("2024120451", "1999999999"):  # Pieter's order, and no order at all
+        tracker = make_tracker(slots={"customer_id": "48213377", "problem_intent": "order_status", "order_number": number})
+        dispatcher, _ = run(ActionSolveProblem(), tracker, domain)
+        replies.append([(m["response"], {k: v for k, v in m.items() if k == "order_number"}) for m in dispatcher.messages][0][0])
+    assert replies == ["utter_order_not_found", "utter_order_not_found"]
+
+
+def test_locked_account_is_unlocked_and_reset_link_sent(domain):
+    tracker = make_tracker(slots={"customer_id": "72055139", "problem_intent": "account_access"})
+    dispatcher, _ = run(ActionSolveProblem(), tracker, domain)
+    assert responses(dispatcher)[0] == "utter_account_unlocked"
+    assert dispatcher.messages[0]["masked_email"] == "a***i@example.nl"
+
+
+def test_case_without_automation_goes_to_a_person_with_the_attempt(domain):
+    tracker = make_tracker(slots={"customer_id": "48213377", "problem_intent": "defective_product"})
+    _, events = run(ActionSolveProblem(), tracker, domain)
+    slots = slot_events(events)
+    assert slots["next_step"] == "handoff" and slots["handoff_reason"] == "no_automation"
+
+
+def test_backend_failure_while_solving_apologises_once_and_hands_over(domain, monkeypatch):
+    def down(*_):
+        raise BackendUnavailable("timeout")
+    monkeypatch.setitem(__import__("actions.solvers", fromlist=["SOLVERS"]).SOLVERS, "order_status", down)
+    tracker = make_tracker(slots={"customer_id": "48213377", "problem_intent": "order_status"})
+    dispatcher, events = run(ActionSolveProblem(), tracker, domain)
+    assert responses(dispatcher) == ["utter_backend_unavailable"]
+    assert slot_events(events)["handoff_reason"] == "backend_failure"
+
+
+# -- misunderstanding ------------------------------------------------------------------------
+def test_first_miss_names_the_best_guess(domain):
+    ranking = [{"name": "nlu_fallback", "confidence": 0.55}, {"name": "order_status", "confidence": 0.4}]
+    dispatcher, events = run(ActionHandleMiss(), make_tracker("waar blijft mn spul", "nlu_fallback", ranking=ranking), domain)
+    assert responses(dispatcher) == ["utter_did_you_mean_order_status"]
+    assert slot_events(events)["consecutive_misses"] == 1.0
+    assert slot_events(events)["missed_text"] == "waar blijft mn spul"
+
+
+def test_second_miss_goes_to_a_person(domain):
+    tracker = make_tracker("blabla", "nlu_fallback", slots={"consecutive_misses": 1.0})
+    dispatcher, events = run(ActionHandleMiss(), tracker, domain)
+    assert slot_events(events)["next_step"] == "handoff"
+    assert slot_events(events)["handoff_reason"] == "second_miss"
+    assert responses(dispatcher) == []
+
+
+def test_unsupported_language_is_said_not_counted(domain):
+    text = "Bonjour, je voudrais savoir où est ma commande s'il vous plaît"
+    dispatcher, events = run(ActionHandleMiss(), make_tracker(text, "nlu_fallback", detection=detection(text)), domain)
+    assert responses(dispatcher) == ["utter_unsupported_language"]
+    assert "consecutive_misses" not in slot_events(events)
+
+
+# -- handoff ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_handoff_pauses_and_says_why(domain, language, caplog):
+    slots = {"customer_id": "48213377", "customer_name": "Sanne de Vries", "identity_verified_by": "customer_number+postcode",
+             "problem_description": "mijn föhn is kapot", "problem_intent": "defective_product",
+             "bot_attempts": ["defective_product:no_automation"], "handoff_reason": "no_automation", "product": "föhn"}
+    caplog.set_level("INFO")
+    dispatcher, events = run(ActionHandoff(), make_tracker("", "defective_product", slots=slots, language=language), domain)
+    assert responses(dispatcher) == ["utter_handoff_no_automation", "utter_handoff_waiting"]
+    assert any(e["event"] == "pause" for e in events)
+    assert "mijn föhn is kapot" in caplog.text and "defective_product:no_automation" in caplog.text
+
+
+def test_a_request_for_a_person_is_the_reason_even_with_another_reason_pending(domain):
+    tracker = make_tracker("medewerker", "request_human", slots={"handoff_reason": "second_miss"})
+    dispatcher, events = run(ActionHandoff(), tracker, domain)
+    assert responses(dispatcher)[0] == "utter_handoff_request"
+    assert slot_events(events)["handoff_reason"] == "request"

@@ -1,0 +1,63 @@
+"""The domain speaks both languages, without stock phrases, and every action exists."""
+
+import inspect
+import re
+
+import pytest
+from rasa_sdk import Action
+from rasa_sdk.forms import FormValidationAction
+
+import actions.fallback
+import actions.handoff
+import actions.identity
+import actions.problems
+import actions.session
+from actions.common import CASE_INTENTS
+
+BANNED = [r"wat vervelend", r"fijne dag", r"excuses voor het ongemak", r"sorry for the inconvenience",
+          r"have a nice day", r"uw mening", r"rate (our|this)", r"beoordeel"]
+
+
+def test_every_response_has_a_dutch_and_an_english_variant(domain):
+    for name, variants in domain["responses"].items():
+        languages = sorted(
+            c["value"] for v in variants for c in v.get("condition", []) if c.get("name") == "language"
+        )
+        assert languages == ["en", "nl"], f"{name} has language variants {languages}"
+
+
+def test_dutch_responses_use_u_not_je(domain):
+    for name, variants in domain["responses"].items():
+        for variant in variants:
+            if any(c.get("value") == "nl" for c in variant.get("condition", [])):
+                assert not re.search(r"\b(je|jij|jou|jouw)\b", variant["text"], re.I), name
+
+
+def test_no_stock_phrases_or_survey_spam(domain):
+    for name, variants in domain["responses"].items():
+        for variant in variants:
+            for phrase in BANNED:
+                assert not re.search(phrase, variant["text"], re.I), f"{name}: {variant['text']}"
+
+
+def test_every_case_has_a_confirmation_and_a_best_guess_question(domain):
+    for case in CASE_INTENTS:
+        assert f"utter_understood_{case}" in domain["responses"]
+        assert f"utter_did_you_mean_{case}" in domain["responses"]
+
+
+def test_the_first_messages_disclose_the_bot_and_the_way_to_a_person(domain):
+    for name in ("utter_greet", "utter_disclosure", "utter_iamabot"):
+        texts = {c["value"]: v["text"] for v in domain["responses"][name] for c in v["condition"]}
+        assert "assistent" in texts["nl"] and "medewerker" in texts["nl"]
+        assert "assistant" in texts["en"] and ("agent" in texts["en"])
+
+
+def test_every_custom_action_in_the_domain_is_implemented(domain):
+    implemented = set()
+    for module in (actions.fallback, actions.handoff, actions.identity, actions.problems, actions.session):
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, Action) and cls not in (Action, FormValidationAction) and cls.__module__ == module.__name__:
+                implemented.add(cls().name())
+    custom = {a for a in domain["actions"] if a.startswith(("action_", "validate_"))}
+    assert custom <= implemented, custom - implemented
