@@ -87,3 +87,12 @@ def latest_user_metadata(tracker: Tracker) -> Dict[str, Any]:
             break
     session = tracker.get_slot("session_started_metadata")
     return session if isinstance(session, dict) else {}
+
+
+def says_unsupported_language(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """If the message is clearly in a language we do not speak, says so (in both) and True."""
+    detection = (tracker.latest_message or {}).get("language_detection") or {}
+    if not detection.get("other_language"):
+        return False
+    dispatcher.utter_message(response="utter_unsupported_language")
+    return True

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import CASE_INTENTS, disclose_once
+from actions.common import CASE_INTENTS, disclose_once, says_unsupported_language
 
 MAX_CONSECUTIVE_MISSES = 2
 
@@ -35,10 +35,11 @@ class ActionHandleMiss(Action):
     ) -> List[EventType]:
         events: List[EventType] = disclose_once(dispatcher, tracker)
         latest = tracker.latest_message or {}
-        detection = latest.get("language_detection") or {}
-        if detection.get("other_language"):
-            # Not a misunderstanding of the words: a language we do not speak.
-            dispatcher.utter_message(response="utter_unsupported_language")
+        if not (latest.get("text") or "").strip():
+            # Nothing was said, so nothing was misunderstood.
+            dispatcher.utter_message(response="utter_empty_message")
+            return events + [SlotSet("next_step", "done")]
+        if says_unsupported_language(dispatcher, tracker):
             return events + [SlotSet("next_step", "done")]
 
         misses = int(tracker.get_slot("consecutive_misses") or 0) + 1

@@ -23,6 +23,7 @@ from actions.common import (
     disclose_once,
     is_identified,
     record_attempt,
+    says_unsupported_language,
 )
 from actions.solvers import SOLVERS, Outcome
 
@@ -125,5 +126,6 @@ class ActionOutOfScope(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         events = disclose_once(dispatcher, tracker)
-        dispatcher.utter_message(response="utter_out_of_scope")
+        if not says_unsupported_language(dispatcher, tracker):
+            dispatcher.utter_message(response="utter_out_of_scope")
         return events

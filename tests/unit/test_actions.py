@@ -274,3 +274,16 @@ def test_a_request_for_a_person_is_the_reason_even_with_another_reason_pending(d
     dispatcher, events = run(ActionHandoff(), tracker, domain)
     assert responses(dispatcher)[0] == "utter_handoff_request"
     assert slot_events(events)["handoff_reason"] == "request"
+
+
+def test_an_empty_message_is_not_a_miss(domain):
+    dispatcher, events = run(ActionHandleMiss(), make_tracker("   ", "nlu_fallback"), domain)
+    assert responses(dispatcher) == ["utter_empty_message"]
+    assert "consecutive_misses" not in slot_events(events)
+
+
+def test_out_of_scope_in_an_unsupported_language_says_which_languages_we_speak(domain):
+    from actions.problems import ActionOutOfScope
+    text = "Bonjour, je voudrais savoir où est ma commande s'il vous plaît"
+    dispatcher, _ = run(ActionOutOfScope(), make_tracker(text, "out_of_scope", detection=detection(text)), domain)
+    assert responses(dispatcher) == ["utter_unsupported_language"]
