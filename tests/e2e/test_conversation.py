@@ -137,3 +137,11 @@ def test_bad_input_gets_a_sensible_reply_in_the_customers_language(customer, sta
 def test_the_http_api_needs_a_token(stack):
     response = requests.get(f"{stack.rasa_url}/conversations/anyone/tracker", timeout=30)
     assert response.status_code == 401
+
+
+def test_dutch_follows_the_customer_who_says_je(customer):
+    person = customer({"locale": "nl-NL"})
+    replies = person.say("hoi, kun je me vertellen waar mijn bestelling blijft?")
+    assert any("je klantnummer" in r for r in replies), replies
+    replies = person.say("48213377")
+    assert "je adres" in replies[-1]

@@ -20,17 +20,28 @@ BANNED = [r"wat vervelend", r"fijne dag", r"excuses voor het ongemak", r"sorry f
 
 def test_every_response_has_a_dutch_and_an_english_variant(domain):
     for name, variants in domain["responses"].items():
-        languages = sorted(
+        languages = {
             c["value"] for v in variants for c in v.get("condition", []) if c.get("name") == "language"
-        )
-        assert languages == ["en", "nl"], f"{name} has language variants {languages}"
+        }
+        assert languages == {"en", "nl"}, f"{name} has language variants {languages}"
+        assert all(v.get("condition") for v in variants), f"{name} has an unconditional variant"
 
 
-def test_dutch_responses_use_u_not_je(domain):
+def _register(variant):
+    return next((c["value"] for c in variant["condition"] if c["name"] == "register"), None)
+
+
+def test_dutch_uses_u_unless_the_customer_says_je(domain):
     for name, variants in domain["responses"].items():
-        for variant in variants:
-            if any(c.get("value") == "nl" for c in variant.get("condition", [])):
+        dutch = [v for v in variants if any(c.get("value") == "nl" for c in v["condition"])]
+        for variant in dutch:
+            if _register(variant) == "je":
+                assert not re.search(r"\b(u|uw)\b", variant["text"]), name
+            else:
                 assert not re.search(r"\b(je|jij|jou|jouw)\b", variant["text"], re.I), name
+        registers = [_register(v) for v in dutch]
+        # Either one Dutch text for everyone, or exactly one per register: never a random mix.
+        assert registers in ([None], ["u", "je"]), f"{name}: {registers}"
 
 
 def test_no_stock_phrases_or_survey_spam(domain):
