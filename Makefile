@@ -8,7 +8,7 @@ RASA := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false
 PYTEST := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install train run shell validate test test-unit test-nlu test-stories test-e2e clean
+.PHONY: help install train run shell seed validate test test-unit test-nlu test-stories test-e2e clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,9 @@ run: $(PY) ## Train if needed, start Redis (if none), actions and Rasa; Ctrl-C s
 shell: $(PY) ## Chat in the terminal (uses the running stack, or starts one)
 	@$(PY) scripts/chat.py
 
+seed: $(PY) ## Create or refresh the demo backend data (SQLite in var/, or KLANTCONTACT_DB_URL)
+	@PYTHONPATH=$(CURDIR) $(PY) -m actions.backend.seed
+
 validate: $(PY) ## Check domain, data and config for inconsistencies
 	@$(RASA) data validate --domain domain --data data --config config.yml 2>&1 \
 	  | grep -v "is not used in any story or rule" ; exit $${PIPESTATUS[0]}
@@ -40,8 +43,8 @@ test: $(PY) ## The whole suite: validation, unit, NLU hold-out, test stories, en
 	@$(MAKE) --no-print-directory test-stories
 	@$(MAKE) --no-print-directory test-e2e
 
-test-unit: $(PY) ## Unit tests: language detection, tokenizer, actions, domain
-	@$(PYTEST) tests/unit -q
+test-unit: $(PY) ## Unit tests: language, tokenizer, actions, domain; the backend on SQLite and PostgreSQL
+	@$(PYTEST) tests/unit tests/backend -q
 
 test-nlu: $(PY) ## Intent F1 per language on the held-out sets (fails below 0.90)
 	@$(PY) scripts/nlu_report.py --min-f1 0.90

@@ -11,6 +11,13 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.language import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
 
+try:
+    from zoneinfo import ZoneInfo
+
+    _AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+except Exception:  # pragma: no cover - no tz database: UTC is better than a crash
+    _AMSTERDAM = dt.timezone.utc
+
 # Cases the bot solves itself (after identification where needed), and cases for a person.
 SIMPLE_CASES = (
     "order_status",
@@ -96,3 +103,61 @@ def says_unsupported_language(dispatcher: CollectingDispatcher, tracker: Tracker
         return False
     dispatcher.utter_message(response="utter_unsupported_language")
     return True
+
+
+def format_money(cents: int, lang: str) -> str:
+    """"€ 149,99" in Dutch, "€149.99" in English."""
+    euros = f"{cents / 100:,.2f}"
+    if lang == "nl":
+        return "€ " + euros.replace(",", " ").replace(".", ",").replace(" ", ".")
+    return "€" + euros
+
+
+def format_fix_time(moment: Optional[dt.datetime], lang: str, now: Optional[dt.datetime] = None) -> str:
+    """"vandaag om 16:30" / "today at 16:30" (Amsterdam time); a date further ahead."""
+    if moment is None:
+        return {"nl": "zo snel mogelijk", "en": "as soon as possible"}[lang if lang in _MONTHS else DEFAULT_LANGUAGE]
+    local = moment.astimezone(_AMSTERDAM) if moment.tzinfo else moment
+    today = (now or dt.datetime.now(_AMSTERDAM)).date()
+    clock = local.strftime("%H:%M")
+    if local.date() == today:
+        return {"nl": f"vandaag om {clock}", "en": f"today at {clock}"}[lang]
+    if local.date() == today + dt.timedelta(days=1):
+        return {"nl": f"morgen om {clock}", "en": f"tomorrow at {clock}"}[lang]
+    return {"nl": f"{format_date(local.date(), 'nl')} om {clock}", "en": f"{format_date(local.date(), 'en')} at {clock}"}[lang]
+
+
+def outage_notice_once(
+    dispatcher: CollectingDispatcher, tracker: Tracker, postcode: str, outages: List[Any]
+) -> List[Dict[str, Any]]:
+    """Tells the customer about the outage at their address, once per session (rule 9)."""
+    if not outages or tracker.get_slot("outage_notified"):
+        return []
+    outage = outages[0]
+    lang = language(tracker)
+    dispatcher.utter_message(
+        response="utter_outage_notice",
+        postcode=postcode,
+        description_nl=outage.description_nl,
+        description_en=outage.description_en,
+        fix_time=format_fix_time(outage.expected_fix_at, lang),
+    )
+    return [SlotSet("outage_notified", True)]
+
+
+def proactive_outage_notice(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[str, Any]]:
+    """For an identified customer not yet told: checks their address for an outage and says so.
+
+    A backend failure here is not the customer's problem: the notice is skipped, the
+    conversation goes on.
+    """
+    if not is_identified(tracker) or tracker.get_slot("outage_notified"):
+        return []
+    from actions.backend import BackendUnavailable, get_backend
+
+    try:
+        customer = get_backend().get_customer(str(tracker.get_slot("customer_id")))
+        outages = get_backend().outages_at(customer.postcode) if customer else []
+    except BackendUnavailable:
+        return []
+    return outage_notice_once(dispatcher, tracker, customer.postcode, outages) if customer else []

@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions.backend import BackendUnavailable, get_backend
+from actions.common import outage_notice_once
 from actions.identifiers import parse_identifier, parse_postcode
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,13 @@ class ValidateIdentificationForm(FormValidationAction):
             "identity_verified_at": time.time(),
         }
         dispatcher.utter_message(response="utter_identified", customer_name=customer.name)
+        # Rule 9: a known outage at their address comes first, before anything is asked.
+        try:
+            outages = get_backend().outages_at(customer.postcode)
+        except BackendUnavailable:
+            outages = []
+        if outage_notice_once(dispatcher, tracker, customer.postcode, outages):
+            slots["outage_notified"] = True
         return slots
 
     @staticmethod

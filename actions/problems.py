@@ -22,6 +22,7 @@ from actions.common import (
     COMPLEX_CASES,
     disclose_once,
     is_identified,
+    proactive_outage_notice,
     record_attempt,
     says_unsupported_language,
 )
@@ -64,10 +65,13 @@ class ActionTakeProblem(Action):
             dispatcher.utter_message(response="utter_ask_problem")
             return events + [SlotSet("next_step", "done")]
 
+        continuing = case == tracker.get_slot("problem_intent")
         events += [SlotSet("problem_intent", case), SlotSet("suggested_intent", None)]
         if not tracker.get_slot("problem_description"):
             events.append(SlotSet("problem_description", _problem_text(tracker)))
-        dispatcher.utter_message(response=f"utter_understood_{case}")
+        if not continuing:
+            dispatcher.utter_message(response=f"utter_understood_{case}")
+        events += proactive_outage_notice(dispatcher, tracker)
 
         if case in COMPLEX_CASES:
             return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
@@ -111,6 +115,9 @@ class ActionSolveProblem(Action):
         events += [record_attempt(tracker, f"{case}:{outcome.result}"), *outcome.events]
         if outcome.handoff_reason:
             return events + [SlotSet("handoff_reason", outcome.handoff_reason), SlotSet("next_step", "handoff")]
+        if outcome.next_step:
+            # The solver asked the customer something; the case stays open.
+            return events + [SlotSet("next_step", outcome.next_step)]
         dispatcher.utter_message(response="utter_anything_else")
         # The case is closed; a new problem later starts fresh but keeps the identity.
         return events + [SlotSet("problem_intent", None), SlotSet("next_step", "done")]

@@ -10,7 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import IDENTITY_SLOTS, latest_user_metadata
+from actions.common import IDENTITY_SLOTS, latest_user_metadata, proactive_outage_notice
 from bot.language import (
     Detection,
     channel_language_hint,
@@ -107,6 +107,6 @@ class ActionGreet(Action):
     ) -> List[EventType]:
         if tracker.get_slot("disclosed"):
             dispatcher.utter_message(response="utter_greet_again")
-            return []
+            return proactive_outage_notice(dispatcher, tracker)
         dispatcher.utter_message(response="utter_greet")
-        return [SlotSet("disclosed", True)]
+        return [SlotSet("disclosed", True), *proactive_outage_notice(dispatcher, tracker)]

@@ -1,12 +1,14 @@
 """Solvers for the simple cases, one function per case, keyed by intent.
 
-A solver answers the customer (responses only, never text in Python) and returns an
-:class:`Outcome`: a short result for the agent's "what the bot tried" list, and a handoff
-reason when a person must finish the job. Cases without a solver go to a person.
+A solver answers the customer (responses only, never text in Python) with the identity
+already known, and returns an :class:`Outcome`: a short result for the agent's "what the bot
+tried" list, a handoff reason when a person must finish the job, or a next step when the bot
+needs one more answer (which contact detail to change).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
@@ -14,9 +16,20 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import Order, get_backend
-from actions.common import format_date, language
-from actions.identifiers import mask_email
+from actions.backend import (
+    BackendUnavailable,
+    NotEligible,
+    NotFound,
+    Order,
+    Purchase,
+    get_backend,
+)
+from actions.common import format_date, format_money, language, outage_notice_once
+from actions.identifiers import mask_email, normalise_phone, parse_identifier, parse_postcode
+
+ORDER_STATES = ("processing", "shipped", "late", "delivered", "lost")
+# A second unusable new e-mail/phone/address goes to a person (service rule 5).
+MAX_CONTACT_ATTEMPTS = 2
 
 
 @dataclass
@@ -26,17 +39,24 @@ class Outcome:
     result: str
     handoff_reason: Optional[str] = None
     events: List[EventType] = field(default_factory=list)
+    next_step: Optional[str] = None
 
 
 Solver = Callable[[CollectingDispatcher, Tracker], Outcome]
 
 
+def _customer_id(tracker: Tracker) -> str:
+    return str(tracker.get_slot("customer_id"))
+
+
+# -- facts -----------------------------------------------------------------------------------
 def solve_opening_hours(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Opening hours and contact facts."""
     dispatcher.utter_message(response="utter_opening_hours")
     return Outcome("answered")
 
 
+# -- orders ----------------------------------------------------------------------------------
 def _pick_order(orders: List[Order], wanted: Optional[str]) -> Optional[Order]:
     if wanted:
         return next((o for o in orders if o.number == wanted), None)
@@ -46,7 +66,7 @@ def _pick_order(orders: List[Order], wanted: Optional[str]) -> Optional[Order]:
 
 def solve_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Status of the order named, or of the customer's most recent open order."""
-    orders = get_backend().orders(tracker.get_slot("customer_id"))
+    orders = get_backend().orders(_customer_id(tracker))
     wanted = tracker.get_slot("order_number")
     order = _pick_order(orders, wanted)
     if order is None:
@@ -56,6 +76,8 @@ def solve_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
             return Outcome("order_not_found", events=[SlotSet("order_number", None)])
         dispatcher.utter_message(response="utter_no_orders")
         return Outcome("no_orders")
+    if order.status not in ORDER_STATES:
+        raise BackendUnavailable(f"order {order.number} has unknown status {order.status!r}")
     lang = language(tracker)
     dispatcher.utter_message(
         response=f"utter_order_{order.status}",
@@ -66,21 +88,176 @@ def solve_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
         expected_date=format_date(order.expected_on, lang),
         delivered_date=format_date(order.delivered_on, lang),
     )
+    events: List[EventType] = [SlotSet("order_number", order.number)]
+    if order.status == "late":
+        due = dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(18, 0), dt.timezone.utc)
+        get_backend().add_promise(_customer_id(tracker), "redelivery", f"resend order {order.number} if not delivered",
+                                  due, reference=order.number, conversation_id=tracker.sender_id)
     reason = "complexity" if order.status == "lost" else None
-    return Outcome(f"order {order.number} {order.status}", handoff_reason=reason,
-                   events=[SlotSet("order_number", order.number)])
+    return Outcome(f"order {order.number} {order.status}", handoff_reason=reason, events=events)
 
 
+# -- outages ---------------------------------------------------------------------------------
+def solve_report_outage(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """A known outage explains it; otherwise one restart, and a second report goes to a technician."""
+    customer = get_backend().get_customer(_customer_id(tracker))
+    if customer is None:
+        raise BackendUnavailable("verified customer not found")
+    outages = get_backend().outages_at(customer.postcode)
+    if outages:
+        events = outage_notice_once(dispatcher, tracker, customer.postcode, outages)
+        dispatcher.utter_message(response="utter_outage_confirmed")
+        return Outcome(f"known outage {outages[0].id} at {customer.postcode}", events=events)
+    tried = [a for a in (tracker.get_slot("bot_attempts") or []) if a.startswith("report_outage:")]
+    if tried:
+        # The restart did not help: a person (technician) takes it from here.
+        return Outcome("still down after restart", handoff_reason="complexity")
+    dispatcher.utter_message(response="utter_no_outage_restart")
+    return Outcome("no known outage, restart advised")
+
+
+# -- defective products ----------------------------------------------------------------------
+def _pick_purchase(purchases: List[Purchase], wanted: Optional[str]) -> Optional[Purchase]:
+    delivered = [p for p in purchases if p.delivered_on and not p.returned]
+    if wanted:
+        word = wanted.lower()
+        matches = [p for p in delivered if word in p.category.lower() or word in p.product.lower()
+                   or p.category.lower() in word]
+        return matches[0] if matches else None
+    return delivered[0] if len(delivered) == 1 else None
+
+
+def solve_defective_product(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """In warranty: a replacement ships now and the broken one is collected. Else a person."""
+    backend = get_backend()
+    purchases = backend.purchases(_customer_id(tracker))
+    wanted = tracker.get_slot("product")
+    purchase = _pick_purchase(purchases, wanted)
+    if purchase is None:
+        candidates = [p for p in purchases if p.delivered_on and not p.returned]
+        if not candidates:
+            return Outcome("no delivered purchase found", handoff_reason="complexity")
+        buttons = [{"title": p.product, "payload": f'/defective_product{{"product": "{p.category}"}}'} for p in candidates[:5]]
+        response = "utter_product_not_found" if wanted else "utter_ask_which_product"
+        dispatcher.utter_message(response=response, product=wanted or "", buttons=buttons)
+        return Outcome(f"asked which product ({wanted or 'none named'})", events=[SlotSet("product", None)],
+                       next_step="done")
+    lang = language(tracker)
+    try:
+        shipment = backend.ship_replacement(_customer_id(tracker), purchase.id)
+    except NotEligible as refusal:
+        if purchase.warranty_until is None:
+            dispatcher.utter_message(response="utter_no_warranty", product=purchase.product)
+        else:
+            dispatcher.utter_message(response="utter_out_of_warranty", product=purchase.product,
+                                     purchase_date=format_date(purchase.purchased_on, lang),
+                                     warranty_date=format_date(purchase.warranty_until, lang))
+        return Outcome(f"{purchase.product}: {refusal.reason}", handoff_reason="complexity")
+    dispatcher.utter_message(response="utter_replacement_sent", product=purchase.product, carrier=shipment.carrier,
+                             expected_date=format_date(shipment.expected_on, lang), reference=shipment.reference)
+    return Outcome(f"replacement {shipment.reference} for {purchase.product}", events=[SlotSet("product", purchase.category)])
+
+
+# -- refunds ---------------------------------------------------------------------------------
+def solve_request_refund(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """Within policy: refunded now with a reference. Outside: a person, with the reason."""
+    backend = get_backend()
+    orders = backend.orders(_customer_id(tracker))
+    wanted = tracker.get_slot("order_number")
+    if wanted:
+        order = next((o for o in orders if o.number == wanted), None)
+    else:
+        order = next((o for o in orders if o.status == "delivered"), None)
+    if order is None:
+        if wanted:
+            dispatcher.utter_message(response="utter_order_not_found", order_number=wanted)
+        else:
+            dispatcher.utter_message(response="utter_no_refundable_order")
+        return Outcome("no refundable order", events=[SlotSet("order_number", None)], next_step="done")
+    lang = language(tracker)
+    amount = format_money(order.total_cents, lang)
+    try:
+        refund = backend.refund(_customer_id(tracker), order.number)
+    except NotEligible as refusal:
+        policy = backend.refund_policy()
+        dispatcher.utter_message(response=f"utter_refund_{refusal.reason}", order_number=order.number,
+                                 days=policy.days_after_delivery, amount=amount)
+        return Outcome(f"refund {order.number}: {refusal.reason}", handoff_reason="complexity",
+                       events=[SlotSet("order_number", order.number)])
+    except NotFound:
+        dispatcher.utter_message(response="utter_order_not_found", order_number=order.number)
+        return Outcome("order_not_found", next_step="done")
+    dispatcher.utter_message(response="utter_refund_done", order_number=order.number,
+                             amount=format_money(refund.amount_cents, lang), reference=refund.reference,
+                             due_date=format_date(refund.due_on, lang), return_label=refund.return_label or "-")
+    return Outcome(f"refund {refund.reference} for {order.number}", events=[SlotSet("order_number", order.number)])
+
+
+# -- account ---------------------------------------------------------------------------------
 def solve_account_access(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Unlocks a locked account and sends a password-reset link to the registered address."""
-    reset = get_backend().reset_password(tracker.get_slot("customer_id"))
+    reset = get_backend().reset_password(_customer_id(tracker))
     response = "utter_account_unlocked" if reset.unlocked else "utter_password_reset_sent"
     dispatcher.utter_message(response=response, masked_email=mask_email(reset.email))
     return Outcome("unlocked and reset link sent" if reset.unlocked else "reset link sent")
 
 
+# -- contact details -------------------------------------------------------------------------
+def normalise_contact_value(field_name: str, value: Optional[str]) -> Optional[str]:
+    """The new value in its stored form, or None when it is not valid for the field."""
+    if not value:
+        return None
+    if field_name == "email":
+        found = parse_identifier(value)
+        return found.value if found and found.kind == "email" else None
+    if field_name == "phone":
+        found = parse_identifier(value)
+        return normalise_phone(found.value) if found and found.kind == "phone" else None
+    if field_name == "address":
+        postcode = parse_postcode(value)
+        street = value.replace(postcode or "", "").strip(" ,") if postcode else ""
+        return value.strip() if postcode and any(ch.isalpha() for ch in street) else None
+    return None
+
+
+def infer_contact_field(tracker: Tracker) -> Optional[str]:
+    """Which detail the customer wants changed, from the value they gave or their own words."""
+    from actions.contact import detect_contact_field
+
+    new_value = tracker.get_slot("new_contact_value")
+    if new_value:
+        given = parse_identifier(new_value)
+        if given is not None:
+            return "email" if given.kind == "email" else "phone" if given.kind == "phone" else None
+    return detect_contact_field(tracker.get_slot("problem_description") or "", [])
+
+
+def solve_change_contact_details(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """Changes e-mail, phone or address for the verified customer and confirms it back."""
+    if int(tracker.get_slot("contact_attempts") or 0) >= MAX_CONTACT_ATTEMPTS:
+        return Outcome("new details not understood twice", handoff_reason="second_miss")
+    field_name = tracker.get_slot("contact_field") or infer_contact_field(tracker)
+    value = normalise_contact_value(field_name, tracker.get_slot("new_contact_value"))
+    if not field_name or not value:
+        # Ask only what is missing; what the customer already said is kept.
+        return Outcome("asked for the new details", next_step="collect_contact",
+                       events=[SlotSet("contact_field", field_name)])
+    try:
+        customer = get_backend().update_contact_details(_customer_id(tracker), field_name, value)
+    except ValueError:
+        return Outcome(f"{field_name} rejected by backend", handoff_reason="complexity")
+    shown = {"email": customer.email, "phone": customer.phone}.get(field_name, value)
+    dispatcher.utter_message(response="utter_contact_updated", value=shown)
+    return Outcome(f"{field_name} changed", events=[SlotSet("contact_field", None), SlotSet("new_contact_value", None),
+                                                   SlotSet("contact_attempts", 0.0)])
+
+
 SOLVERS: Dict[str, Solver] = {
     "opening_hours": solve_opening_hours,
     "order_status": solve_order_status,
+    "report_outage": solve_report_outage,
+    "defective_product": solve_defective_product,
+    "request_refund": solve_request_refund,
     "account_access": solve_account_access,
+    "change_contact_details": solve_change_contact_details,
 }

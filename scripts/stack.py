@@ -116,7 +116,7 @@ class Stack:
     log_dir: Path = VAR / "log"
     redis_dir: Path = VAR / "redis"
     extra_env: Dict[str, str] = field(default_factory=dict)
-    own_redis_port: Optional[int] = None
+    verbose: bool = False
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -186,6 +186,17 @@ class Stack:
                 raise RuntimeError(f"redis-server did not start; see {self.log_dir / 'redis.log'}")
             time.sleep(0.1)
 
+    def ensure_seeded(self) -> None:
+        """Seeds the demo backend database on first start (make seed refreshes it)."""
+        result = subprocess.run(
+            [sys.executable, "-m", "actions.backend.seed", "--if-empty"],
+            cwd=ROOT, env=self.env(), capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"seeding the backend database failed:\n{result.stderr[-2000:]}")
+        if self.verbose:
+            print(result.stdout.strip(), flush=True)
+
     def start_actions(self) -> None:
         proc = self._spawn(
             "actions",
@@ -224,6 +235,7 @@ class Stack:
     def start(self) -> "Stack":
         self.model = self.model or ensure_model()
         self.ensure_redis()
+        self.ensure_seeded()
         self.start_actions()
         self.start_rasa()
         return self
@@ -239,7 +251,7 @@ def main() -> None:
     parser.add_argument("--actions-port", type=int, default=int(os.environ.get("ACTIONS_PORT", 5055)))
     args = parser.parse_args()
 
-    stack = Stack(rasa_port=args.rasa_port, actions_port=args.actions_port)
+    stack = Stack(rasa_port=args.rasa_port, actions_port=args.actions_port, verbose=True)
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -257,6 +269,7 @@ def main() -> None:
         stack.model = ensure_model()
         stack.ensure_redis()
         print(f"redis:   {stack.redis_url}" + ("  (started here, AOF in var/redis)" if "redis" in stack.processes else ""))
+        stack.ensure_seeded()
         stack.start_actions()
         print(f"actions: {stack.actions_url}")
         stack.start_rasa()

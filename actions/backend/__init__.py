@@ -2,7 +2,7 @@
 
 Actions only talk to :class:`CustomerBackend`. The operator points ``KLANTCONTACT_BACKEND`` at
 their own implementation ("package.module:ClassName", constructed without arguments); the
-default is the demo backend.
+default is the SQL backend (SQLite file, or PostgreSQL via KLANTCONTACT_DB_URL).
 """
 
 from __future__ import annotations
@@ -15,20 +15,36 @@ from actions.backend.base import (
     BackendUnavailable,
     Customer,
     CustomerBackend,
+    NotEligible,
+    NotFound,
     Order,
+    Outage,
     PasswordReset,
+    Promise,
+    Purchase,
+    Refund,
+    RefundPolicy,
+    Shipment,
 )
 
 __all__ = [
     "BackendUnavailable",
     "Customer",
     "CustomerBackend",
+    "NotEligible",
+    "NotFound",
     "Order",
+    "Outage",
     "PasswordReset",
+    "Promise",
+    "Purchase",
+    "Refund",
+    "RefundPolicy",
+    "Shipment",
     "get_backend",
 ]
 
-DEFAULT_BACKEND = "actions.backend.demo:DemoBackend"
+DEFAULT_BACKEND = "actions.backend.sql:SqlBackend"
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,25 @@ from rasa_sdk.executor import CollectingDispatcher
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def seeded_backend(tmp_path_factory):
+    """Actions use the real SQL backend on a fresh, seeded SQLite file."""
+    from actions.backend import get_backend
+    from actions.backend.seed import seed
+    from actions.backend.sql import SqlBackend
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'helder.db'}"
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KLANTCONTACT_DB_URL", url)
+    get_backend.cache_clear()
+    backend = get_backend()
+    assert isinstance(backend, SqlBackend)
+    seed(backend)
+    yield backend
+    get_backend.cache_clear()
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def domain() -> Dict[str, Any]:
     return Domain.load(str(ROOT / "domain")).as_dict()

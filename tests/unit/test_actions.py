@@ -215,7 +215,9 @@ def test_locked_account_is_unlocked_and_reset_link_sent(domain):
     assert dispatcher.messages[0]["masked_email"] == "a***i@example.nl"
 
 
-def test_case_without_automation_goes_to_a_person_with_the_attempt(domain):
+def test_case_without_a_solver_goes_to_a_person_with_the_attempt(domain, monkeypatch):
+    from actions import solvers
+    monkeypatch.delitem(solvers.SOLVERS, "defective_product")
     tracker = make_tracker(slots={"customer_id": "48213377", "problem_intent": "defective_product"})
     _, events = run(ActionSolveProblem(), tracker, domain)
     slots = slot_events(events)
@@ -287,3 +289,125 @@ def test_out_of_scope_in_an_unsupported_language_says_which_languages_we_speak(d
     text = "Bonjour, je voudrais savoir où est ma commande s'il vous plaît"
     dispatcher, _ = run(ActionOutOfScope(), make_tracker(text, "out_of_scope", detection=detection(text)), domain)
     assert responses(dispatcher) == ["utter_unsupported_language"]
+
+
+# -- issue 3: every simple case against the seeded SQL backend ---------------------------------
+def solve(domain, customer_id, case, language="nl", **slots):
+    tracker = make_tracker(slots={"customer_id": customer_id, "problem_intent": case, **slots}, language=language)
+    return run(ActionSolveProblem(), tracker, domain)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_known_outage_is_explained_first(domain, language):
+    dispatcher, events = solve(domain, "39481726", "report_outage", language)
+    assert responses(dispatcher)[:2] == ["utter_outage_notice", "utter_outage_confirmed"]
+    assert dispatcher.messages[0]["postcode"] == "3581 KP" and dispatcher.messages[0]["fix_time"]
+    assert slot_events(events)["outage_notified"] is True
+
+
+def test_no_outage_asks_one_restart_then_a_person(domain):
+    dispatcher, events = solve(domain, "48213377", "report_outage")
+    assert responses(dispatcher)[0] == "utter_no_outage_restart"
+    attempts = slot_events(events)["bot_attempts"]
+    _, events = solve(domain, "48213377", "report_outage", bot_attempts=attempts)
+    assert slot_events(events)["handoff_reason"] == "complexity"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_replacement_ships_now_and_is_promised(domain, seeded_backend, language):
+    dispatcher, events = solve(domain, "48213377", "defective_product", language, product="föhn")
+    message = dispatcher.messages[0]
+    assert message["response"] == "utter_replacement_sent" and message["reference"].startswith("RV-")
+    assert message["carrier"] == "PostNL"
+    promises = seeded_backend.promises("48213377")
+    assert any(p.kind == "replacement" and p.reference == message["reference"] for p in promises)
+    assert slot_events(events)["next_step"] == "done"
+
+
+def test_unnamed_product_with_several_purchases_asks_which_with_buttons(domain):
+    dispatcher, events = solve(domain, "48213377", "defective_product")
+    assert responses(dispatcher) == ["utter_ask_which_product"]
+    assert dispatcher.messages[0]["buttons"]
+    assert slot_events(events)["next_step"] == "done"
+
+
+def test_out_of_warranty_is_honest_and_goes_to_a_person(domain):
+    dispatcher, events = solve(domain, "60418825", "defective_product", "en", product="kettle")
+    assert responses(dispatcher) == ["utter_out_of_warranty"]
+    assert slot_events(events)["handoff_reason"] == "complexity"
+
+
+@pytest.mark.parametrize("language, amount", [("nl", "€ 149,99"), ("en", "€149.99")])
+def test_refund_within_policy(domain, seeded_backend, language, amount):
+    dispatcher, _ = solve(domain, "48213377", "request_refund", language)
+    message = dispatcher.messages[0]
+    assert message["response"] == "utter_refund_done" and message["reference"].startswith("RF-")
+    assert message["amount"] == amount
+    assert any(p.kind == "refund" for p in seeded_backend.promises("48213377"))
+
+
+def test_refund_outside_policy_goes_to_a_person_with_the_reason(domain):
+    dispatcher, events = solve(domain, "60418825", "request_refund", "en")
+    assert responses(dispatcher) == ["utter_refund_too_late"]
+    assert slot_events(events)["handoff_reason"] == "complexity"
+    assert "too_late" in slot_events(events)["bot_attempts"][-1]
+
+
+def test_refund_of_someone_elses_order_is_refused_like_an_unknown_one(domain):
+    dispatcher, _ = solve(domain, "48213377", "request_refund", order_number="2024120451")
+    assert responses(dispatcher) == ["utter_order_not_found"]
+
+
+def test_contact_field_is_inferred_and_only_the_missing_value_asked(domain):
+    dispatcher, events = solve(domain, "51937204", "change_contact_details", problem_description="ik ga verhuizen")
+    slots = slot_events(events)
+    assert slots["contact_field"] == "address" and slots["next_step"] == "collect_contact"
+    assert responses(dispatcher) == []
+
+
+def test_contact_change_is_confirmed_back(domain, seeded_backend):
+    dispatcher, _ = solve(domain, "45678912", "change_contact_details", "en",
+                          new_contact_value="jan.peeters+new@example.be", problem_description="change my email please")
+    assert dispatcher.messages[0]["response"] == "utter_contact_updated"
+    assert dispatcher.messages[0]["value"] == "jan.peeters+new@example.be"
+    assert seeded_backend.get_customer("45678912").email == "jan.peeters+new@example.be"
+
+
+def test_second_unusable_contact_value_goes_to_a_person(domain):
+    from actions.contact import ValidateContactDetailsForm
+    form = ValidateContactDetailsForm()
+    tracker = make_tracker("geen idee", "inform", slots={"contact_field": "email", "contact_attempts": 1.0})
+    result = form.validate_new_contact_value("geen idee", CollectingDispatcher(), tracker, domain)
+    assert result["contact_attempts"] == 2.0
+    _, events = solve(domain, "45678912", "change_contact_details", contact_field="email", contact_attempts=2.0)
+    assert slot_events(events)["handoff_reason"] == "second_miss"
+
+
+def test_identification_is_followed_by_the_outage_notice(domain):
+    dispatcher, events = validate(domain, "3581 KP", {"identifier": "39481726", "postcode": "3581 KP"})
+    assert responses(dispatcher) == ["utter_identified", "utter_outage_notice"]
+    assert slot_events(events)["outage_notified"] is True
+
+
+def test_returning_identified_customer_hears_about_the_outage_first(domain):
+    from actions.session import ActionGreet
+    tracker = make_tracker("hallo", "greet", slots={"customer_id": "39481726", "disclosed": False})
+    dispatcher, _ = run(ActionGreet(), tracker, domain)
+    assert responses(dispatcher) == ["utter_greet", "utter_outage_notice"]
+
+
+def test_late_order_promises_a_resend(domain, seeded_backend):
+    dispatcher, _ = solve(domain, "51937204", "order_status", "en")
+    assert responses(dispatcher)[0] == "utter_order_late"
+    assert any(p.kind == "redelivery" and p.reference == "2024120451" for p in seeded_backend.promises("51937204"))
+
+
+def test_inconsistent_order_data_is_a_backend_failure(domain, monkeypatch):
+    import dataclasses
+    from actions.backend import get_backend
+    backend = get_backend()
+    real = backend.orders
+    monkeypatch.setattr(backend, "orders", lambda cid: [dataclasses.replace(o, status="???") for o in real(cid)])
+    dispatcher, events = solve(domain, "48213377", "order_status")
+    assert responses(dispatcher) == ["utter_backend_unavailable"]
+    assert slot_events(events)["handoff_reason"] == "backend_failure"

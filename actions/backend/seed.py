@@ -1,0 +1,314 @@
+"""Demo data for the SQL backend: customers in NL, BE and the UK, orders, products, outages.
+
+Dates are relative to ``today`` so demo orders stay "late" or "on their way". Seeding is
+idempotent: demo rows are found by their natural keys and updated in place. The four demo
+demo customers the tests rely on are reset completely (their refunds, replacements,
+promises and password resets are deleted) so demos and tests start clean; everything else
+made in conversations, and rows that are not demo data, are left alone.
+
+Run ``python -m actions.backend.seed`` to create the tables and seed ``$KLANTCONTACT_DB_URL``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from actions.backend.base import Customer
+from actions.backend.sql import (
+    UTC,
+    CustomerRow,
+    OrderRow,
+    OutagePostcodeRow,
+    OutageRow,
+    PasswordResetRow,
+    PromiseRow,
+    PurchaseRow,
+    RefundPolicyRow,
+    RefundRow,
+    ShipmentRow,
+    SqlBackend,
+)
+
+# The customers the end-to-end tests and demos rely on: reset to their seed state every time.
+RESET_CUSTOMER_IDS = ("48213377", "51937204", "60418825", "72055139", "39481726", "45678912")
+
+CUSTOMERS: List[Customer] = [
+    # -- the customers the tests and demos rely on --------------------------------------------
+    Customer("48213377", "Sanne de Vries", "sanne.devries@example.nl", "+31612345678", "3511 AB", "NL",
+             street="Oudegracht 112", city="Utrecht"),
+    Customer("51937204", "Pieter Janssens", "pieter.janssens@example.be", "+32470123456", "2000", "BE",
+             street="Meir 45", city="Antwerpen"),
+    Customer("60418825", "Emily Clarke", "emily.clarke@example.co.uk", "+447700900123", "SW1A 1AA", "GB",
+             language="en", street="1 The Mall", city="London"),
+    Customer("72055139", "Ahmed El Amrani", "ahmed.elamrani@example.nl", "+31687654321", "1055 KL", "NL",
+             account_locked=True, street="Bos en Lommerweg 201", city="Amsterdam"),
+    # -- outage demos ------------------------------------------------------------------------
+    Customer("39481726", "Lotte Visser", "lotte.visser@example.nl", "+31611122233", "3581 KP", "NL",
+             street="Biltstraat 88", city="Utrecht"),
+    Customer("45678912", "Jan Peeters", "jan.peeters@example.be", "+32475987654", "9000", "BE",
+             street="Korenmarkt 3", city="Gent"),
+    # -- more of the customer base -----------------------------------------------------------
+    Customer("30571846", "Daan Bakker", "daan.bakker@example.nl", "+31620304050", "3011 AD", "NL",
+             street="Hoogstraat 14", city="Rotterdam"),
+    Customer("28374619", "Fleur Jansen", "fleur.jansen@example.nl", "+31634567890", "1012 JS", "NL",
+             street="Damrak 70", city="Amsterdam"),
+    Customer("37710254", "Noah Dijkstra", "noah.dijkstra@example.nl", "+31655443322", "9711 LM", "NL",
+             account_locked=True, street="Vismarkt 9", city="Groningen"),
+    Customer("53820471", "Sofie Claes", "sofie.claes@example.be", "+32485112233", "2018", "BE",
+             street="Lange Kievitstraat 12", city="Antwerpen"),
+    Customer("55102938", "Lucas Maes", "lucas.maes@example.be", "+32496445566", "1000", "BE",
+             language="en", street="Rue Neuve 30", city="Brussel"),
+    Customer("61122334", "Oliver Smith", "oliver.smith@example.co.uk", "+447700900456", "M1 1AE", "GB",
+             language="en", street="12 Piccadilly", city="Manchester"),
+    Customer("62233445", "Grace Taylor", "grace.taylor@example.co.uk", "+447700900789", "EH1 1YZ", "GB",
+             language="en", account_locked=True, street="5 Royal Mile", city="Edinburgh"),
+]
+
+
+@dataclass(frozen=True)
+class Line:
+    """An order line: product, lookup category, price, warranty ("2y", "1y" or None)."""
+
+    product: str
+    category: str
+    price_cents: int
+    warranty: Optional[str] = "2y"
+
+
+@dataclass(frozen=True)
+class DemoOrder:
+    """An order relative to today: days ago ordered, days to/from expected, days ago delivered."""
+
+    number: str
+    customer_id: str
+    status: str
+    ordered: int  # days ago
+    expected: Optional[int]  # days from today (negative: in the past)
+    delivered: Optional[int]  # days ago
+    carrier: Optional[str]
+    tracking: Optional[str]
+    lines: Tuple[Line, ...]
+
+
+ORDERS: List[DemoOrder] = [
+    # -- their orders ---------------------------------------------------------------------------
+    DemoOrder("2024118832", "48213377", "shipped", 2, 1, None, "PostNL", "3SHLDR0012345",
+              (Line("Philips föhn", "föhn", 3499),)),
+    DemoOrder("2024097710", "48213377", "delivered", 30, -27, 27, "DHL", "JVGL0099887766",
+              (Line("HP printer", "printer", 14999),)),
+    DemoOrder("2024120451", "51937204", "late", 9, -3, None, "bpost", "323299887766554",
+              (Line("Sony koptelefoon", "koptelefoon", 27999),)),
+    DemoOrder("2024121190", "60418825", "processing", 0, 2, None, "DPD", None,
+              (Line("Dyson vacuum cleaner", "vacuum cleaner", 39999),)),
+    DemoOrder("2024110032", "72055139", "lost", 14, -10, None, "PostNL", "3SHLDR0077777",
+              (Line("Lenovo laptop", "laptop", 89900),)),
+    # -- warranty demos: in warranty but outside the refund window; expired ------------------
+    DemoOrder("2024088123", "48213377", "delivered", 43, -40, 40, "PostNL", "3SHLDR0034567",
+              (Line("Philips föhn HP8230", "föhn", 2999),)),
+    DemoOrder("2023051477", "60418825", "delivered", 403, -400, 400, "Royal Mail", "RM123456785GB",
+              (Line("Bosch kettle", "kettle", 4499, "1y"),)),
+    # -- outage demos --------------------------------------------------------------------------
+    DemoOrder("2024071234", "39481726", "delivered", 123, -120, 120, "PostNL", "3SHLDR0055501",
+              (Line("Sitecom router", "router", 5999),)),
+    DemoOrder("2024102277", "45678912", "delivered", 63, -60, 60, "bpost", "323211223344556",
+              (Line("Samsung QLED tv", "tv", 79900), Line("HDMI-kabel 2 m", "kabel", 1299, None))),
+    # -- the rest ------------------------------------------------------------------------------
+    DemoOrder("2024119954", "30571846", "delivered", 12, -10, 10, "PostNL", "3SHLDR0066602",
+              (Line("Philips Sonicare opzetborstels", "tandenborstel", 2499, None),)),
+    DemoOrder("2022043318", "30571846", "delivered", 805, -800, 800, "PostNL", "3SHLDR0011103",
+              (Line("Samsung Galaxy S22", "telefoon", 84900),)),
+    DemoOrder("2024121005", "28374619", "shipped", 1, 1, None, "PostNL", "3SHLDR0088804",
+              (Line("Apple AirPods Pro", "oordopjes", 27900),)),
+    DemoOrder("2024116640", "28374619", "delivered", 8, -5, 5, "DHL", "JVGL0011223344",
+              (Line("Nespresso Vertuo", "koffiemachine", 14900), Line("Nespresso capsules (50)", "capsules", 2950, None))),
+    DemoOrder("2024034409", "37710254", "delivered", 250, -247, 247, "PostNL", "3SHLDR0099905",
+              (Line("AVM FRITZ!Box 7590", "router", 21900),)),
+    DemoOrder("2024120876", "53820471", "processing", 1, 3, None, "bpost", None,
+              (Line("Bose soundbar", "soundbar", 49900),)),
+    # Above the policy's maximum: a person approves a refund of this one.
+    DemoOrder("2024114502", "53820471", "delivered", 9, -6, 6, "bpost", "323277665544332",
+              (Line("Apple MacBook Pro 14", "laptop", 229900),)),
+    DemoOrder("2024119321", "55102938", "late", 8, -2, None, "bpost", "323255667788990",
+              (Line("Garmin horloge", "horloge", 29999),)),
+    DemoOrder("2024117788", "61122334", "delivered", 18, -15, 15, "Royal Mail", "RM987654321GB",
+              (Line("Samsung Galaxy Tab", "tablet", 32900),)),
+    DemoOrder("2024112250", "61122334", "lost", 16, -12, None, "Royal Mail", "RM555666777GB",
+              (Line("Kindle Paperwhite", "e-reader", 14999),)),
+    DemoOrder("2024120333", "62233445", "shipped", 2, 0, None, "DPD", "15501234567890",
+              (Line("Logitech webcam", "webcam", 8999),)),
+]
+
+
+@dataclass(frozen=True)
+class DemoOutage:
+    """An outage relative to now (hours); ``resolved`` hours ago, or None while active."""
+
+    key: str
+    service: str
+    postcodes: Tuple[str, ...]
+    started: float  # hours ago
+    fix: Optional[float]  # hours from now (negative: in the past)
+    resolved: Optional[float]  # hours ago
+    description_nl: str
+    description_en: str
+
+
+OUTAGES: List[DemoOutage] = [
+    DemoOutage("utrecht-internet", "internet", ("3581", "3582", "3583"), 1.5, 4, None,
+               "Storing op het glasvezelnetwerk in Utrecht-Oost: geen internet. Monteurs zijn bezig.",
+               "Fibre network outage in Utrecht-Oost: no internet. Engineers are on site."),
+    DemoOutage("gent-tv", "tv", ("9000",), 3, 6, None,
+               "Storing in de tv-ontvangst in Gent: zenders vallen weg of haperen.",
+               "TV reception problem in Gent: channels drop out or stutter."),
+    DemoOutage("manchester-mobile", "mobile", ("M1", "M2"), 0.5, 2, None,
+               "Storing in het mobiele netwerk in het centrum van Manchester.",
+               "Mobile network outage in Manchester city centre: calls and data may fail."),
+    DemoOutage("rotterdam-internet-resolved", "internet", ("3011", "3012"), 30, -26, 26,
+               "Storing op het internet in Rotterdam-Centrum (opgelost).",
+               "Internet outage in Rotterdam city centre (resolved)."),
+]
+
+POLICY = {"days_after_delivery": 30, "max_amount_cents": 100_000}
+
+
+def _warranty_until(start: dt.date, warranty: Optional[str]) -> Optional[dt.date]:
+    """The end of the warranty: "1y" is 365 days, "2y" two calendar years (29 Feb → 28 Feb)."""
+    if warranty is None:
+        return None
+    if warranty == "1y":
+        return start + dt.timedelta(days=365)
+    try:
+        return start.replace(year=start.year + 2)
+    except ValueError:
+        return start.replace(year=start.year + 2, day=28)
+
+
+def _reset_demo_customers(session: Session) -> None:
+    """Deletes what conversations made for the demo customers (children before parents)."""
+    ids = RESET_CUSTOMER_IDS
+    for table in (ShipmentRow, RefundRow, PromiseRow, PasswordResetRow):
+        session.execute(delete(table).where(table.customer_id.in_(ids)))
+
+
+def _seed_customers(session: Session) -> None:
+    for customer in CUSTOMERS:
+        row = session.get(CustomerRow, customer.id)
+        if row is not None and customer.id not in RESET_CUSTOMER_IDS:
+            continue  # contact details may have changed in a conversation: keep them
+        if row is None:
+            row = CustomerRow(id=customer.id)
+            session.add(row)
+        for name in ("name", "email", "phone", "postcode", "street", "city", "country", "language",
+                     "account_locked"):
+            setattr(row, name, getattr(customer, name))
+    session.flush()
+
+
+def _seed_orders(session: Session, today: dt.date) -> None:
+    day = dt.timedelta(days=1)
+    for demo in ORDERS:
+        row = session.get(OrderRow, demo.number) or OrderRow(number=demo.number)
+        session.add(row)
+        row.customer_id, row.status, row.carrier, row.tracking = demo.customer_id, demo.status, demo.carrier, demo.tracking
+        row.ordered_on = today - demo.ordered * day
+        row.expected_on = today + demo.expected * day if demo.expected is not None else None
+        row.delivered_on = today - demo.delivered * day if demo.delivered is not None else None
+        row.total_cents = sum(line.price_cents for line in demo.lines)
+        session.flush()
+        reset = demo.customer_id in RESET_CUSTOMER_IDS
+        for line in demo.lines:
+            # Found by (order, product) so purchase ids stay stable across re-seeding.
+            purchase = session.scalars(
+                select(PurchaseRow).where(PurchaseRow.order_number == demo.number, PurchaseRow.product == line.product)
+            ).first()
+            if purchase is None:
+                purchase = PurchaseRow(order_number=demo.number, product=line.product, returned=False)
+                session.add(purchase)
+            elif reset:
+                purchase.returned = False
+            purchase.customer_id, purchase.category, purchase.price_cents = demo.customer_id, line.category, line.price_cents
+            purchase.purchased_on = row.ordered_on
+            purchase.delivered_on = row.delivered_on
+            # Warranty runs from delivery; until then provisionally from the order date.
+            purchase.warranty_until = _warranty_until(row.delivered_on or row.ordered_on, line.warranty)
+    session.flush()
+
+
+def _seed_outages(session: Session, now: dt.datetime) -> None:
+    hour = dt.timedelta(hours=1)
+    for demo in OUTAGES:
+        row = session.scalars(select(OutageRow).where(OutageRow.seed_key == demo.key)).first()
+        if row is None:
+            row = OutageRow(seed_key=demo.key)
+            session.add(row)
+        row.service, row.description_nl, row.description_en = demo.service, demo.description_nl, demo.description_en
+        row.started_at = now - demo.started * hour
+        row.expected_fix_at = now + demo.fix * hour if demo.fix is not None else None
+        row.resolved_at = now - demo.resolved * hour if demo.resolved is not None else None
+        session.flush()  # a new outage needs its id for the postcodes
+        session.execute(delete(OutagePostcodeRow).where(OutagePostcodeRow.outage_id == row.id))
+        session.add_all(OutagePostcodeRow(outage_id=row.id, postcode=code) for code in demo.postcodes)
+    session.flush()
+
+
+def _counts(session: Session) -> Dict[str, int]:
+    tables = {
+        "customers": CustomerRow, "orders": OrderRow, "purchases": PurchaseRow, "outages": OutageRow,
+        "outage_postcodes": OutagePostcodeRow, "shipments": ShipmentRow, "refunds": RefundRow,
+        "password_resets": PasswordResetRow, "promises": PromiseRow, "refund_policy": RefundPolicyRow,
+    }
+    return {name: session.scalar(select(func.count()).select_from(table)) or 0 for name, table in tables.items()}
+
+
+def seed(backend: SqlBackend, today: Optional[dt.date] = None) -> Dict[str, int]:
+    """Creates missing tables and (re)seeds the demo data in one transaction; returns row counts.
+
+    Raises BackendUnavailable when the database cannot be reached.
+    """
+    today = today or dt.date.today()
+    # Outages are hours old: anchor them at the current time of day on ``today``.
+    now = dt.datetime.combine(today, dt.datetime.now(UTC).time(), UTC)
+    backend.create_schema()
+    with backend.transaction() as session:
+        policy = session.get(RefundPolicyRow, 1) or RefundPolicyRow(id=1)
+        policy.days_after_delivery, policy.max_amount_cents = POLICY["days_after_delivery"], POLICY["max_amount_cents"]
+        session.add(policy)
+        _reset_demo_customers(session)
+        _seed_customers(session)
+        _seed_orders(session, today)
+        _seed_outages(session, now)
+        return _counts(session)
+
+
+def is_seeded(backend: SqlBackend) -> bool:
+    """True when the database already has customers (so a first start has happened)."""
+    try:
+        with backend.transaction() as session:
+            return session.query(CustomerRow).first() is not None
+    except BackendUnavailable:
+        return False  # no tables yet (or unreachable: seeding will say so)
+
+
+def main() -> None:
+    """CLI: seed the database at $KLANTCONTACT_DB_URL (default var/helder.db), print the counts."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--if-empty", action="store_true", help="only seed a database without customers")
+    args = parser.parse_args()
+    backend = SqlBackend()
+    where = backend.engine.url.render_as_string(hide_password=True)
+    if args.if_empty and is_seeded(backend):
+        print(f"database {where} already has data (make seed refreshes the demo data)")
+        return
+    counts = seed(backend)
+    print(f"seeded {where}: " + ", ".join(f"{count} {name}" for name, count in counts.items()))
+
+
+if __name__ == "__main__":
+    main()

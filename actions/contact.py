@@ -1,0 +1,73 @@
+"""Changing contact details: which detail, and the new value, asked only when not yet given."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+
+from actions.solvers import MAX_CONTACT_ATTEMPTS, normalise_contact_value
+
+
+_FIELD_WORDS = {
+    "email": re.compile(r"e-?mail|mailadres|mail address", re.IGNORECASE),
+    "phone": re.compile(r"telefoon|gsm|mobiel|nummer|phone|mobile|number", re.IGNORECASE),
+    "address": re.compile(r"adres|address|verhuis|verhuiz|moving|move house|moved|straat|street|postcode", re.IGNORECASE),
+}
+_ENTITY_FIELDS = {"email": "email", "phone_number": "phone", "postcode": "address"}
+
+
+def detect_contact_field(text: str, entities: List[Dict[str, Any]]) -> Optional[str]:
+    """Which contact detail a message is about: from a typed value, else from its words."""
+    for entity in entities:
+        field_name = _ENTITY_FIELDS.get(entity.get("entity"))
+        if field_name:
+            return field_name
+    # "mailadres" contains "adres": e-mail is checked before address.
+    for field_name in ("email", "address", "phone"):
+        if _FIELD_WORDS[field_name].search(text or ""):
+            return field_name
+    return None
+
+
+class ValidateContactDetailsForm(FormValidationAction):
+    """Fills ``contact_field`` from what the customer already said, validates the new value."""
+
+    def name(self) -> Text:
+        return "validate_contact_details_form"
+
+    async def extract_contact_field(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> Dict[Text, Any]:
+        # Only an answer to "what would you like to change?" is read here; what the customer
+        # said before was already used by the solver (actions.solvers.infer_contact_field).
+        if tracker.get_slot("contact_field") or tracker.get_slot("requested_slot") != "contact_field":
+            return {}
+        latest = tracker.latest_message or {}
+        field_name = detect_contact_field(latest.get("text") or "", latest.get("entities") or [])
+        return {"contact_field": field_name} if field_name else {}
+
+    def validate_new_contact_value(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> Dict[Text, Any]:
+        field_name = tracker.get_slot("contact_field")
+        if not field_name:
+            return {"new_contact_value": value}  # checked once the field is known
+        if normalise_contact_value(field_name, value if isinstance(value, str) else None):
+            return {"new_contact_value": value}
+        attempts = int(tracker.get_slot("contact_attempts") or 0) + 1
+        if attempts >= MAX_CONTACT_ATTEMPTS:
+            # A second unusable answer: a person finishes the change (the form ends).
+            return {"new_contact_value": None, "contact_attempts": float(attempts)}
+        dispatcher.utter_message(response="utter_invalid_contact_value")
+        return {"new_contact_value": None, "contact_attempts": float(attempts)}
+
+    async def required_slots(
+        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Text]:
+        if int(tracker.get_slot("contact_attempts") or 0) >= MAX_CONTACT_ATTEMPTS:
+            return []
+        return domain_slots
