@@ -28,6 +28,8 @@ from actions.common import format_date, format_money, language, outage_notice_on
 from actions.identifiers import mask_email, normalise_phone, parse_identifier, parse_postcode
 
 ORDER_STATES = ("processing", "shipped", "late", "delivered", "lost")
+REFUND_REFUSALS = ("too_late", "not_delivered", "amount_too_high", "already_refunded")
+CONTACT_FIELDS = ("email", "phone", "address")
 # A second unusable new e-mail/phone/address goes to a person (service rule 5).
 MAX_CONTACT_ATTEMPTS = 2
 
@@ -146,7 +148,9 @@ def solve_defective_product(dispatcher: CollectingDispatcher, tracker: Tracker) 
     try:
         shipment = backend.ship_replacement(_customer_id(tracker), purchase.id)
     except NotEligible as refusal:
-        if purchase.warranty_until is None:
+        if refusal.reason != "out_of_warranty":
+            pass  # not delivered or already returned: the handoff message explains a person takes it
+        elif purchase.warranty_until is None:
             dispatcher.utter_message(response="utter_no_warranty", product=purchase.product)
         else:
             dispatcher.utter_message(response="utter_out_of_warranty", product=purchase.product,
@@ -247,7 +251,7 @@ def solve_change_contact_details(dispatcher: CollectingDispatcher, tracker: Trac
     except ValueError:
         return Outcome(f"{field_name} rejected by backend", handoff_reason="complexity")
     shown = {"email": customer.email, "phone": customer.phone}.get(field_name, value)
-    dispatcher.utter_message(response="utter_contact_updated", value=shown)
+    dispatcher.utter_message(response=f"utter_contact_updated_{field_name}", value=shown)
     return Outcome(f"{field_name} changed", events=[SlotSet("contact_field", None), SlotSet("new_contact_value", None),
                                                    SlotSet("contact_attempts", 0.0)])
 

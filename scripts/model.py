@@ -50,6 +50,10 @@ def ensure_model(quiet: bool = False) -> Path:
     )
     if not path.exists():
         raise RuntimeError(f"training finished but {path} is missing")
+    # Models of older data are dead weight (about 20 MB each): keep only the current one.
+    for old in MODELS.glob("helder-*.tar.gz"):
+        if old != path:
+            old.unlink()
     return path
 
 

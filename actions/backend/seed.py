@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from actions.backend.base import Customer
+from actions.backend.base import BackendUnavailable, Customer
 from actions.backend.sql import (
     UTC,
     CustomerRow,

@@ -368,7 +368,7 @@ def test_contact_field_is_inferred_and_only_the_missing_value_asked(domain):
 def test_contact_change_is_confirmed_back(domain, seeded_backend):
     dispatcher, _ = solve(domain, "45678912", "change_contact_details", "en",
                           new_contact_value="jan.peeters+new@example.be", problem_description="change my email please")
-    assert dispatcher.messages[0]["response"] == "utter_contact_updated"
+    assert dispatcher.messages[0]["response"] == "utter_contact_updated_email"
     assert dispatcher.messages[0]["value"] == "jan.peeters+new@example.be"
     assert seeded_backend.get_customer("45678912").email == "jan.peeters+new@example.be"
 

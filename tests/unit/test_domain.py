@@ -76,3 +76,22 @@ def test_every_custom_action_in_the_domain_is_implemented(domain):
                 implemented.add(cls().name())
     custom = {a for a in domain["actions"] if a.startswith(("action_", "validate_"))}
     assert custom <= implemented, custom - implemented
+
+
+def test_every_response_an_action_can_name_exists(domain):
+    from actions.handoff import HANDOFF_REASONS
+    from actions.solvers import CONTACT_FIELDS, ORDER_STATES, REFUND_REFUSALS
+    names = [f"utter_order_{s}" for s in ORDER_STATES] + [f"utter_refund_{r}" for r in REFUND_REFUSALS]
+    names += [f"utter_contact_updated_{f}" for f in CONTACT_FIELDS] + [f"utter_handoff_{r}" for r in HANDOFF_REASONS]
+    missing = [name for name in names if name not in domain["responses"]]
+    assert not missing
+
+
+def test_responses_rendered_before_their_slots_are_set_do_not_depend_on_them(domain):
+    # Rasa renders an action's messages before applying its events: a variation conditioned on
+    # a slot the same action sets would silently render nothing.
+    set_by_solvers = {"contact_field", "outage_notified", "next_step", "problem_intent"}
+    for name, variants in domain["responses"].items():
+        if name.startswith(("utter_contact_updated", "utter_order_", "utter_refund_", "utter_replacement")):
+            for variant in variants:
+                assert not {c["name"] for c in variant["condition"]} & set_by_solvers, name
