@@ -99,6 +99,7 @@ class ValidateIdentificationForm(FormValidationAction):
             customer = get_backend().verify(identifier, postcode) if identifier else None
         except BackendUnavailable as error:
             logger.warning("backend unavailable during identification: %s", error)
+            dispatcher.utter_message(response="utter_backend_unavailable")
             return {"identification_failed": True, "handoff_reason": "backend_failure"}
         if customer is None:
             # Never say which of the two was wrong: that would tell a stranger who is a customer.
