@@ -114,7 +114,10 @@ def format_money(cents: int, lang: str) -> str:
 
 
 def format_fix_time(moment: Optional[dt.datetime], lang: str, now: Optional[dt.datetime] = None) -> str:
-    """"vandaag om 16:30" / "today at 16:30" (Amsterdam time); a date further ahead."""
+    """"vandaag om 16:30" / "today at 16:30" (Amsterdam time); a date further ahead.
+
+    Used for an outage's fix time and for the reply-by time of a handoff promise.
+    """
     if moment is None:
         return {"nl": "zo snel mogelijk", "en": "as soon as possible"}[lang if lang in _MONTHS else DEFAULT_LANGUAGE]
     local = moment.astimezone(_AMSTERDAM) if moment.tzinfo else moment

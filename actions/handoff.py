@@ -1,22 +1,27 @@
-"""Handing the conversation to a person, with everything the bot knows.
+"""Handing the conversation to a person, with everything the bot knows, and taking it back.
 
-The context packet is what the agent sees (service rule 4). Until the handoff service exists,
-the packet is logged and the conversation is paused: the bot stays silent from here on.
+The context packet is what the agent sees (service rule 4). The handoff service answers with
+the honest wait: a queue position and estimate, or "nobody available" with a reply-by time the
+bot promises. The conversation is then paused: the bot stays silent while a person owns it.
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import logging
-from typing import Any, Dict, List, Text
+import os
+from typing import Any, Dict, List, Optional, Text
 
+import requests
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import disclose_once, language
+from actions.common import disclose_once, format_fix_time, language
 
 logger = logging.getLogger(__name__)
+
+HANDOFF_TIMEOUT_SECONDS = 5.0
 
 HANDOFF_REASONS = (
     "request",
@@ -66,6 +71,27 @@ def context_packet(tracker: Tracker, reason: str) -> Dict[str, Any]:
     }
 
 
+def open_case(packet: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Opens (or finds) the case at the handoff service; None when the service cannot be reached."""
+    url = os.environ.get("HANDOFF_URL", "http://127.0.0.1:8000").rstrip("/") + "/api/cases"
+    token = os.environ.get("HANDOFF_API_TOKEN", "")
+    try:
+        response = requests.post(url, json=packet, headers={"Authorization": f"Bearer {token}"},
+                                 timeout=HANDOFF_TIMEOUT_SECONDS)
+        response.raise_for_status()
+        return response.json()
+    except (requests.RequestException, ValueError) as error:
+        logger.error("handoff service unavailable for %s: %s", packet.get("conversation_id"), error)
+        return None
+
+
+def _parse_time(value: Optional[str]) -> Optional[dt.datetime]:
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
 class ActionHandoff(Action):
     """Tells the customer honestly what happens, hands over the context, pauses the bot."""
 
@@ -80,13 +106,31 @@ class ActionHandoff(Action):
         if reason not in HANDOFF_REASONS:
             reason = "request"
         events: List[EventType] = disclose_once(dispatcher, tracker)
-        packet = context_packet(tracker, reason)
-        logger.info("handoff %s", json.dumps(packet, ensure_ascii=False, default=str))
+        case = open_case(context_packet(tracker, reason))
+        events += [SlotSet("handoff_reason", reason), SlotSet("requested_slot", None), ActiveLoop(None)]
+        if case is None:
+            # Nobody can take over right now: say so, and keep the bot available meanwhile.
+            dispatcher.utter_message(response="utter_handoff_unavailable")
+            return events
         dispatcher.utter_message(response=f"utter_handoff_{reason}")
-        dispatcher.utter_message(response="utter_handoff_waiting")
-        return events + [
-            SlotSet("handoff_reason", reason),
-            SlotSet("requested_slot", None),
-            ActiveLoop(None),
-            ConversationPaused(),
-        ]
+        if case.get("status") == "queued":
+            dispatcher.utter_message(response="utter_handoff_queued", position=case.get("position") or 1,
+                                     minutes=max(1, int(case.get("estimate_minutes") or 1)))
+        else:
+            reply_by = format_fix_time(_parse_time(case.get("reply_by")), language(tracker))
+            dispatcher.utter_message(response="utter_handoff_no_agents", reply_by=reply_by)
+        logger.info("handoff of %s: case %s (%s)", tracker.sender_id, case.get("case_id"), reason)
+        return events + [SlotSet("handoff_case_id", case.get("case_id")), ConversationPaused()]
+
+
+class ActionHandback(Action):
+    """Runs when an agent hands the conversation back: the bot continues with every slot intact."""
+
+    def name(self) -> Text:
+        return "action_handback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        dispatcher.utter_message(response="utter_handback")
+        return [SlotSet("consecutive_misses", 0.0), SlotSet("next_step", "done"), SlotSet("handoff_reason", None)]

@@ -71,7 +71,7 @@ class Purchase:
     customer_id: str
     order_number: str
     product: str  # display name, e.g. "Philips föhn HP8230"
-    category: str  # lookup word, e.g. "föhn", "laptop", "router"
+    category: str  # the catalogue word NLU maps product names to (data/nlu/entities.yml synonyms)
     price_cents: int
     purchased_on: dt.date
     warranty_until: Optional[dt.date]  # None: no warranty

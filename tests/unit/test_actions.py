@@ -259,19 +259,59 @@ def test_unsupported_language_is_said_not_counted(domain):
 
 
 # -- handoff ---------------------------------------------------------------------------------
+@pytest.fixture
+def handoff_service(monkeypatch):
+    """Stands in for the handoff service's answer; the real one is used end to end."""
+    sent = []
+    answer = {"case_id": "c_1", "status": "queued", "position": 2, "estimate_minutes": 12}
+
+    def open_case(packet):
+        sent.append(packet)
+        return answer
+    monkeypatch.setattr("actions.handoff.open_case", open_case)
+    return sent, answer
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_handoff_pauses_and_says_why(domain, language, caplog):
+def test_handoff_sends_the_whole_packet_says_the_wait_and_pauses(domain, language, handoff_service):
+    sent, _ = handoff_service
     slots = {"customer_id": "48213377", "customer_name": "Sanne de Vries", "identity_verified_by": "customer_number+postcode",
              "problem_description": "mijn föhn is kapot", "problem_intent": "defective_product",
-             "bot_attempts": ["defective_product:no_automation"], "handoff_reason": "no_automation", "product": "föhn"}
-    caplog.set_level("INFO")
-    dispatcher, events = run(ActionHandoff(), make_tracker("", "defective_product", slots=slots, language=language), domain)
-    assert responses(dispatcher) == ["utter_handoff_no_automation", "utter_handoff_waiting"]
+             "bot_attempts": ["defective_product:out_of_warranty"], "handoff_reason": "complexity", "product": "föhn"}
+    dispatcher, events = run(ActionHandoff(), make_tracker("hij doet het nog steeds niet", "defective_product", slots=slots, language=language), domain)
+    assert responses(dispatcher) == ["utter_handoff_complexity", "utter_handoff_queued"]
+    assert dispatcher.messages[1]["position"] == 2 and dispatcher.messages[1]["minutes"] == 12
     assert any(e["event"] == "pause" for e in events)
-    assert "mijn föhn is kapot" in caplog.text and "defective_product:no_automation" in caplog.text
+    packet = sent[0]
+    assert packet["problem_description"] == "mijn föhn is kapot" and packet["language"] == language
+    assert packet["identity"]["verified_by"] == "customer_number+postcode"
+    assert packet["bot_attempts"] == ["defective_product:out_of_warranty"] and packet["reason"] == "complexity"
+    assert packet["entities"]["product"] == "föhn" and packet["transcript"]
 
 
-def test_a_request_for_a_person_is_the_reason_even_with_another_reason_pending(domain):
+def test_nobody_available_promises_a_reply_time(domain, handoff_service):
+    _, answer = handoff_service
+    answer.update(status="no_agents", reply_by="2026-11-23T09:00:00+00:00")
+    dispatcher, _ = run(ActionHandoff(), make_tracker("medewerker", "request_human"), domain)
+    assert responses(dispatcher) == ["utter_handoff_request", "utter_handoff_no_agents"]
+    assert dispatcher.messages[1]["reply_by"]
+
+
+def test_handoff_service_down_is_said_and_the_bot_stays(domain, monkeypatch):
+    monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:1")
+    dispatcher, events = run(ActionHandoff(), make_tracker("medewerker", "request_human"), domain)
+    assert responses(dispatcher) == ["utter_handoff_unavailable"]
+    assert not any(e["event"] == "pause" for e in events)
+
+
+def test_handback_keeps_every_slot(domain):
+    from actions.handoff import ActionHandback
+    dispatcher, events = run(ActionHandback(), make_tracker("", None, slots={"customer_id": "48213377"}), domain)
+    assert responses(dispatcher) == ["utter_handback"]
+    assert "customer_id" not in slot_events(events)
+
+
+def test_a_request_for_a_person_is_the_reason_even_with_another_reason_pending(domain, handoff_service):
     tracker = make_tracker("medewerker", "request_human", slots={"handoff_reason": "second_miss"})
     dispatcher, events = run(ActionHandoff(), tracker, domain)
     assert responses(dispatcher)[0] == "utter_handoff_request"

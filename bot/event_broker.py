@@ -1,0 +1,82 @@
+"""A Rasa event broker that appends every tracker event to a Redis Stream.
+
+The handoff service reads the stream with a consumer group, so agents see every conversation
+live, also the ones the bot is still handling. Configured in endpoints.yml::
+
+    event_broker:
+      type: bot.event_broker.RedisStreamEventBroker
+      url: <redis host>
+      port: 6379
+      db: 0
+      stream: handoff:events
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from asyncio import AbstractEventLoop
+from typing import Any, Dict, Optional, Text
+
+import redis
+from rasa.core.brokers.broker import EventBroker
+from rasa.utils.endpoints import EndpointConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STREAM = "handoff:events"
+# Keep about a day of busy traffic; the tracker store holds the full history anyway.
+DEFAULT_MAX_LENGTH = 200_000
+
+
+class RedisStreamEventBroker(EventBroker):
+    """Publishes tracker events with XADD (approximate MAXLEN trimming)."""
+
+    def __init__(
+        self,
+        host: Text = "localhost",
+        port: int = 6379,
+        db: int = 0,
+        password: Optional[Text] = None,
+        stream: Text = DEFAULT_STREAM,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        """Creates the broker; the connection is opened lazily by redis-py."""
+        self.stream = stream
+        self.max_length = int(max_length)
+        self.client = redis.Redis(
+            host=host, port=int(port), db=int(db), password=password or None,
+            socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
+        )
+
+    @classmethod
+    async def from_endpoint_config(
+        cls, broker_config: EndpointConfig, event_loop: Optional[AbstractEventLoop] = None
+    ) -> "RedisStreamEventBroker":
+        """Creates the broker from the ``event_broker`` section of endpoints.yml."""
+        return cls(host=broker_config.url or "localhost", **broker_config.kwargs)
+
+    def publish(self, event: Dict[Text, Any]) -> None:
+        """Appends one event. A Redis failure is logged, never raised: the conversation goes on
+        (the tracker store still has the event; only the live console view misses it)."""
+        try:
+            self.client.xadd(
+                self.stream,
+                {"sender_id": str(event.get("sender_id", "")), "event": json.dumps(event, ensure_ascii=False, default=str)},
+                maxlen=self.max_length,
+                approximate=True,
+            )
+        except redis.RedisError as error:
+            logger.warning("could not publish %s event to %s: %s", event.get("event"), self.stream, error)
+
+    def is_ready(self) -> bool:
+        """True when Redis answers."""
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    async def close(self) -> None:
+        """Closes the connection pool."""
+        self.client.close()
