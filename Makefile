@@ -4,17 +4,20 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+HPY := .venv-handoff/bin/python
 RASA := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m rasa
 PYTEST := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install train run shell seed validate test test-unit test-nlu test-stories test-e2e clean
+.PHONY: help install train run shell seed validate bench test test-unit test-handoff test-browser test-nlu test-stories test-e2e clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## Create the bot environment (finds Python 3.10; idempotent)
+install: ## Create the bot (Python 3.10) and handoff (3.11+) environments, chromium for tests; idempotent
 	@scripts/install.sh
+	@scripts/install_handoff.sh
+	@scripts/install_browser.sh
 
 $(PY):
 	@echo "The bot environment is missing: run 'make install' first." >&2; exit 1
@@ -22,7 +25,7 @@ $(PY):
 train: $(PY) ## Train a model unless one matches the current data and config
 	@$(PY) scripts/model.py
 
-run: $(PY) ## Train if needed, start Redis (if none), actions and Rasa; Ctrl-C stops all
+run: $(PY) ## Train if needed; start Redis (if none), handoff service + console, actions, Rasa; Ctrl-C stops all
 	@$(PY) scripts/stack.py
 
 shell: $(PY) ## Chat in the terminal (uses the running stack, or starts one)
@@ -35,9 +38,11 @@ validate: $(PY) ## Check domain, data and config for inconsistencies
 	@$(RASA) data validate --domain domain --data data --config config.yml 2>&1 \
 	  | grep -v "is not used in any story or rule" ; exit $${PIPESTATUS[0]}
 
-test: $(PY) ## The whole suite: validation, unit, NLU hold-out, test stories, end to end
+test: $(PY) ## The whole suite: validation, unit, handoff API, browser, NLU hold-out, stories, end to end
 	@$(MAKE) --no-print-directory validate
 	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-handoff
+	@$(MAKE) --no-print-directory test-browser
 	@$(MAKE) --no-print-directory train
 	@$(MAKE) --no-print-directory test-nlu
 	@$(MAKE) --no-print-directory test-stories
@@ -58,8 +63,18 @@ test-stories: $(PY) ## Test stories per language with --fail-on-prediction-error
 	  grep -h "Correct:\|Accuracy" results/stories_$$lang.log | head -4; \
 	done
 
-test-e2e: $(PY) ## End-to-end conversations against real Rasa, actions and Redis servers
+test-handoff: ## Handoff service API tests (real Redis; Rasa faked at its HTTP edge)
+	@PYTHONPATH=$(CURDIR) $(HPY) -m pytest tests/handoff -q
+
+test-browser: ## The agent console in headless Chromium (Playwright)
+	@PYTHONPATH=$(CURDIR) $(HPY) -m pytest tests/browser -q
+
+test-e2e: $(PY) ## End-to-end conversations against real Rasa, actions, handoff service and Redis
 	@$(PYTEST) tests/e2e -q
+
+bench: $(PY) ## Benchmarks: handoff delivery latency (customer→console, agent→customer)
+	@$(PY) scripts/model.py > /dev/null
+	@PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 $(PY) scripts/bench_handoff.py
 
 clean: ## Remove models, results and local state (var/)
 	rm -rf models results var

@@ -111,6 +111,9 @@ class Stack:
     redis_url: Optional[str] = None
     rasa_port: int = 5005
     actions_port: int = 5055
+    handoff_port: int = 8000
+    handoff_token: Optional[str] = None
+    session_secret: Optional[str] = None
     model: Optional[Path] = None
     jwt_secret: Optional[str] = None
     log_dir: Path = VAR / "log"
@@ -122,6 +125,8 @@ class Stack:
     def __post_init__(self) -> None:
         self.redis_url = self.redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
         self.jwt_secret = self.jwt_secret or os.environ.get("RASA_JWT_SECRET") or _secret_from_file("rasa_jwt")
+        self.handoff_token = self.handoff_token or os.environ.get("HANDOFF_API_TOKEN") or _secret_from_file("handoff_token")
+        self.session_secret = self.session_secret or os.environ.get("HANDOFF_SESSION_SECRET") or _secret_from_file("handoff_session")
         self.log_dir.mkdir(parents=True, exist_ok=True)
 
     # -- environment ---------------------------------------------------------------------
@@ -133,12 +138,18 @@ class Stack:
     def actions_url(self) -> str:
         return f"http://127.0.0.1:{self.actions_port}"
 
+    @property
+    def handoff_url(self) -> str:
+        return f"http://127.0.0.1:{self.handoff_port}"
+
     def env(self) -> Dict[str, str]:
         env = dict(os.environ)
         env.update(parse_redis_url(self.redis_url))
         env.update(
             {
                 "ACTION_ENDPOINT_URL": f"{self.actions_url}/webhook",
+                "HANDOFF_URL": self.handoff_url,
+                "HANDOFF_API_TOKEN": self.handoff_token,
                 "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
                 "TF_CPP_MIN_LOG_LEVEL": "2",
                 "RASA_TELEMETRY_ENABLED": "false",
@@ -197,6 +208,41 @@ class Stack:
         if self.verbose:
             print(result.stdout.strip(), flush=True)
 
+    def handoff_env(self) -> Dict[str, str]:
+        """Environment of the handoff service (its own Python 3.11 environment)."""
+        env = dict(os.environ)
+        env.update(
+            {
+                "HANDOFF_REDIS_URL": self.redis_url,
+                "HANDOFF_RASA_URL": self.rasa_url,
+                "HANDOFF_RASA_JWT_SECRET": self.jwt_secret,
+                "HANDOFF_API_TOKEN": self.handoff_token,
+                "HANDOFF_SESSION_SECRET": self.session_secret,
+                "HANDOFF_HOST": "127.0.0.1",
+                "HANDOFF_PORT": str(self.handoff_port),
+            }
+        )
+        env.update({k: v for k, v in self.extra_env.items() if k.startswith("HANDOFF_")})
+        return env
+
+    def start_handoff(self) -> None:
+        """Starts the handoff service and agent console (FastAPI, .venv-handoff)."""
+        python = ROOT / ".venv-handoff" / "bin" / "python"
+        if not python.exists():
+            raise SystemExit("The handoff service environment is missing: run `make install`.")
+        log = open(self.log_dir / "handoff.log", "ab")
+        proc = subprocess.Popen([str(python), "-m", "handoff"], cwd=ROOT, env=self.handoff_env(),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes["handoff"] = proc
+        _wait_http(f"{self.handoff_url}/health", timeout=60, proc=proc)
+
+    def add_agent(self, username: str, name: str, password: str) -> None:
+        """Creates (or updates) an agent account in the handoff service's Redis."""
+        python = ROOT / ".venv-handoff" / "bin" / "python"
+        env = dict(self.handoff_env(), AGENT_PASSWORD=password)
+        subprocess.run([str(python), "-m", "handoff.agents", "add", username, "--name", name,
+                        "--password-env", "AGENT_PASSWORD"], cwd=ROOT, env=env, check=True, capture_output=True)
+
     def start_actions(self) -> None:
         proc = self._spawn(
             "actions",
@@ -236,12 +282,13 @@ class Stack:
         self.model = self.model or ensure_model()
         self.ensure_redis()
         self.ensure_seeded()
+        self.start_handoff()
         self.start_actions()
         self.start_rasa()
         return self
 
     def stop(self) -> None:
-        for name in ("rasa", "actions", "redis"):
+        for name in ("rasa", "actions", "handoff", "redis"):
             self.stop_process(name)
 
 
@@ -249,9 +296,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("RASA_PORT", 5005)))
     parser.add_argument("--actions-port", type=int, default=int(os.environ.get("ACTIONS_PORT", 5055)))
+    parser.add_argument("--handoff-port", type=int, default=int(os.environ.get("HANDOFF_PORT", 8000)))
     args = parser.parse_args()
 
-    stack = Stack(rasa_port=args.rasa_port, actions_port=args.actions_port, verbose=True)
+    stack = Stack(rasa_port=args.rasa_port, actions_port=args.actions_port, handoff_port=args.handoff_port, verbose=True)
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -270,6 +318,10 @@ def main() -> None:
         stack.ensure_redis()
         print(f"redis:   {stack.redis_url}" + ("  (started here, AOF in var/redis)" if "redis" in stack.processes else ""))
         stack.ensure_seeded()
+        stack.start_handoff()
+        agent_password = _secret_from_file("agent_password")
+        stack.add_agent("agent", "Demo Agent", agent_password)
+        print(f"console: {stack.handoff_url}  (sign in as 'agent', password in var/secrets/agent_password)")
         stack.start_actions()
         print(f"actions: {stack.actions_url}")
         stack.start_rasa()

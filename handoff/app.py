@@ -1,0 +1,148 @@
+"""The FastAPI application: ``create_app()`` and the module-level ``app`` uvicorn serves.
+
+Nothing connects at import: Redis, the Rasa client, the event consumer and the push hub are all
+created in the lifespan and closed after it, so importing this module (tests, tools) is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import AsyncIterator, Optional
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from handoff import __version__
+from handoff.api.deps import OptionalAgentDep
+from handoff.api.routes import auth, cases, conversations, ws
+from handoff.consumer import EventConsumer, Hub, stop_task
+from handoff.models import Health
+from handoff.rasa_client import RasaClient, RasaError
+from handoff.settings import Settings, get_settings
+from handoff.store import Clock, Store, StoreError
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def create_app(
+    settings: Optional[Settings] = None, *, rasa_transport: Optional[httpx.AsyncBaseTransport] = None,
+    start_consumer: bool = True, clock: Optional[Clock] = None,
+) -> FastAPI:
+    """Builds the app.
+
+    Args:
+        settings: defaults to :func:`get_settings` (read from the environment at start-up, not here).
+        rasa_transport: an httpx transport for the Rasa client (tests).
+        start_consumer: read the event stream (off only for tests that drive the consumer themselves).
+        clock: the current time for cases and promises (tests pass a controllable one).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config = settings or get_settings()
+        # socket_timeout above the consumer's 2 s XREADGROUP BLOCK so a quiet stream is no error.
+        redis = Redis.from_url(config.redis_url, decode_responses=True, socket_timeout=15,
+                               health_check_interval=30)
+        store = Store(redis, config, clock) if clock else Store(redis, config)
+        rasa = RasaClient(config.rasa_url, config.rasa_jwt_secret.get_secret_value(),
+                          timeout=config.rasa_timeout_seconds, transport=rasa_transport)
+        hub = Hub(redis)
+        try:
+            await hub.start()
+        except (RedisError, OSError) as error:
+            logger.warning("Redis not reachable at start-up (%s); retrying in the background", type(error).__name__)
+        consumer = EventConsumer(redis, store, hub)
+        app.state.settings, app.state.store, app.state.rasa, app.state.hub = config, store, rasa, hub
+        app.state.consumer = consumer
+        tasks = [asyncio.create_task(hub.run(), name="handoff-push")]
+        if start_consumer:
+            tasks.append(asyncio.create_task(consumer.run(), name="handoff-consumer"))
+        logger.info("handoff service %s started (consumer %s)", __version__, consumer.name)
+        try:
+            yield
+        finally:
+            hub.stopping = consumer.stopping = True
+            for task in tasks:
+                await stop_task(task)
+            await consumer.leave()
+            await hub.aclose()
+            await rasa.aclose()
+            await redis.aclose()
+
+    app = FastAPI(title="Handoff service", version=__version__, lifespan=lifespan)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, error: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
+
+    @app.exception_handler(RasaError)
+    async def rasa_error(_: Request, error: RasaError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=502)
+
+    @app.exception_handler(RedisError)
+    async def redis_error(_: Request, error: RedisError) -> JSONResponse:
+        logger.error("Redis error: %s", type(error).__name__)
+        return JSONResponse({"detail": "storage unavailable, try again"}, status_code=503)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    async def health(request: Request) -> JSONResponse:
+        """Up, and whether Redis answers."""
+        try:
+            redis_ok = bool(await request.app.state.store.redis.ping())
+        except (RedisError, OSError):
+            redis_ok = False
+        body = Health(status="ok" if redis_ok else "degraded", redis=redis_ok)
+        return JSONResponse(body.model_dump(), status_code=200 if redis_ok else 503)
+
+    @app.get("/", include_in_schema=False)
+    async def console(me: OptionalAgentDep) -> Response:
+        """The console for signed-in agents; everyone else goes to the sign-in page."""
+        if me is None:
+            return RedirectResponse("/login", status_code=303)
+        return _page("index.html")
+
+    @app.get("/login", include_in_schema=False)
+    async def login_page() -> Response:
+        """The sign-in page."""
+        return _page("login.html")
+
+    app.include_router(auth.router)
+    app.include_router(cases.router)
+    app.include_router(conversations.router)
+    app.include_router(ws.router)
+    with contextlib.suppress(OSError):
+        STATIC_DIR.mkdir(exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    return app
+
+
+def _page(name: str) -> Response:
+    """An HTML page of the console, never cached (it changes with each release)."""
+    path = STATIC_DIR / name
+    if not path.is_file():
+        return PlainTextResponse(f"console page {name} is not installed", status_code=503)
+    return FileResponse(path, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+app = create_app()

@@ -1,0 +1,308 @@
+"""Live events: Rasa's tracker events from the Redis Stream to transcripts and agents' screens.
+
+Rasa's event broker appends every tracker event to ``handoff:events``. Each service instance reads
+it as one consumer of the group ``handoff`` (so every event is handled once, by one instance),
+writes transcript lines and the live-conversations index to Redis, and publishes pushes on a
+pub/sub channel that every instance's :class:`Hub` forwards to its own websockets: an agent sees
+every line whichever instance their console is connected to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError, TimeoutError as RedisTimeoutError
+
+from handoff import keys
+from handoff.models import CasePublic, ConversationPublic, TranscriptLine
+from handoff.store import Store, iso_from_timestamp
+
+logger = logging.getLogger(__name__)
+
+SOCKET_QUEUE_SIZE = 1000
+STALE_PENDING_MS = 60_000
+HOUSEKEEPING_SECONDS = 30.0
+
+
+async def stop_task(task: "asyncio.Task[None]", timeout: float = 5.0) -> None:
+    """Cancels a background task and waits for it to end.
+
+    redis-py can swallow a cancellation that lands while it is connecting; the call then carries
+    on, so the cancel is repeated until the task really ends (or the timeout passes).
+    """
+    deadline = time.monotonic() + timeout
+    while not task.done() and time.monotonic() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved: the task's own loop already logged what matters
+
+
+class Hub:
+    """Fans pushes out to the websockets of this instance, via Redis pub/sub for all instances."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._queues: Dict[asyncio.Queue[str], str] = {}
+        self._pubsub: Any = None
+        self.stopping = False
+
+    async def start(self) -> None:
+        """Subscribes before the app serves, so no push published after start-up is missed."""
+        self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await self._pubsub.subscribe(keys.PUSH_CHANNEL)
+
+    async def run(self) -> None:
+        """Forwards pushes to local sockets until cancelled; resubscribes after Redis errors."""
+        delay = 0.5
+        while not self.stopping:
+            try:
+                if self._pubsub is None:
+                    await self.start()
+                message = await self._pubsub.get_message(timeout=1.0)
+                delay = 0.5
+                if message and message.get("type") == "message":
+                    self._deliver(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as error:
+                logger.warning("push subscription lost (%s); retrying", type(error).__name__)
+                await self._close_pubsub()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def aclose(self) -> None:
+        """Stops listening."""
+        self.stopping = True
+        await self._close_pubsub()
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()
+            except (RedisError, OSError):
+                pass
+
+    def _deliver(self, data: str) -> None:
+        for queue in list(self._queues):
+            try:
+                queue.put_nowait(data)
+            except asyncio.QueueFull:
+                # A console that cannot keep up is dropped (its sender sees None and closes);
+                # it reconnects and reloads rather than slowing everyone else down.
+                self._queues.pop(queue, None)
+                queue.get_nowait()
+                queue.put_nowait("")
+
+    def connect(self, username: str) -> "asyncio.Queue[str]":
+        """A queue of pushes for one websocket of ``username``."""
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=SOCKET_QUEUE_SIZE)
+        self._queues[queue] = username
+        return queue
+
+    def disconnect(self, queue: "asyncio.Queue[str]") -> None:
+        """The socket closed."""
+        self._queues.pop(queue, None)
+
+    def local_sockets_of(self, username: str) -> int:
+        """How many consoles of ``username`` this instance holds."""
+        return sum(1 for owner in self._queues.values() if owner == username)
+
+    async def publish(self, message: Dict[str, Any]) -> None:
+        """Sends a push to every instance's consoles; a lost push is logged, never fatal."""
+        try:
+            await self.redis.publish(keys.PUSH_CHANNEL, json.dumps(message, ensure_ascii=False))
+        except (RedisError, OSError) as error:
+            logger.warning("push not published (%s)", type(error).__name__)
+
+    async def publish_case(self, case: CasePublic) -> None:
+        """A case changed."""
+        await self.publish({"type": "case", "case": case.model_dump(mode="json")})
+
+    async def publish_conversation(self, conversation: Optional[ConversationPublic]) -> None:
+        """A conversation's summary changed."""
+        if conversation is not None:
+            await self.publish({"type": "conversation", "conversation": conversation.model_dump(mode="json")})
+
+    async def publish_line(self, conversation_id: str, line: TranscriptLine) -> None:
+        """A new transcript line."""
+        await self.publish({"type": "line", "conversation_id": conversation_id,
+                            "line": line.model_dump(mode="json", by_alias=True)})
+
+
+def line_from_event(event: Dict[str, Any], entry_id: str) -> Optional[Tuple[str, TranscriptLine]]:
+    """A tracker event → ``(line key, line)``, or None for events that are not lines.
+
+    User events are customer lines; bot events are bot lines unless ``metadata.agent_id`` says a
+    person wrote them. An agent line sent by this service carries its ``message_id``, which is
+    used as the key so the copy coming back from the stream is not recorded twice.
+    """
+    kind = event.get("event")
+    text = event.get("text")
+    if kind not in ("user", "bot") or not isinstance(text, str) or not text.strip():
+        return None
+    at = iso_from_timestamp(event.get("timestamp"))
+    if kind == "user":
+        return entry_id, TranscriptLine.of("customer", text, at)
+    metadata = event.get("metadata") or {}
+    if isinstance(metadata, dict) and metadata.get("agent_id"):
+        key = f"m:{metadata['message_id']}" if metadata.get("message_id") else entry_id
+        name = metadata.get("agent_name") or str(metadata["agent_id"])
+        return key, TranscriptLine.of("agent", text, at, name)
+    return entry_id, TranscriptLine.of("bot", text, at)
+
+
+class EventConsumer:
+    """Reads ``handoff:events`` with the consumer group ``handoff`` until cancelled.
+
+    Args:
+        redis: the service's Redis client (``decode_responses=True``).
+        store: where transcripts and conversations are written.
+        hub: where pushes go.
+        name: this instance's consumer name (default: host, process id and a random suffix, so a
+            restarted process never inherits another's pending entries by accident).
+        block_ms: how long one XREADGROUP waits; below the client's socket timeout.
+    """
+
+    def __init__(self, redis: Redis, store: Store, hub: Hub, name: Optional[str] = None,
+                 block_ms: int = 2000, batch: int = 100) -> None:
+        self.redis = redis
+        self.store = store
+        self.hub = hub
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.block_ms = block_ms
+        self.batch = batch
+        # Our own pending entries (read but not acknowledged) are re-read after an error.
+        self._reread_pending = True
+        self._next_housekeeping = 0.0
+        self.stopping = False
+
+    async def ensure_group(self) -> None:
+        """Creates the group (and the stream) from the start of the stream if missing."""
+        try:
+            await self.redis.xgroup_create(keys.EVENTS_STREAM, keys.EVENTS_GROUP, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+
+    async def run(self) -> None:
+        """Processes events until cancelled; survives Redis outages with a growing pause."""
+        delay = 0.5
+        while not self.stopping:
+            try:
+                await self.ensure_group()
+                while not self.stopping:
+                    await self.step()
+                    delay = 0.5
+            except asyncio.CancelledError:
+                raise
+            except ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    logger.warning("event stream error: %s", error)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                self._reread_pending = True
+            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                logger.warning("event stream unreachable (%s); retrying", type(error).__name__)
+                self._reread_pending = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def step(self) -> int:
+        """Reads and handles one batch; returns how many entries were handled."""
+        if time.monotonic() >= self._next_housekeeping:
+            self._next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+            await self._claim_stale_entries()
+        start = "0" if self._reread_pending else ">"
+        response = await self.redis.xreadgroup(
+            keys.EVENTS_GROUP, self.name, {keys.EVENTS_STREAM: start}, count=self.batch,
+            block=None if self._reread_pending else self.block_ms,
+        )
+        entries = [entry for _, stream_entries in (response or []) for entry in stream_entries]
+        if self._reread_pending and not entries:
+            self._reread_pending = False
+        return await self._handle(entries)
+
+    async def _claim_stale_entries(self) -> None:
+        """Takes over entries a crashed instance read but never acknowledged."""
+        start = "0-0"
+        while True:
+            result = await self.redis.xautoclaim(
+                keys.EVENTS_STREAM, keys.EVENTS_GROUP, self.name, min_idle_time=STALE_PENDING_MS,
+                start_id=start, count=self.batch,
+            )
+            start, entries = result[0], result[1]
+            await self._handle(entries)
+            if start in ("0-0", b"0-0"):
+                return
+
+    async def _handle(self, entries: List[Any]) -> int:
+        handled = 0
+        for entry_id, fields in entries:
+            if fields:
+                try:
+                    await self.process(entry_id, fields)
+                except (RedisError, OSError):
+                    raise  # not acknowledged: read again once Redis is back
+                except Exception:  # noqa: BLE001 - one malformed event must not stop the stream
+                    logger.exception("event %s skipped", entry_id)
+            await self.redis.xack(keys.EVENTS_STREAM, keys.EVENTS_GROUP, entry_id)
+            handled += 1
+        return handled
+
+    async def process(self, entry_id: str, fields: Dict[str, str]) -> None:
+        """Handles one stream entry (fields ``sender_id`` and ``event`` as JSON)."""
+        try:
+            event = json.loads(fields.get("event") or "{}")
+        except ValueError:
+            logger.warning("event %s is not JSON; skipped", entry_id)
+            return
+        if not isinstance(event, dict):
+            return
+        conversation_id = fields.get("sender_id") or event.get("sender_id")
+        if not conversation_id:
+            return
+        timestamp = event.get("timestamp")
+        if not isinstance(timestamp, (int, float)) or isinstance(timestamp, bool):
+            timestamp = time.time()
+        language = channel = None
+        if event.get("event") == "user":
+            channel = event.get("input_channel") or None
+            metadata = event.get("metadata") or {}
+            language = (event.get("parse_data") or {}).get("language") or (
+                metadata.get("language") if isinstance(metadata, dict) else None)
+        elif event.get("event") == "slot" and event.get("name") == "language":
+            language = event.get("value")
+        if language not in ("nl", "en"):
+            language = None
+        new = await self.store.touch_conversation(
+            conversation_id, float(timestamp), language=language, channel=channel)
+        found = line_from_event(event, entry_id)
+        line_added = False
+        if found:
+            key, line = found
+            line_added = await self.store.record_line(conversation_id, key, line, float(timestamp))
+            if line_added:
+                await self.hub.publish_line(conversation_id, line)
+        if new or line_added or language or channel:
+            await self.hub.publish_conversation(await self.store.conversation(conversation_id))
+
+    async def leave(self) -> None:
+        """Removes this consumer from the group when it holds no pending entries."""
+        try:
+            pending = await self.redis.xpending_range(
+                keys.EVENTS_STREAM, keys.EVENTS_GROUP, min="-", max="+", count=1, consumername=self.name)
+            if not pending:
+                await self.redis.xgroup_delconsumer(keys.EVENTS_STREAM, keys.EVENTS_GROUP, self.name)
+        except (RedisError, OSError):
+            pass

@@ -1,0 +1,93 @@
+"""Every Redis key of the handoff service, in one place, under one prefix.
+
+Keeping the names here means a reader can see the whole data model at a glance, and an operator
+can find (or delete) everything the service owns with ``SCAN MATCH handoff:*``.
+"""
+
+from __future__ import annotations
+
+PREFIX = "handoff:"
+
+#: The stream Rasa's event broker appends every tracker event to.
+EVENTS_STREAM = f"{PREFIX}events"
+#: The consumer group all service instances share (each event is processed once).
+EVENTS_GROUP = "handoff"
+#: Pub/sub channel that fans pushes out to the websockets of every instance.
+PUSH_CHANNEL = f"{PREFIX}push"
+
+CASE_STATUSES = ("queued", "human", "bot", "resolved")
+
+
+def case(case_id: str) -> str:
+    """Hash with the fields of one case."""
+    return f"{PREFIX}case:{case_id}"
+
+
+def case_notes(case_id: str) -> str:
+    """List of a case's private notes (JSON), oldest first."""
+    return f"{PREFIX}case:{case_id}:notes"
+
+
+def cases_by_status(status: str) -> str:
+    """Sorted set of case ids in one status, scored by creation time."""
+    return f"{PREFIX}cases:{status}"
+
+
+def queue() -> str:
+    """Sorted set of queued case ids, scored by creation time: the queue order."""
+    return f"{PREFIX}queue"
+
+
+def open_case(conversation_id: str) -> str:
+    """The id of a conversation's open (queued or human) case; absent when the bot owns it."""
+    return f"{PREFIX}conversation:{conversation_id}:open_case"
+
+
+def conversation_cases(conversation_id: str) -> str:
+    """Sorted set of every case a conversation ever had, scored by creation time."""
+    return f"{PREFIX}conversation:{conversation_id}:cases"
+
+
+def conversation(conversation_id: str) -> str:
+    """Hash summarising one live conversation (last line, language, channel)."""
+    return f"{PREFIX}conversation:{conversation_id}"
+
+
+def conversations() -> str:
+    """Sorted set of conversation ids scored by their latest activity."""
+    return f"{PREFIX}conversations"
+
+
+def transcript(conversation_id: str) -> str:
+    """Sorted set of line keys of a conversation, scored by the line's time."""
+    return f"{PREFIX}transcript:{conversation_id}"
+
+
+def transcript_lines(conversation_id: str) -> str:
+    """Hash line key → line JSON; the key makes a line that arrives twice count once."""
+    return f"{PREFIX}transcript:{conversation_id}:lines"
+
+
+def agent(username: str) -> str:
+    """Hash with an agent's display name and scrypt password hash."""
+    return f"{PREFIX}agent:{username}"
+
+
+def agents() -> str:
+    """Set of all agent usernames."""
+    return f"{PREFIX}agents"
+
+
+def presence(username: str) -> str:
+    """Exists (60 s TTL, refreshed by the console's websocket) while the agent is available."""
+    return f"{PREFIX}presence:{username}"
+
+
+def session(session_id: str) -> str:
+    """Hash of a signed-in session (agent, CSRF token), expiring with the session."""
+    return f"{PREFIX}session:{session_id}"
+
+
+def login_failures(username: str) -> str:
+    """Counter of recent failed logins for a username (slows down password guessing)."""
+    return f"{PREFIX}login_failures:{username}"

@@ -1,0 +1,221 @@
+"""Pydantic models of the handoff API, in families (``...Create`` in, ``...Public`` out).
+
+The JSON shapes follow ``handoff/API.md`` exactly; the context packet mirrors
+``actions/handoff.py: context_packet`` and keeps unknown fields, so a newer bot can add to the
+packet without breaking an older service.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+CaseStatus = Literal["queued", "human", "bot", "resolved"]
+#: The reasons the bot sends today (``actions/handoff.py: HANDOFF_REASONS``) plus ``takeover``.
+#: Other well-formed reasons are accepted too: a customer's handoff must not fail because the bot
+#: learned a new reason before the service did.
+KNOWN_REASONS = (
+    "request", "complexity", "second_miss", "identification_failed", "no_automation",
+    "backend_failure", "takeover",
+)
+MAX_TEXT = 4000
+
+
+class Identity(BaseModel):
+    """Who the customer is and how the bot verified it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    customer_id: Optional[str] = None
+    name: Optional[str] = None
+    verified_by: Optional[str] = None
+    verified_at: Optional[Any] = None
+
+
+class PacketLine(BaseModel):
+    """One line of the transcript the bot sends along with the case."""
+
+    model_config = ConfigDict(extra="allow")
+
+    # ``from`` is a Python keyword, hence the alias.
+    from_: str = Field(alias="from")
+    text: Optional[str] = None
+    at: Optional[Any] = None
+
+
+class CaseCreate(BaseModel):
+    """The bot's context packet: body of ``POST /api/cases``."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    conversation_id: str = Field(min_length=1, max_length=256)
+    reason: str = Field("request", pattern=r"^[a-z][a-z_]{0,63}$")
+    language: str = Field("nl", pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$")
+    channel: Optional[str] = Field(None, max_length=64)
+    identity: Identity = Field(default_factory=Identity)
+    problem_description: Optional[str] = Field(None, max_length=20_000)
+    intent: Optional[str] = None
+    entities: Dict[str, Any] = Field(default_factory=dict)
+    bot_attempts: List[Any] = Field(default_factory=list, max_length=500)
+    transcript: List[PacketLine] = Field(default_factory=list, max_length=5000)
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: Any) -> Any:
+        # The bot may send None before it has detected a language; Dutch is the house default.
+        return "nl" if value in (None, "") else value
+
+    def packet(self) -> Dict[str, Any]:
+        """The packet as stored with the case (JSON-ready, ``from`` spelled as the bot does)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class CaseCreated(BaseModel):
+    """Answer to the bot: what to tell the customer."""
+
+    case_id: str
+    status: Literal["queued", "no_agents"]
+    position: Optional[int]
+    estimate_minutes: Optional[int]
+    reply_by: Optional[str]
+    channel: Optional[str]
+
+
+class Promise(BaseModel):
+    """A reply promised to the customer, kept with the case until it is kept."""
+
+    kind: str = "reply"
+    due_at: str
+    channel: Optional[str] = None
+    kept_at: Optional[str] = None
+
+
+class NotePublic(BaseModel):
+    """A private note of an agent on a case (never sent to the customer)."""
+
+    agent: str
+    text: str
+    at: str
+
+
+class CasePublic(BaseModel):
+    """A case as agents see it."""
+
+    id: str
+    conversation_id: str
+    status: CaseStatus
+    owner: Optional[str] = None
+    owner_name: Optional[str] = None
+    reason: str
+    language: str
+    channel: Optional[str] = None
+    packet: Dict[str, Any]
+    created_at: str
+    claimed_at: Optional[str] = None
+    resolved_at: Optional[str] = None
+    outcome: Optional[str] = None
+    position: Optional[int] = None
+    waiting_seconds: int = 0
+    promise: Optional[Promise] = None
+    overdue: bool = False
+    notes: List[NotePublic] = Field(default_factory=list)
+
+
+class TranscriptLine(BaseModel):
+    """One line of a conversation: customer, bot or agent."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: Literal["customer", "bot", "agent"] = Field(alias="from")
+    text: str
+    at: Optional[str] = None
+    agent_name: Optional[str] = None
+
+    @classmethod
+    def of(cls, who: Literal["customer", "bot", "agent"], text: str, at: Optional[str],
+           agent_name: Optional[str] = None) -> "TranscriptLine":
+        """A line (``from`` cannot be a keyword argument in Python)."""
+        return cls.model_validate({"from": who, "text": text, "at": at, "agent_name": agent_name})
+
+
+class CaseDetail(CasePublic):
+    """A case with the conversation's transcript."""
+
+    transcript: List[TranscriptLine] = Field(default_factory=list)
+
+
+class _Text(BaseModel):
+    """A non-blank text of at most 4000 characters."""
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text must not be blank")
+        return value.strip()
+
+
+class MessageCreate(_Text):
+    """An agent's message to the customer."""
+
+
+class NoteCreate(_Text):
+    """An agent's private note."""
+
+
+class ResolveRequest(BaseModel):
+    """How a case ended."""
+
+    outcome: str = Field(min_length=1, max_length=500)
+
+    @field_validator("outcome")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("outcome must not be blank")
+        return value.strip()
+
+
+class LoginRequest(BaseModel):
+    """Agent credentials."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class AgentPublic(BaseModel):
+    """An agent without secrets."""
+
+    username: str
+    name: str
+
+
+class SessionPublic(BaseModel):
+    """The signed-in agent and the CSRF token to send with every change."""
+
+    agent: AgentPublic
+    csrf_token: str
+
+
+class ConversationPublic(BaseModel):
+    """A conversation in the live list."""
+
+    conversation_id: str
+    last_text: Optional[str] = None
+    last_at: Optional[str] = None
+    owner: Literal["bot", "agent"] = "bot"
+    owner_name: Optional[str] = None
+    case_id: Optional[str] = None
+    case_status: Optional[CaseStatus] = None
+    language: Optional[str] = None
+    channel: Optional[str] = None
+
+
+class Health(BaseModel):
+    """Liveness and Redis reachability."""
+
+    status: str
+    redis: bool

@@ -1,0 +1,155 @@
+"""The service's only way to talk to Rasa: its HTTP API, with a short-lived admin JWT.
+
+Rasa is started with ``--jwt-secret`` (HS256); a token with ``role: admin`` may act on any
+conversation. Failures become :class:`RasaError` with a message fit to show an agent; the token
+and the response body never end up in it (the body may echo customer data).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, Optional
+from urllib.parse import quote
+
+import httpx
+import jwt
+
+logger = logging.getLogger(__name__)
+
+TOKEN_LIFETIME_SECONDS = 300
+
+
+class RasaError(Exception):
+    """Rasa could not be reached or refused the call."""
+
+
+class RasaClient:
+    """Pause, resume, agent messages, hand-back and trackers over Rasa's HTTP API.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:5005``.
+        jwt_secret: Rasa's ``--jwt-secret``.
+        timeout: seconds per request.
+        transport: for tests (an in-process fake instead of the network).
+    """
+
+    def __init__(
+        self, base_url: str, jwt_secret: str, timeout: float = 10.0,
+        transport: Optional[httpx.AsyncBaseTransport] = None,
+    ) -> None:
+        self._secret = jwt_secret
+        self._token: Optional[str] = None
+        self._token_expires = 0.0
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        """Closes the connection pool."""
+        await self._http.aclose()
+
+    def _auth_header(self) -> Dict[str, str]:
+        # A fresh token every few minutes: a leaked one is useless soon after.
+        now = time.time()
+        if self._token is None or now > self._token_expires - 30:
+            self._token_expires = now + TOKEN_LIFETIME_SECONDS
+            self._token = jwt.encode(
+                {"user": {"username": "handoff", "role": "admin"}, "exp": int(self._token_expires)},
+                self._secret, algorithm="HS256",
+            )
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def _request(
+        self, method: str, path: str, what: str, *, params: Optional[Dict[str, str]] = None,
+        json: Any = None,
+    ) -> Any:
+        try:
+            response = await self._http.request(method, path, params=params, json=json,
+                                                headers=self._auth_header())
+        except httpx.HTTPError as error:
+            logger.warning("rasa %s failed: %s", what, type(error).__name__)
+            raise RasaError(f"Rasa is unreachable ({what} failed)") from error
+        if response.status_code >= 400:
+            logger.warning("rasa %s failed: HTTP %s", what, response.status_code)
+            raise RasaError(f"Rasa refused the {what} (HTTP {response.status_code})")
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _conversation(conversation_id: str) -> str:
+        return f"/conversations/{quote(conversation_id, safe='')}"
+
+    async def send_agent_message(self, conversation_id: str, text: str, agent_id: str, agent_name: str,
+                                 message_id: str) -> None:
+        """Appends the agent's line as a bot utterance and delivers it to the customer's channel.
+
+        ``metadata.agent_id`` tells every reader of the tracker (and of the event stream) that a
+        person wrote it; ``message_id`` lets the service recognise its own line on the stream.
+        """
+        await self._request(
+            "POST", f"{self._conversation(conversation_id)}/tracker/events", "agent message",
+            params={"execute_side_effects": "true", "output_channel": "latest"},
+            json={"event": "bot", "text": text,
+                  "metadata": {"agent_id": agent_id, "agent_name": agent_name, "message_id": message_id}},
+        )
+
+    async def pause(self, conversation_id: str) -> None:
+        """The bot stops answering this conversation."""
+        await self._request("POST", f"{self._conversation(conversation_id)}/tracker/events", "pause",
+                            params={"output_channel": "latest"}, json={"event": "pause"})
+
+    async def resume(self, conversation_id: str) -> None:
+        """The bot answers this conversation again."""
+        await self._request("POST", f"{self._conversation(conversation_id)}/tracker/events", "resume",
+                            params={"output_channel": "latest"}, json={"event": "resume"})
+
+    async def hand_back(self, conversation_id: str) -> None:
+        """Resumes the conversation and lets the bot take over with ``action_handback``."""
+        await self.resume(conversation_id)
+        await self._request("POST", f"{self._conversation(conversation_id)}/execute", "hand-back",
+                            params={"output_channel": "latest"}, json={"name": "action_handback"})
+
+    async def tracker(self, conversation_id: str) -> Dict[str, Any]:
+        """The conversation's tracker (slots, events, latest input channel)."""
+        tracker = await self._request("GET", f"{self._conversation(conversation_id)}/tracker", "tracker")
+        if not isinstance(tracker, dict):
+            raise RasaError("Rasa returned no tracker")
+        return tracker
+
+
+def packet_from_tracker(conversation_id: str, tracker: Dict[str, Any], reason: str = "takeover") -> Dict[str, Any]:
+    """A context packet like the bot's (``actions/handoff.py: context_packet``) from a tracker.
+
+    Used when an agent takes over a conversation the bot is still handling, so the case carries
+    the same information as one the bot opened itself.
+    """
+    slots = tracker.get("slots") or {}
+    latest = tracker.get("latest_message") or {}
+    transcript = [
+        {"from": "customer" if event["event"] == "user" else "bot", "text": event["text"],
+         "at": event.get("timestamp")}
+        for event in tracker.get("events") or []
+        if isinstance(event, dict) and event.get("event") in ("user", "bot") and event.get("text")
+        and not ((event.get("metadata") or {}).get("agent_id"))
+    ]
+    language = slots.get("language")
+    return {
+        "conversation_id": conversation_id,
+        "reason": reason,
+        "language": language if language in ("nl", "en") else "nl",
+        "channel": tracker.get("latest_input_channel"),
+        "identity": {
+            "customer_id": slots.get("customer_id"),
+            "name": slots.get("customer_name"),
+            "verified_by": slots.get("identity_verified_by"),
+            "verified_at": slots.get("identity_verified_at"),
+        },
+        "problem_description": slots.get("problem_description"),
+        "intent": slots.get("problem_intent") or (latest.get("intent") or {}).get("name"),
+        "entities": {
+            slot: slots[slot] for slot in ("order_number", "product", "identifier", "postcode") if slots.get(slot)
+        },
+        "bot_attempts": list(slots.get("bot_attempts") or []),
+        "transcript": transcript,
+    }
