@@ -60,14 +60,15 @@ def assert_language(replies: List[str], language: str) -> None:
 def stack(redis_url, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("logs")
     database = tmp_path_factory.mktemp("db") / "helder.db"
-    stack = Stack(redis_url=redis_url, rasa_port=free_port(), actions_port=free_port(), model=ensure_model(),
+    stack = Stack(redis_url=redis_url, rasa_port=free_port(), actions_port=free_port(), handoff_port=free_port(),
+                  model=ensure_model(),
                   jwt_secret=uuid.uuid4().hex, log_dir=log_dir,
                   extra_env={"KLANTCONTACT_DB_URL": f"sqlite:///{database}"})
     try:
         stack.start()
     except BaseException:
         stack.stop()
-        for name in ("actions", "rasa"):
+        for name in ("handoff", "actions", "rasa"):
             path = log_dir / f"{name}.log"
             if path.exists():
                 print(f"--- {name}.log ---\n" + path.read_text()[-4000:])

@@ -12,10 +12,12 @@ from tests.e2e.conftest import Customer, assert_language
 @pytest.fixture(scope="module")
 def stack_without_backend(redis_url, tmp_path_factory):
     # Nothing listens on port 1: every backend call fails fast with BackendUnavailable.
-    stack = Stack(redis_url=redis_url, rasa_port=free_port(), actions_port=free_port(), model=ensure_model(),
+    stack = Stack(redis_url=redis_url, rasa_port=free_port(), actions_port=free_port(), handoff_port=free_port(),
+                  model=ensure_model(),
                   jwt_secret=uuid.uuid4().hex, log_dir=tmp_path_factory.mktemp("logs-down"),
                   extra_env={"KLANTCONTACT_DB_URL": "postgresql+psycopg2://postgres@127.0.0.1:1/helder"})
     stack.ensure_redis()
+    stack.start_handoff()
     stack.start_actions()  # no seeding: the database is unreachable on purpose
     stack.start_rasa()
     yield stack
