@@ -134,3 +134,21 @@ class ActionHandback(Action):
     ) -> List[EventType]:
         dispatcher.utter_message(response="utter_handback")
         return [SlotSet("consecutive_misses", 0.0), SlotSet("next_step", "done"), SlotSet("handoff_reason", None)]
+
+
+class ActionAgentJoined(Action):
+    """Run by the handoff service when an agent claims: tells the customer who joined.
+
+    The service sets ``agent_name`` just before; the message carries ``event: agent_joined``
+    in its metadata so the web widget can show it as a notice.
+    """
+
+    def name(self) -> Text:
+        return "action_agent_joined"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        name = tracker.get_slot("agent_name") or ""
+        dispatcher.utter_message(response="utter_agent_joined", agent_name=name, event="agent_joined")
+        return []

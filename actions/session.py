@@ -10,6 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.channel_identity import identify_from_channel
 from actions.common import IDENTITY_SLOTS, latest_user_metadata, proactive_outage_notice
 from bot.language import (
     Detection,
@@ -59,6 +60,20 @@ class ActionSessionStart(Action):
         return events
 
 
+def identity_events(tracker: Tracker) -> List[EventType]:
+    """Identity slots when the channel vouches for the customer (WhatsApp phone, shop token)."""
+    found = identify_from_channel(latest_user_metadata(tracker), tracker.get_latest_input_channel())
+    if found is None:
+        return []
+    customer, method = found
+    return [
+        SlotSet("customer_id", customer.id),
+        SlotSet("customer_name", customer.name),
+        SlotSet("identity_verified_by", method),
+        SlotSet("identity_verified_at", time.time()),
+    ]
+
+
 class ActionObserveTurn(Action):
     """Runs after every customer message (custom slot mapping of ``language``).
 
@@ -89,6 +104,8 @@ class ActionObserveTurn(Action):
             register = decide_register(tracker.get_slot("register"), text)
             if register != tracker.get_slot("register"):
                 events.append(SlotSet("register", register))
+        if not tracker.get_slot("customer_id"):
+            events += identity_events(tracker)
         intent = (latest.get("intent") or {}).get("name")
         # A bare "no" after "did you mean ...?" is no progress: it does not reset the count.
         if intent not in ("nlu_fallback", "deny") and tracker.get_slot("consecutive_misses"):

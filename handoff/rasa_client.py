@@ -110,6 +110,16 @@ class RasaClient:
         await self._request("POST", f"{self._conversation(conversation_id)}/execute", "hand-back",
                             params={"output_channel": "latest"}, json={"name": "action_handback"})
 
+    async def announce_agent(self, conversation_id: str, agent_name: str) -> None:
+        """Tells the customer, in their language, that a person has joined (``action_agent_joined``).
+
+        The bot is paused, so nothing else runs; the action's words live in the domain (nl/en).
+        """
+        await self._request("POST", f"{self._conversation(conversation_id)}/tracker/events", "agent name",
+                            json={"event": "slot", "name": "agent_name", "value": agent_name})
+        await self._request("POST", f"{self._conversation(conversation_id)}/execute", "agent joined",
+                            params={"output_channel": "latest"}, json={"name": "action_agent_joined"})
+
     async def tracker(self, conversation_id: str) -> Dict[str, Any]:
         """The conversation's tracker (slots, events, latest input channel)."""
         tracker = await self._request("GET", f"{self._conversation(conversation_id)}/tracker", "tracker")

@@ -141,7 +141,8 @@ def test_agent_signs_in_takes_over_replies_notes_and_hands_back(page, service, f
     # Hand back: Rasa resumes and runs the hand-back action; the reply box closes.
     page.get_by_test_id("handback-button").click()
     resume = fake_rasa.wait_for(conversation_id, lambda r: is_event(r, "resume"))
-    handback = fake_rasa.wait_for(conversation_id, lambda r: r.path.endswith("/execute"))
+    handback = fake_rasa.wait_for(conversation_id, lambda r: r.path.endswith("/execute")
+                                  and (r.body or {}).get("name") == "action_handback")
     assert handback.body == {"name": "action_handback"} or handback.body.get("name") == "action_handback"
     requests = fake_rasa.received(conversation_id)
     assert requests.index(resume) < requests.index(handback), "resume must come before action_handback"

@@ -324,6 +324,21 @@ async def test_claim_is_atomic(service: Service) -> None:
     assert (await eva.get("/api/queue")).json() == []
 
 
+# What a first claim sends to Rasa: the agent's name, then the "has joined" action.
+ANNOUNCE = ("agent_name slot", "action_agent_joined")
+
+
+@pytest.mark.asyncio
+async def test_a_claim_tells_the_customer_who_joined(service: Service, fake_rasa: FakeRasa) -> None:
+    eva = await service.agent("eva")
+    case_id = (await open_case(service, "conv-joined")).json()["case_id"]
+    assert (await eva.post(f"/api/cases/{case_id}/claim")).status_code == 200
+    assert (await eva.post(f"/api/cases/{case_id}/claim")).status_code == 200  # again: no second notice
+    calls = [(c["path"], c["json"]) for c in fake_rasa.calls("conv-joined")]
+    assert calls == [("/conversations/conv-joined/tracker/events", {"event": "slot", "name": "agent_name", "value": "Eva de Jong"}),
+                     ("/conversations/conv-joined/execute", {"name": "action_agent_joined"})]
+
+
 @pytest.mark.asyncio
 async def test_owner_messages_reach_rasa_with_the_agent_name(service: Service, fake_rasa: FakeRasa) -> None:
     eva, tom = await service.agent("eva"), await service.agent("tom")
@@ -332,7 +347,8 @@ async def test_owner_messages_reach_rasa_with_the_agent_name(service: Service, f
     assert sent.status_code == 200, sent.text
     assert sent.json()["from"] == "agent" and sent.json()["agent_name"] == "Eva de Jong"
 
-    (call,) = [c for c in fake_rasa.calls("conv-msg") if c["path"].endswith("/tracker/events")]
+    (call,) = [c for c in fake_rasa.calls("conv-msg") if c["path"].endswith("/tracker/events")
+               and c["json"].get("event") == "bot"]
     assert call["role"] == "admin"
     assert call["query"] == {"execute_side_effects": "true", "output_channel": "latest"}
     assert call["json"]["event"] == "bot" and call["json"]["text"] == "Goedemiddag, ik ben Eva."
@@ -406,10 +422,10 @@ async def test_handback_resumes_rasa_and_runs_action_handback(service: Service, 
     response = await eva.post(f"/api/cases/{case_id}/handback")
     assert response.status_code == 200 and response.json()["status"] == "bot"
 
-    calls = [(c["path"], c["json"]) for c in fake_rasa.calls("conv-back")]
+    calls = [(c["path"], c["json"]) for c in fake_rasa.calls("conv-back")][len(ANNOUNCE):]
     assert calls == [("/conversations/conv-back/tracker/events", {"event": "resume"}),
                      ("/conversations/conv-back/execute", {"name": "action_handback"})]
-    assert fake_rasa.calls("conv-back")[1]["query"] == {"output_channel": "latest"}
+    assert fake_rasa.calls("conv-back")[len(ANNOUNCE) + 1]["query"] == {"output_channel": "latest"}
 
     # Nobody may write on a handed-back case; the conversation is the bot's again.
     assert (await eva.post(f"/api/cases/{case_id}/messages", json={"text": "nog iets"})).status_code == 409
@@ -433,7 +449,7 @@ async def test_resolve_closes_the_case_and_it_stays_findable(service: Service, f
     assert response.status_code == 200
     case = response.json()
     assert case["status"] == "resolved" and case["outcome"] == "refunded" and case["resolved_at"]
-    assert [(c["path"], c["json"]) for c in fake_rasa.calls("conv-done")] == [
+    assert [(c["path"], c["json"]) for c in fake_rasa.calls("conv-done")][len(ANNOUNCE):] == [
         ("/conversations/conv-done/tracker/events", {"event": "resume"})]
 
     assert case_id not in [c["id"] for c in (await tom.get("/api/cases")).json()]

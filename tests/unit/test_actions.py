@@ -451,3 +451,52 @@ def test_inconsistent_order_data_is_a_backend_failure(domain, monkeypatch):
     dispatcher, events = solve(domain, "48213377", "order_status")
     assert responses(dispatcher) == ["utter_backend_unavailable"]
     assert slot_events(events)["handoff_reason"] == "backend_failure"
+
+
+# -- identity from the channel (WhatsApp phone, shop token) -----------------------------------
+def shop_token(sub="48213377", secret="shop-secret-for-tests", lifetime=900, issued=None):
+    import jwt
+    now = int(issued if issued is not None else time.time())
+    return jwt.encode({"sub": sub, "iat": now, "exp": now + lifetime}, secret, algorithm="HS256")
+
+
+def observe_with(domain, metadata, channel):
+    tracker = make_tracker("hoi", "greet", detection=detection("hoi"))
+    tracker.events[-1]["metadata"] = metadata
+    tracker.events[-1]["input_channel"] = channel
+    _, events = run(ActionObserveTurn(), tracker, domain)
+    return slot_events(events)
+
+
+@pytest.fixture
+def shop_secret(monkeypatch):
+    monkeypatch.setenv("SHOP_TOKEN_SECRET", "shop-secret-for-tests")
+
+
+def test_a_signed_shop_token_identifies_without_a_question(domain, shop_secret):
+    slots = observe_with(domain, {"shop_token": shop_token()}, "webchat")
+    assert slots["customer_id"] == "48213377" and slots["identity_verified_by"] == "shop_token"
+
+
+@pytest.mark.parametrize("token", [
+    shop_token(secret="someone-else"),                   # forged
+    shop_token(issued=time.time() - 7200),               # expired
+    shop_token(lifetime=30 * 86400),                     # a month-long token is not accepted
+    "not-a-token",
+])
+def test_a_forged_or_expired_token_leaves_the_customer_unknown(domain, shop_secret, token):
+    assert "customer_id" not in observe_with(domain, {"shop_token": token}, "webchat")
+
+
+def test_whatsapp_phone_identifies_but_only_on_whatsapp(domain):
+    slots = observe_with(domain, {"channel": "whatsapp", "phone": "+31612345678"}, "whatsapp")
+    assert slots["customer_id"] == "48213377" and slots["identity_verified_by"] == "whatsapp_phone"
+    # The same claim from a web client is just data the client typed.
+    assert "customer_id" not in observe_with(domain, {"channel": "whatsapp", "phone": "+31612345678"}, "webchat")
+
+
+def test_agent_joined_says_who(domain):
+    from actions.handoff import ActionAgentJoined
+    dispatcher, _ = run(ActionAgentJoined(), make_tracker(slots={"agent_name": "Eva de Jong"}), domain)
+    assert dispatcher.messages[0]["response"] == "utter_agent_joined"
+    assert dispatcher.messages[0]["agent_name"] == "Eva de Jong" and dispatcher.messages[0]["event"] == "agent_joined"

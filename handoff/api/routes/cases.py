@@ -14,7 +14,7 @@ from handoff.models import (
     TranscriptLine,
 )
 from handoff.consumer import Hub
-from handoff.rasa_client import RasaError
+from handoff.rasa_client import RasaClient, RasaError
 from handoff.store import Store, iso, iso_from_timestamp
 
 logger = logging.getLogger(__name__)
@@ -81,12 +81,23 @@ async def get_case(case_id: str, _: AgentDep, store: StoreDep) -> CaseDetail:
 
 
 @router.post("/cases/{case_id}/claim", response_model=CasePublic)
-async def claim(case_id: str, me: AgentDep, store: StoreDep, hub: HubDep) -> CasePublic:
+async def claim(case_id: str, me: AgentDep, store: StoreDep, rasa: RasaDep, hub: HubDep) -> CasePublic:
     """Makes the signed-in agent the owner (atomic; 409 if someone else was first)."""
+    already_mine = (await store.get_case(case_id)).owner == me.agent.username
     await store.claim(case_id, me.agent)
     case = await store.get_case(case_id)
+    if not already_mine:
+        await announce_agent(rasa, case.conversation_id, me.agent.name)
     await publish_case(store, hub, case)
     return case
+
+
+async def announce_agent(rasa: RasaClient, conversation_id: str, agent_name: str) -> None:
+    """The customer hears a person joined; a failure here must not undo the claim."""
+    try:
+        await rasa.announce_agent(conversation_id, agent_name)
+    except RasaError as error:
+        logger.warning("could not announce the agent in %s: %s", conversation_id, error)
 
 
 @router.post("/cases/{case_id}/messages", response_model=TranscriptLine)

@@ -8,7 +8,7 @@ from typing import Annotated, List
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
 from handoff.api.deps import AgentDep, HubDep, RasaDep, StoreDep
-from handoff.api.routes.cases import publish_case, transcript_of
+from handoff.api.routes.cases import announce_agent, publish_case, transcript_of
 from handoff.models import CaseCreate, CasePublic, ConversationPublic, TranscriptLine
 from handoff.rasa_client import RasaError, packet_from_tracker
 
@@ -59,6 +59,7 @@ async def take_over(
             # Someone opened a case in between (the bot, or another agent): the claim decides.
             await store.claim(case_id, me.agent)
     case = await store.get_case(case_id)
+    await announce_agent(rasa, conversation_id, me.agent.name)
     logger.info("conversation taken over by %s (case %s)", me.agent.username, case_id)
     await publish_case(store, hub, case)
     return case
