@@ -17,6 +17,7 @@ help: ## List the targets with a one-line description
 install: ## Create the bot (Python 3.10) and handoff (3.11+) environments, chromium for tests; idempotent
 	@scripts/install.sh
 	@scripts/install_handoff.sh
+	@scripts/install_web.sh
 	@scripts/install_browser.sh
 
 $(PY):
@@ -48,8 +49,8 @@ test: $(PY) ## The whole suite: validation, unit, handoff API, browser, NLU hold
 	@$(MAKE) --no-print-directory test-stories
 	@$(MAKE) --no-print-directory test-e2e
 
-test-unit: $(PY) ## Unit tests: language, tokenizer, actions, domain; the backend on SQLite and PostgreSQL
-	@$(PYTEST) tests/unit tests/backend -q
+test-unit: $(PY) ## Unit tests: language, tokenizer, actions, domain, WhatsApp channel; the backend on SQLite and PostgreSQL
+	@$(PYTEST) tests/unit tests/backend tests/channels -q
 
 test-nlu: $(PY) ## Intent F1 per language on the held-out sets (fails below 0.90)
 	@$(PY) scripts/nlu_report.py --min-f1 0.90

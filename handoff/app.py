@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from handoff import __version__
 from handoff.api.deps import OptionalAgentDep
-from handoff.api.routes import auth, cases, conversations, ws
+from handoff.api.routes import auth, cases, conversations, public, ws
 from handoff.consumer import EventConsumer, Hub, stop_task
 from handoff.models import Health
 from handoff.rasa_client import RasaClient, RasaError
@@ -131,6 +131,7 @@ def create_app(
     app.include_router(cases.router)
     app.include_router(conversations.router)
     app.include_router(ws.router)
+    app.include_router(public.router)
     with contextlib.suppress(OSError):
         STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")

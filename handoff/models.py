@@ -120,6 +120,8 @@ class CasePublic(BaseModel):
     promise: Optional[Promise] = None
     overdue: bool = False
     notes: List[NotePublic] = Field(default_factory=list)
+    # WhatsApp only: seconds left in the 24-hour window (0: only a template reaches the customer).
+    whatsapp_window_seconds_left: Optional[int] = None
 
 
 class TranscriptLine(BaseModel):

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     opening_hours: str = "mon-fri 08:00-21:00, sat 09:00-17:00"
     timezone: str = "Europe/Amsterdam"
     max_login_failures: int = Field(10, ge=1, description="per username per 15 minutes")
+    widget_origins: str = Field("http://localhost:8080,http://127.0.0.1:8080",
+                                description="comma-separated origins of pages that embed the chat widget (CORS of /public)")
 
     @field_validator("rasa_url")
     @classmethod
@@ -145,6 +147,11 @@ class Settings(BaseSettings):
         browsers and HTTP clients would not send a Secure cookie back over http://127.0.0.1.
         """
         return self.cookie_secure if self.cookie_secure is not None else scheme in ("https", "wss")
+
+    @property
+    def widget_origin_list(self) -> List[str]:
+        """``HANDOFF_WIDGET_ORIGINS`` as a list (``scheme://host[:port]``, no trailing slash)."""
+        return [origin.strip().rstrip("/") for origin in self.widget_origins.split(",") if origin.strip()]
 
     @property
     def schedule(self) -> OpeningHours:

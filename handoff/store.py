@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from redis.asyncio import Redis
 
+from bot.channels.whatsapp_state import last_inbound_at, seconds_left
 from handoff import keys
 from handoff.models import (
     AgentPublic, CaseCreate, CaseCreated, CasePublic, ConversationPublic, NotePublic, Promise,
@@ -397,6 +398,11 @@ class Store:
             fields, notes, rank = results[index:index + 3]
             if fields:
                 cases.append(self._case_from(fields, notes, rank, now))
+        for case in cases:
+            if case.channel == "whatsapp":
+                # The WhatsApp connector keeps the window in the same Redis (bot/channels/whatsapp_state.py).
+                last = await last_inbound_at(self.redis, case.conversation_id)
+                case.whatsapp_window_seconds_left = seconds_left(last, now.timestamp())
         return cases
 
     def _case_from(

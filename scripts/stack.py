@@ -112,6 +112,8 @@ class Stack:
     rasa_port: int = 5005
     actions_port: int = 5055
     handoff_port: int = 8000
+    web_port: int = 8080
+    shop_token_secret: Optional[str] = None
     handoff_token: Optional[str] = None
     session_secret: Optional[str] = None
     model: Optional[Path] = None
@@ -127,6 +129,7 @@ class Stack:
         self.jwt_secret = self.jwt_secret or os.environ.get("RASA_JWT_SECRET") or _secret_from_file("rasa_jwt")
         self.handoff_token = self.handoff_token or os.environ.get("HANDOFF_API_TOKEN") or _secret_from_file("handoff_token")
         self.session_secret = self.session_secret or os.environ.get("HANDOFF_SESSION_SECRET") or _secret_from_file("handoff_session")
+        self.shop_token_secret = self.shop_token_secret or os.environ.get("SHOP_TOKEN_SECRET") or _secret_from_file("shop_token")
         self.log_dir.mkdir(parents=True, exist_ok=True)
 
     # -- environment ---------------------------------------------------------------------
@@ -150,12 +153,20 @@ class Stack:
                 "ACTION_ENDPOINT_URL": f"{self.actions_url}/webhook",
                 "HANDOFF_URL": self.handoff_url,
                 "HANDOFF_API_TOKEN": self.handoff_token,
+                "SHOP_TOKEN_SECRET": self.shop_token_secret,
                 "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
                 "TF_CPP_MIN_LOG_LEVEL": "2",
                 "RASA_TELEMETRY_ENABLED": "false",
                 "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             }
         )
+        # The WhatsApp channel in credentials.yml reads these. Until a Meta app is configured it
+        # runs with random per-installation secrets, so no delivery passes its signature check.
+        env.setdefault("WHATSAPP_VERIFY_TOKEN", _secret_from_file("whatsapp_verify_token"))
+        env.setdefault("WHATSAPP_APP_SECRET", _secret_from_file("whatsapp_app_secret"))
+        env.setdefault("WHATSAPP_ACCESS_TOKEN", _secret_from_file("whatsapp_access_token"))
+        env.setdefault("WHATSAPP_PHONE_NUMBER_ID", "0")
+        env.setdefault("WHATSAPP_GRAPH_API_URL", "https://graph.facebook.com/v19.0")
         env.update(self.extra_env)
         return env
 
@@ -222,6 +233,7 @@ class Stack:
                 "HANDOFF_PORT": str(self.handoff_port),
             }
         )
+        env.setdefault("HANDOFF_WIDGET_ORIGINS", f"http://localhost:{self.web_port},http://127.0.0.1:{self.web_port}")
         env.update({k: v for k, v in self.extra_env.items() if k.startswith("HANDOFF_")})
         return env
 
@@ -262,6 +274,25 @@ class Stack:
         if not status.get("model_file"):
             raise RuntimeError(f"Rasa started without a model: {status}")
 
+    def start_web(self) -> None:
+        """Starts the demo shop with the chat widget (web/server.py; a free port if web_port is taken).
+
+        Before start_handoff: the handoff service lets the shop's origin read transcripts (CORS).
+        """
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", self.web_port))
+            except OSError:
+                self.web_port = free_port()
+        env = self.env()
+        env.setdefault("RASA_PUBLIC_URL", f"http://localhost:{self.rasa_port}")
+        env.setdefault("HANDOFF_PUBLIC_URL", f"http://localhost:{self.handoff_port}")
+        log = open(self.log_dir / "web.log", "ab")
+        proc = subprocess.Popen([sys.executable, "web/server.py", "--port", str(self.web_port)], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes["web"] = proc
+        _wait_http(f"http://127.0.0.1:{self.web_port}/health", timeout=30, proc=proc)
+
     def stop_process(self, name: str, timeout: float = 20) -> None:
         proc = self.processes.pop(name, None)
         if proc is None or proc.poll() is not None:
@@ -282,13 +313,14 @@ class Stack:
         self.model = self.model or ensure_model()
         self.ensure_redis()
         self.ensure_seeded()
+        self.start_web()
         self.start_handoff()
         self.start_actions()
         self.start_rasa()
         return self
 
     def stop(self) -> None:
-        for name in ("rasa", "actions", "handoff", "redis"):
+        for name in ("web", "rasa", "actions", "handoff", "redis"):
             self.stop_process(name)
 
 
@@ -297,9 +329,11 @@ def main() -> None:
     parser.add_argument("--rasa-port", type=int, default=int(os.environ.get("RASA_PORT", 5005)))
     parser.add_argument("--actions-port", type=int, default=int(os.environ.get("ACTIONS_PORT", 5055)))
     parser.add_argument("--handoff-port", type=int, default=int(os.environ.get("HANDOFF_PORT", 8000)))
+    parser.add_argument("--web-port", type=int, default=int(os.environ.get("WEB_PORT", 8080)))
     args = parser.parse_args()
 
-    stack = Stack(rasa_port=args.rasa_port, actions_port=args.actions_port, handoff_port=args.handoff_port, verbose=True)
+    stack = Stack(rasa_port=args.rasa_port, actions_port=args.actions_port, handoff_port=args.handoff_port,
+                  web_port=args.web_port, verbose=True)
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -318,12 +352,14 @@ def main() -> None:
         stack.ensure_redis()
         print(f"redis:   {stack.redis_url}" + ("  (started here, AOF in var/redis)" if "redis" in stack.processes else ""))
         stack.ensure_seeded()
+        stack.start_web()
         stack.start_handoff()
         agent_password = _secret_from_file("agent_password")
         stack.add_agent("agent", "Demo Agent", agent_password)
         print(f"console: {stack.handoff_url}  (sign in as 'agent', password in var/secrets/agent_password)")
         stack.start_actions()
         print(f"actions: {stack.actions_url}")
+        print(f"shop:    http://localhost:{stack.web_port}  (demo shop with the chat widget)")
         stack.start_rasa()
     except BaseException:
         stack.stop()

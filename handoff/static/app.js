@@ -747,11 +747,22 @@
     if (!notes.length) $('card-notes').append(el('li', { class: 'muted empty-note', text: 'No notes yet.' }));
   }
 
+  /** WhatsApp: how long free text can still reach the customer (Meta's 24-hour window). */
+  function renderWhatsAppWindow(box, kase) {
+    const left = kase && kase.channel === 'whatsapp' ? kase.whatsapp_window_seconds_left : null;
+    if (left === null || left === undefined) return;
+    const text = left > 0
+      ? 'WhatsApp window: ' + Math.floor(left / 3600) + 'h ' + Math.floor((left % 3600) / 60) + 'm left'
+      : 'WhatsApp window closed: only the approved template reaches the customer';
+    box.append(el('div', { class: left > 0 ? 'muted' : 'overdue-text', text: text, 'data-testid': 'card-whatsapp-window' }));
+  }
+
   function renderPromise() {
     const box = $('card-promise');
     const kase = state.case;
     const promise = kase && kase.promise;
     box.replaceChildren();
+    renderWhatsAppWindow(box, kase);
     const overdue = isOverdue(kase);
     if (!promise || !promise.due_at) {
       if (overdue) box.append(overdueBadge(false), ' ');

@@ -61,7 +61,7 @@ def stack(redis_url, tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("logs")
     database = tmp_path_factory.mktemp("db") / "helder.db"
     stack = Stack(redis_url=redis_url, rasa_port=free_port(), actions_port=free_port(), handoff_port=free_port(),
-                  model=ensure_model(),
+                  web_port=free_port(), model=ensure_model(),
                   jwt_secret=uuid.uuid4().hex, log_dir=log_dir,
                   extra_env={"KLANTCONTACT_DB_URL": f"sqlite:///{database}"})
     try:

@@ -709,3 +709,18 @@ def test_agents_cli_adds_and_lists(redis_url: str, redis_sync: sync_redis.Redis)
     assert "a-long-password" not in stored["password_hash"]
     short = run("add", "tom", "--name", "Tom", "--password", "short")
     assert short.returncode == 2 and "at least 8" in short.stderr
+
+
+@pytest.mark.asyncio
+async def test_a_whatsapp_case_shows_the_time_left_in_the_24_hour_window(
+    service: Service, redis_sync: sync_redis.Redis, clock
+) -> None:
+    eva = await service.agent("eva")
+    wa_id = "31612345678"
+    case_id = (await open_case(service, wa_id, channel="whatsapp")).json()["case_id"]
+    assert (await eva.get(f"/api/cases/{case_id}")).json()["whatsapp_window_seconds_left"] == 0  # never wrote
+    redis_sync.set(f"whatsapp:window:{wa_id}", clock().timestamp() - 3600)
+    left = (await eva.get(f"/api/cases/{case_id}")).json()["whatsapp_window_seconds_left"]
+    assert 22 * 3600 < left <= 23 * 3600
+    other = (await open_case(service, "conv-web")).json()["case_id"]
+    assert (await eva.get(f"/api/cases/{other}")).json()["whatsapp_window_seconds_left"] is None

@@ -1,0 +1,282 @@
+"""The website chat widget's channel: Rasa's socket.io channel, with whole messages out.
+
+Configured in credentials.yml (in place of the built-in ``socketio:`` section)::
+
+    bot.channels.webchat.WebChatInput:
+      user_message_evt: user_uttered
+      bot_message_evt: bot_uttered
+      session_persistence: true
+      metadata_key: customData
+
+What it changes compared with ``rasa.core.channels.socketio``:
+
+- **Whole messages out.** The built-in output splits texts at blank lines and drops the message's
+  metadata, so the widget could not tell an agent's message (``agent_id``/``agent_name``) or an
+  ``agent_joined`` notice from the bot's. :class:`WebChatOutput` emits one ``bot_uttered`` per
+  message: ``{"text", "buttons": [{"title", "payload"}], "quick_replies": (same, for stock
+  clients), "image", "attachment", "custom", "elements", "metadata": {...}}``. Metadata is limited
+  to :data:`PUBLIC_METADATA`: it goes to a browser, and actions may keep internal notes there.
+- **The session id is the customer's secret.** With ``session_persistence`` the session id is the
+  Rasa conversation id, and whoever knows it can join its room. Ids must be at least 32 hex
+  characters (the widget makes them with ``crypto.randomUUID``/``getRandomValues``); anything
+  else gets a fresh random id in ``session_confirm``. A socket may only write to the session it
+  joined, so a web client cannot put messages into another channel's conversation (a WhatsApp
+  phone number, a REST sender) or another customer's.
+- ``enter_room`` is awaited when it is a coroutine (python-socketio >= 5.9), so the channel works
+  with the pinned 5.8.0 and with newer releases.
+- Message metadata is read from ``metadata_key`` (``customData``, what the widget and
+  ``scripts/clients.py`` send) and also from ``metadata``; only a JSON object is accepted.
+
+The channel keeps the name ``socketio``: it is the web chat the rest of the system knows by that
+name (``latest_input_channel``, the case's ``channel``, the console's "website chat" label, and
+``output_channel=latest`` for agent messages, which Rasa resolves by channel name).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import re
+import uuid
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
+
+import rasa.core.channels.channel
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+logger = logging.getLogger(__name__)
+
+SESSION_ID = re.compile(r"^[0-9a-fA-F]{32,128}$")
+MAX_MESSAGE_CHARS = 4000
+# Metadata keys a browser may see (agent messages, notices); everything else stays server-side.
+PUBLIC_METADATA = ("agent_id", "agent_name", "event", "message_id", "utter_action", "language")
+# Keys of BotUttered.message() that are message content, not metadata.
+CONTENT_KEYS = ("text", "timestamp", "buttons", "quick_replies", "image", "attachment", "custom", "elements")
+
+
+def valid_session_id(value: Any) -> bool:
+    """True for a session id the widget may use: 32 to 128 hex characters."""
+    return isinstance(value, str) and bool(SESSION_ID.match(value))
+
+
+def new_session_id() -> str:
+    """A fresh unguessable session id (128 random bits as 32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def _buttons(buttons: Iterable[Any]) -> List[Dict[str, Any]]:
+    cleaned = []
+    for button in buttons or ():
+        if isinstance(button, dict) and button.get("title") is not None:
+            cleaned.append({"title": str(button["title"]), "payload": str(button.get("payload") or button["title"])})
+    return cleaned
+
+
+def public_message(message: Dict[str, Any]) -> Dict[str, Any]:
+    """A ``BotUttered.message()`` dict (content and metadata flattened) → what the widget gets."""
+    out: Dict[str, Any] = {}
+    text = message.get("text")
+    if isinstance(text, str) and text.strip():
+        out["text"] = text
+    buttons = _buttons(message.get("buttons") or message.get("quick_replies") or [])
+    if buttons:
+        out["buttons"] = buttons
+        out["quick_replies"] = [{"content_type": "text", **b} for b in buttons]
+    for key in ("image", "attachment", "custom", "elements"):
+        if message.get(key):
+            out[key] = message[key]
+    nested = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    metadata = {}
+    for key in PUBLIC_METADATA:
+        value = message.get(key, nested.get(key))
+        if value is not None:
+            metadata[key] = value
+    out["metadata"] = metadata
+    return out
+
+
+class WebChatOutput(SocketIOOutput):
+    """Sends each bot message whole, with its public metadata, as one ``bot_uttered`` event."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "socketio"
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        """One event per message (Rasa's default dispatch would split it by content type)."""
+        body = public_message(dict(message))
+        if set(body) - {"metadata"} or body["metadata"].get("event"):
+            await self._send_message(recipient_id, body)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {**kwargs, "text": text})
+
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {**kwargs, "text": text, "buttons": buttons})
+
+    async def send_quick_replies(
+        self, recipient_id: Text, text: Text, quick_replies: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {**kwargs, "text": text, "buttons": quick_replies})
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {**kwargs, "image": image})
+
+    async def send_attachment(  # type: ignore[override]
+        self, recipient_id: Text, attachment: Any, **kwargs: Any
+    ) -> None:
+        await self.send_response(recipient_id, {**kwargs, "attachment": attachment})
+
+    async def send_elements(self, recipient_id: Text, elements: Iterable[Dict[Text, Any]], **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {**kwargs, "elements": list(elements)})
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {**kwargs, "custom": json_message})
+
+
+class WebChatInput(SocketIOInput):
+    """Rasa's socket.io input with checked session ids and :class:`WebChatOutput`."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "socketio"
+
+    # A dropped connection without a TCP reset (Wi-Fi gone, phone asleep) is noticed by both sides
+    # after ping_interval + ping_timeout; python-socketio's default is 25 + 20 s.
+    ping_interval: float = 15.0
+    ping_timeout: float = 10.0
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        credentials = credentials or {}
+        channel = cls(
+            credentials.get("user_message_evt", "user_uttered"),
+            credentials.get("bot_message_evt", "bot_uttered"),
+            credentials.get("namespace"),
+            credentials.get("session_persistence", True),
+            credentials.get("socketio_path", "/socket.io"),
+            credentials.get("jwt_key"),
+            credentials.get("jwt_method", "HS256"),
+            credentials.get("metadata_key", "customData"),
+        )
+        channel.ping_interval = float(credentials.get("ping_interval", cls.ping_interval))
+        channel.ping_timeout = float(credentials.get("ping_timeout", cls.ping_timeout))
+        return channel
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        """The output for ``output_channel=latest`` (agent messages, hand-back)."""
+        if self.sio is None:
+            return None
+        return WebChatOutput(self.sio, self.bot_message_evt)
+
+    def _metadata(self, data: Dict[str, Any]) -> Dict[str, Any]:
+        for key in (self.metadata_key, "metadata"):
+            value = data.get(key) if key else None
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    value = None
+            if isinstance(value, dict):
+                return value
+        return {}
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """The socket.io server at ``socketio_path`` and a health route."""
+        # CORS is left to Sanic (rasa run --cors); socket.io's own origin check is off, as in Rasa.
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[], ping_interval=self.ping_interval,
+                          ping_timeout=self.ping_timeout)
+        socketio_webhook = SocketBlueprint(sio, self.socketio_path, "webchat_webhook", __name__)
+        self.sio = sio
+        namespace = self.namespace
+
+        @socketio_webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=namespace)
+        async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+            if self.jwt_key:
+                token = auth.get("token") if isinstance(auth, dict) else None
+                payload = (rasa.core.channels.channel.decode_bearer_token(token, self.jwt_key, self.jwt_algorithm)
+                           if token else None)
+                return bool(payload)
+            return True
+
+        @sio.on("disconnect", namespace=namespace)
+        async def disconnect(sid: Text) -> None:
+            logger.debug("web chat socket %s disconnected", sid)
+
+        @sio.on("session_request", namespace=namespace)
+        async def session_request(sid: Text, data: Optional[Dict] = None) -> None:
+            requested = data.get("session_id") if isinstance(data, dict) else None
+            session_id = requested if valid_session_id(requested) else new_session_id()
+            if requested and session_id != requested:
+                logger.info("web chat: refused a malformed session id; a new one was given")
+            previous = await self._session_of(sid)
+            if previous and previous != session_id:
+                await self._leave(sid, previous)
+            if self.session_persistence:
+                await self._enter(sid, session_id)
+            await sio.save_session(sid, {"session_id": session_id}, namespace=namespace)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+
+        @sio.on(self.user_message_evt, namespace=namespace)
+        async def handle_message(sid: Text, data: Optional[Dict] = None) -> None:
+            if not isinstance(data, dict):
+                return
+            sender_id = await self._session_of(sid)
+            sent = data.get("session_id")
+            if sender_id is None and self.session_persistence and valid_session_id(sent):
+                # A client that skipped session_request (stock Rasa allows it): join now.
+                sender_id = sent
+                await self._enter(sid, sender_id)
+                await sio.save_session(sid, {"session_id": sender_id}, namespace=namespace)
+            if sender_id is None:
+                if self.session_persistence:
+                    logger.warning("web chat: message without a valid session; ignored")
+                    return
+                sender_id = sid
+            if self.session_persistence and sent and sent != sender_id:
+                logger.warning("web chat: a socket wrote to a session it did not join; ignored")
+                return
+            text = data.get("message")
+            if not isinstance(text, str) or not text.strip():
+                return
+            message = UserMessage(
+                text[:MAX_MESSAGE_CHARS],
+                WebChatOutput(sio, self.bot_message_evt),
+                sender_id,
+                input_channel=self.name(),
+                metadata=self._metadata(data),
+            )
+            await on_new_message(message)
+
+        return socketio_webhook
+
+    async def _session_of(self, sid: Text) -> Optional[str]:
+        assert self.sio is not None
+        try:
+            session = await self.sio.get_session(sid, namespace=self.namespace)
+        except KeyError:
+            return None
+        return (session or {}).get("session_id")
+
+    async def _enter(self, sid: Text, room: Text) -> None:
+        assert self.sio is not None
+        result = self.sio.enter_room(sid, room, namespace=self.namespace)
+        if inspect.isawaitable(result):
+            await result
+
+    async def _leave(self, sid: Text, room: Text) -> None:
+        assert self.sio is not None
+        result = self.sio.leave_room(sid, room, namespace=self.namespace)
+        if inspect.isawaitable(result):
+            await result

@@ -1,0 +1,67 @@
+"""Public endpoints for the website chat widget: a customer's own transcript.
+
+No sign-in: the widget's session id (the Rasa conversation id of a web chat) is the bearer
+secret. It is random (128 bits, ``crypto.randomUUID``) and kept in the customer's browser, so:
+
+- only ids of 32 to 128 hex characters are looked up (phone numbers of WhatsApp conversations,
+  REST senders and other guessable ids never match), and only conversations of the web chat
+  channel (``socketio``) are answered;
+- an unknown, malformed or other-channel id gets the same 404;
+- the answer holds the customer, bot and agent lines of that one conversation (with the agent's
+  display name), nothing else: no case, notes, identity or packet;
+- CORS is granted here only, to the shop origins in ``HANDOFF_WIDGET_ORIGINS``, without
+  credentials: the agents' API keeps its same-origin cookie rules.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from handoff.api.deps import SettingsDep, StoreDep
+from handoff.api.routes.cases import transcript_of
+from handoff.models import TranscriptLine
+from handoff.settings import Settings
+
+router = APIRouter(prefix="/public", tags=["public"])
+
+SESSION_ID = re.compile(r"^[0-9a-fA-F]{32,128}$")
+WEB_CHANNEL = "socketio"
+
+
+def cors_headers(request: Request, settings: Settings) -> Dict[str, str]:
+    """CORS headers for an allowed widget origin (none for others); never with credentials."""
+    headers = {"Vary": "Origin", "Cache-Control": "no-store"}
+    origin = request.headers.get("origin")
+    if origin and origin in settings.widget_origin_list:
+        headers["Access-Control-Allow-Origin"] = origin
+    return headers
+
+
+@router.get("/conversations/{session_id}/transcript", response_model=List[TranscriptLine],
+            responses={404: {"description": "unknown, malformed or not a web chat session id"}})
+async def transcript(session_id: str, request: Request, settings: SettingsDep, store: StoreDep) -> JSONResponse:
+    """The web chat's lines, oldest first: ``[{"from": "customer|bot|agent", "text", "at", "agent_name"}]``."""
+    headers = cors_headers(request, settings)
+    if not SESSION_ID.match(session_id) or not await store.conversation_known(session_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "conversation not found", headers=headers)
+    conversation = await store.conversation(session_id)
+    if conversation is None or conversation.channel != WEB_CHANNEL:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "conversation not found", headers=headers)
+    lines = await transcript_of(store, session_id)
+    body = [line.model_dump(mode="json", by_alias=True) for line in lines if line.from_ in ("customer", "bot", "agent")]
+    return JSONResponse(body, headers=headers)
+
+
+@router.options("/conversations/{session_id}/transcript", include_in_schema=False)
+async def transcript_preflight(session_id: str, request: Request, settings: SettingsDep) -> Response:
+    """CORS preflight (a plain GET needs none; a widget that adds headers does)."""
+    headers = cors_headers(request, settings)
+    if "Access-Control-Allow-Origin" in headers:
+        headers.update({"Access-Control-Allow-Methods": "GET, OPTIONS",
+                        "Access-Control-Allow-Headers": "Accept, Content-Type",
+                        "Access-Control-Max-Age": "600"})
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)

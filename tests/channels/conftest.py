@@ -1,0 +1,122 @@
+"""The WhatsApp channel on Rasa's real Sanic app (rasa.core.run.configure_app), served on a
+loopback port; a fake Graph API receives what it sends; a private Redis keeps its state.
+
+The assistant itself is a stub that records the UserMessages the channel hands it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import aiohttp
+import pytest
+import pytest_asyncio
+import redis
+
+from scripts.fake_graph_api import FakeGraphAPI
+from scripts.stack import free_port, parse_redis_url
+from scripts.whatsapp_customer import PHONE_NUMBER_ID, sign
+
+APP_SECRET = "test-app-secret"
+VERIFY_TOKEN = "test-verify-token"
+ACCESS_TOKEN = "test-access-token-EAAG"
+
+
+@pytest.fixture
+def graph():
+    fake = FakeGraphAPI(access_token=ACCESS_TOKEN).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def store(redis_url):
+    """The channel's Redis database, empty before and after each test."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def credentials(redis_url: str, graph_url: str, **overrides: Any) -> Dict[str, Any]:
+    """The channel's section of credentials.yml, as Rasa hands it over (env vars substituted)."""
+    env = parse_redis_url(redis_url)
+    values = {
+        "verify_token": VERIFY_TOKEN, "app_secret": APP_SECRET, "access_token": ACCESS_TOKEN,
+        "phone_number_id": PHONE_NUMBER_ID, "graph_api_url": graph_url,
+        "redis_host": env["REDIS_HOST"], "redis_port": env["REDIS_PORT"], "redis_db": env["REDIS_DB"],
+        "redis_password": env["REDIS_PASSWORD"], "max_message_age_seconds": 600,
+        "template_nl": "helder_reply_nl", "template_en": "helder_reply_en",
+    }
+    values.update(overrides)
+    return values
+
+
+class RecordingAgent:
+    """Stands in for Rasa's Agent: records what the channel passes to the assistant."""
+
+    def __init__(self) -> None:
+        self.messages: List[Any] = []
+
+    async def handle_message(self, message: Any) -> None:
+        self.messages.append(message)
+
+
+@dataclass
+class Webhook:
+    """The running app, its WhatsApp channel and what reached the (stub) assistant."""
+
+    url: str
+    channel: Any
+    agent: RecordingAgent
+    session: aiohttp.ClientSession
+
+    @property
+    def received(self) -> List[Any]:
+        return self.agent.messages
+
+    async def post(self, payload: Any, signature: Optional[str] = "valid", raw: Optional[bytes] = None):
+        """POSTs a delivery; ``signature`` "valid" signs it with the app secret, None omits it."""
+        body = raw if raw is not None else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature == "valid":
+            headers["X-Hub-Signature-256"] = sign(APP_SECRET, body)
+        elif signature is not None:
+            headers["X-Hub-Signature-256"] = signature
+        async with self.session.post(f"{self.url}/webhook", data=body, headers=headers) as response:
+            text = await response.text()
+        await self.channel.wait_until_idle()
+        return response.status, text
+
+    async def get(self, path: str, params: Optional[Dict[str, str]] = None):
+        async with self.session.get(f"{self.url}{path}", params=params) as response:
+            return response.status, await response.text()
+
+
+@pytest_asyncio.fixture
+async def webhook(redis_url, graph, store):
+    from sanic import Sanic
+
+    from bot.channels.whatsapp import WhatsAppInput
+    from rasa.core.run import configure_app
+
+    Sanic.test_mode = True  # one Rasa app per test in one process
+    channel = WhatsAppInput.from_credentials(credentials(redis_url, graph.url))
+    app = configure_app([channel], port=free_port())
+    agent = RecordingAgent()
+    app.ctx.agent = agent
+    port = free_port()
+    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    session = aiohttp.ClientSession()
+    try:
+        yield Webhook(f"http://127.0.0.1:{port}/webhooks/whatsapp", channel, agent, session)
+    finally:
+        await session.close()
+        await server.before_stop()
+        await server.close()
+        await server.after_stop()

@@ -1,0 +1,170 @@
+"""The widget's history endpoint: ``GET /public/conversations/{session_id}/transcript``.
+
+No sign-in: the session id is the secret. What a customer (or anyone guessing) can and cannot get.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from tests.handoff.conftest import HANDOFF_ENVIRONMENT
+
+if not HANDOFF_ENVIRONMENT:  # the bot's Python 3.10 has no FastAPI: these run in .venv-handoff
+    pytest.skip("handoff environment only", allow_module_level=True)
+
+import httpx  # noqa: E402
+import redis as sync_redis  # noqa: E402
+
+from handoff.app import create_app  # noqa: E402
+from handoff.settings import Settings  # noqa: E402
+from tests.handoff.conftest import Service, eventually, packet, running  # noqa: E402
+from tests.handoff.test_api import xadd  # noqa: E402
+
+pytestmark = pytest.mark.timeout(60)
+SHOP = "http://localhost:8080"
+
+
+def session_id() -> str:
+    """What the widget makes: crypto.randomUUID() without the dashes."""
+    return uuid.uuid4().hex
+
+
+def web_chat(redis_sync: sync_redis.Redis, conversation_id: str, *, channel: str = "socketio") -> None:
+    """A customer, the bot and an agent talk, as Rasa's event broker publishes it."""
+    now = time.time()
+    xadd(redis_sync, conversation_id, {"event": "action", "name": "action_session_start", "timestamp": now - 30})
+    xadd(redis_sync, conversation_id, {"event": "user", "text": "i want to talk to a human", "timestamp": now - 20,
+                                       "input_channel": channel, "metadata": {"shop_token": "secret.jwt.token"},
+                                       "parse_data": {"intent": {"name": "human_handoff"}}})
+    xadd(redis_sync, conversation_id, {"event": "slot", "name": "problem_description", "value": "secret slot",
+                                       "timestamp": now - 19})
+    xadd(redis_sync, conversation_id, {"event": "bot", "text": "You are number 1 in the queue.", "timestamp": now - 18,
+                                       "metadata": {"utter_action": "utter_handoff_queued"}})
+    xadd(redis_sync, conversation_id, {"event": "bot", "text": "Hello, Eva here.", "timestamp": now - 10,
+                                       "metadata": {"agent_id": "eva", "agent_name": "Eva de Jong",
+                                                    "message_id": uuid.uuid4().hex}})
+
+
+async def get_lines(client: httpx.AsyncClient, conversation_id: str, count: int):
+    response = await client.get(f"/public/conversations/{conversation_id}/transcript")
+    return response.json() if response.status_code == 200 and len(response.json()) == count else None
+
+
+@pytest.mark.asyncio
+async def test_the_session_id_gets_its_own_transcript_without_signing_in(
+    service: Service, redis_sync: sync_redis.Redis,
+) -> None:
+    mine, theirs = session_id(), session_id()
+    web_chat(redis_sync, mine)
+    web_chat(redis_sync, theirs)
+    xadd(redis_sync, theirs, {"event": "user", "text": "someone else's secret", "timestamp": time.time(),
+                              "input_channel": "socketio"})
+    anonymous = service.client()  # no cookie, no token
+
+    lines = await eventually(lambda: get_lines(anonymous, mine, 3))
+    assert [(line["from"], line["text"], line["agent_name"]) for line in lines] == [
+        ("customer", "i want to talk to a human", None),
+        ("bot", "You are number 1 in the queue.", None),
+        ("agent", "Hello, Eva here.", "Eva de Jong"),
+    ]
+    # Lines only: no metadata, slots, identity, case or notes.
+    assert all(set(line) == {"from", "text", "at", "agent_name"} for line in lines)
+    response = await anonymous.get(f"/public/conversations/{mine}/transcript")
+    assert "someone else's secret" not in response.text and "secret.jwt.token" not in response.text
+    assert response.headers["cache-control"] == "no-store"
+    # Upper case hex is a different Rasa conversation id: not this one.
+    assert (await anonymous.get(f"/public/conversations/{mine.upper()}/transcript")).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_unknown_malformed_and_other_channel_ids_get_the_same_404(
+    service: Service, redis_sync: sync_redis.Redis,
+) -> None:
+    short, rest, whatsapp = uuid.uuid4().hex[:31], session_id(), session_id()
+    for conversation_id, channel in ((short, "socketio"), (rest, "rest"), (whatsapp, "whatsapp"),
+                                     ("conv-readable", "socketio"), ("31612345678", "socketio")):
+        web_chat(redis_sync, conversation_id, channel=channel)
+    agent = await service.agent("eva")
+
+    async def all_known():
+        known = {c["conversation_id"] for c in (await agent.get("/api/conversations")).json()}
+        return {short, rest, whatsapp, "conv-readable", "31612345678"} <= known
+
+    await eventually(all_known)
+    anonymous = service.client()
+    for conversation_id in (session_id(), short, rest, whatsapp, "conv-readable", "31612345678", "x" * 40):
+        response = await anonymous.get(f"/public/conversations/{conversation_id}/transcript")
+        assert response.status_code == 404, conversation_id
+        assert response.json() == {"detail": "conversation not found"}
+    # The agents' endpoint still needs a signed-in agent.
+    assert (await anonymous.get(f"/api/conversations/{rest}/transcript")).status_code == 401
+
+
+@pytest.mark.asyncio
+async def test_before_the_stream_the_case_transcript_is_shown(service: Service) -> None:
+    conversation_id = session_id()
+    assert (await service.bot().post("/api/cases", json=packet(conversation_id))).status_code == 201
+    response = await service.client().get(f"/public/conversations/{conversation_id}/transcript")
+    assert response.status_code == 200
+    assert [line["text"] for line in response.json()] == ["ik heb mijn laptop nooit ontvangen",
+                                                          "Dat zoek ik voor u uit."]
+
+
+@pytest.mark.asyncio
+async def test_cors_only_for_widget_origins_and_only_here(
+    service: Service, redis_sync: sync_redis.Redis,
+) -> None:
+    conversation_id = session_id()
+    web_chat(redis_sync, conversation_id)
+    client = service.client()
+    await eventually(lambda: get_lines(client, conversation_id, 3))
+    path = f"/public/conversations/{conversation_id}/transcript"
+
+    allowed = await client.get(path, headers={"Origin": SHOP})
+    assert allowed.headers["access-control-allow-origin"] == SHOP
+    assert "access-control-allow-credentials" not in allowed.headers
+    assert "Origin" in allowed.headers["vary"]
+    # The widget can read a 404 too (a new session has no history yet).
+    missing = await client.get(f"/public/conversations/{session_id()}/transcript", headers={"Origin": SHOP})
+    assert missing.status_code == 404 and missing.headers["access-control-allow-origin"] == SHOP
+
+    other = await client.get(path, headers={"Origin": "https://evil.example"})
+    assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
+
+    preflight = await client.options(path, headers={"Origin": SHOP, "Access-Control-Request-Method": "GET"})
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == SHOP
+    assert "GET" in preflight.headers["access-control-allow-methods"]
+    refused = await client.options(path, headers={"Origin": "https://evil.example",
+                                                  "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in refused.headers
+
+    # The agents' API gets no CORS at all, even from a widget origin.
+    eva = await service.agent("eva")
+    api = await eva.get("/api/conversations", headers={"Origin": SHOP})
+    assert api.status_code == 200 and "access-control-allow-origin" not in api.headers
+
+
+@pytest.mark.asyncio
+async def test_widget_origins_come_from_the_environment(
+    settings: Settings, redis_sync: sync_redis.Redis, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert settings.widget_origin_list == ["http://localhost:8080", "http://127.0.0.1:8080"]
+    monkeypatch.setenv("HANDOFF_WIDGET_ORIGINS", " https://shop.example/ ,https://www.shop.example,")
+    from_env = Settings(env="local")
+    assert from_env.widget_origin_list == ["https://shop.example", "https://www.shop.example"]
+
+    configured = settings.model_copy(update={"widget_origins": "https://shop.example"})
+    conversation_id = session_id()
+    web_chat(redis_sync, conversation_id)
+    async with running(create_app(configured)) as started:
+        client = started.client()
+        await eventually(lambda: get_lines(client, conversation_id, 3))
+        path = f"/public/conversations/{conversation_id}/transcript"
+        response = await client.get(path, headers={"Origin": "https://shop.example"})
+        assert response.headers["access-control-allow-origin"] == "https://shop.example"
+        response = await client.get(path, headers={"Origin": SHOP})
+        assert "access-control-allow-origin" not in response.headers
