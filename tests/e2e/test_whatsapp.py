@@ -189,3 +189,37 @@ def test_a_photo_instead_of_a_customer_number_is_not_a_failed_attempt(whatsapp_s
     assert actions[-2:] == ["utter_unsupported_media", "utter_ask_identifier"], actions
     assert state["active_loop"]["name"] == "identification_form"
     assert not state["slots"]["identification_attempts"], "the photo counted as a wrong answer"
+
+
+EMILY = "447700900123"
+
+
+def test_an_english_whatsapp_conversation_identified_by_phone_with_a_handoff(whatsapp_stack, graph):
+    stack = whatsapp_stack
+    emily = WhatsAppCustomer(stack.rasa_url, APP_SECRET, EMILY, name="Emily Clarke")
+    password = uuid.uuid4().hex
+    stack.add_agent("noah", "Noah Bakker", password)
+    noah = Agent(stack.handoff_url, "noah", password)
+    noah.open_console_socket()
+    try:
+        emily.say("hi, i forgot my password and i cant log in")
+        replies = [visible_text(m) for m in replies_after(graph, EMILY, 0) if visible_text(m)]
+        assert_language(replies, "en")
+        state = tracker(stack, EMILY)
+        # The phone number is the identity: no customer number, no postcode asked.
+        assert state["slots"]["identity_verified_by"] == "whatsapp_phone"
+        asked = [e["metadata"].get("utter_action") for e in state["events"] if e["event"] == "bot"]
+        assert "utter_ask_identifier" not in asked and "utter_password_reset_sent" in asked
+
+        before = len(graph.messages(EMILY))
+        emily.say("can i talk to a person please")
+        assert_language([visible_text(m) for m in replies_after(graph, EMILY, before) if visible_text(m)], "en")
+        case = wait_until(lambda: next((c for c in noah.get("/api/queue").json()
+                                        if c["conversation_id"] == EMILY), None))
+        assert case["language"] == "en" and case["packet"]["identity"]["verified_by"] == "whatsapp_phone"
+        assert noah.post(f"/api/cases/{case['id']}/claim").status_code == 200
+        reply = "Hello Emily, this is Noah. The reset link is on its way again."
+        assert noah.post(f"/api/cases/{case['id']}/messages", {"text": reply}).status_code == 200
+        graph.wait_for(lambda: [m for m in graph.messages(EMILY) if m["type"] == "text" and m["text"]["body"] == reply])
+    finally:
+        noah.close()
