@@ -1,7 +1,8 @@
 """The real stack for end-to-end tests: Rasa with the trained model, actions, Redis."""
 
+import contextlib
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 import requests
@@ -64,17 +65,26 @@ def stack(redis_url, tmp_path_factory):
                   web_port=free_port(), model=ensure_model(),
                   jwt_secret=uuid.uuid4().hex, log_dir=log_dir,
                   extra_env={"KLANTCONTACT_DB_URL": f"sqlite:///{database}"})
+    with started(stack):
+        yield stack
+
+
+@contextlib.contextmanager
+def started(stack: Stack, start: Optional[Callable[[], Any]] = None) -> Iterator[Stack]:
+    """Starts the stack (or runs ``start``), shows the servers' logs if that fails, always stops it."""
     try:
-        stack.start()
+        (start or stack.start)()
     except BaseException:
         stack.stop()
         for name in ("handoff", "actions", "rasa"):
-            path = log_dir / f"{name}.log"
+            path = stack.log_dir / f"{name}.log"
             if path.exists():
                 print(f"--- {name}.log ---\n" + path.read_text()[-4000:])
         raise
-    yield stack
-    stack.stop()
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from scripts.model import ensure_model
 from scripts.stack import Stack, free_port
-from tests.e2e.conftest import Customer, assert_language
+from tests.e2e.conftest import Customer, assert_language, started
 
 
 @pytest.fixture(scope="module")
@@ -16,12 +16,15 @@ def stack_without_backend(redis_url, tmp_path_factory):
                   model=ensure_model(),
                   jwt_secret=uuid.uuid4().hex, log_dir=tmp_path_factory.mktemp("logs-down"),
                   extra_env={"KLANTCONTACT_DB_URL": "postgresql+psycopg2://postgres@127.0.0.1:1/helder"})
-    stack.ensure_redis()
-    stack.start_handoff()
-    stack.start_actions()  # no seeding: the database is unreachable on purpose
-    stack.start_rasa()
-    yield stack
-    stack.stop()
+
+    def start_without_seeding() -> None:  # the database is unreachable on purpose
+        stack.ensure_redis()
+        stack.start_handoff()
+        stack.start_actions()
+        stack.start_rasa()
+
+    with started(stack, start_without_seeding):
+        yield stack
 
 
 @pytest.mark.parametrize("language, description, identifier, postcode, apology", [

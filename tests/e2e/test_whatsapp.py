@@ -18,7 +18,7 @@ from scripts.fake_graph_api import FakeGraphAPI
 from scripts.model import ensure_model
 from scripts.stack import Stack, free_port
 from scripts.whatsapp_customer import PHONE_NUMBER_ID, WhatsAppCustomer, delivery, message
-from tests.e2e.conftest import assert_language
+from tests.e2e.conftest import assert_language, started
 
 SANNE = "31612345678"
 APP_SECRET = uuid.uuid4().hex
@@ -55,17 +55,8 @@ def whatsapp_stack(redis_url, graph, tmp_path_factory):
             "WHATSAPP_GRAPH_API_URL": graph.url,
         },
     )
-    try:
-        stack.start()
-    except BaseException:
-        stack.stop()
-        for name in ("handoff", "actions", "rasa"):
-            path = log_dir / f"{name}.log"
-            if path.exists():
-                print(f"--- {name}.log ---\n" + path.read_text()[-4000:])
-        raise
-    yield stack
-    stack.stop()
+    with started(stack):
+        yield stack
 
 
 def replies_after(graph: FakeGraphAPI, wa_id: str, before: int, quiet: float = 1.5) -> List[Dict[str, Any]]:
