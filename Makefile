@@ -73,9 +73,10 @@ test-browser: ## The agent console in headless Chromium (Playwright)
 test-e2e: $(PY) ## End-to-end conversations against real Rasa, actions, handoff service and Redis
 	@$(PYTEST) tests/e2e -q
 
-bench: $(PY) ## Benchmarks: handoff delivery latency (customer→console, agent→customer)
+bench: $(PY) ## Benchmarks: handoff delivery latency; understanding (held-out, Bitext, xSID, language)
 	@$(PY) scripts/model.py > /dev/null
 	@PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 $(PY) scripts/bench_handoff.py
+	@PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 $(PY) scripts/bench_understanding.py
 
 clean: ## Remove models, results and local state (var/)
 	rm -rf models results var
