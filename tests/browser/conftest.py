@@ -9,6 +9,8 @@ tracker events to the ``handoff:events`` stream, as ``bot/event_broker.py`` woul
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import re
@@ -303,18 +305,32 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Any, service: Service) -> Iterator[Any]:
-    """A fresh browser profile per test (no cookies); JavaScript errors fail the test."""
+@contextlib.contextmanager
+def fresh_page(browser: Any, timeout_ms: int, console_errors: bool = False) -> Iterator[Any]:
+    """A page in a fresh browser profile (no cookies, empty storage); errors on it fail the test.
+
+    With ``console_errors`` the browser console's errors count too (a Content-Security-Policy
+    violation or a failed load shows up there), except those caused by going offline on purpose.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB",
                                   timezone_id="Europe/Amsterdam")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(timeout_ms)
     page = context.new_page()
     errors: List[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    if console_errors:
+        page.on("console", lambda message: errors.append(message.text)
+                if message.type == "error" and "ERR_INTERNET_DISCONNECTED" not in message.text else None)
     yield page
     context.close()
-    assert not errors, f"JavaScript errors in the console page: {errors}"
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any, service: Service) -> Iterator[Any]:
+    """The console page in a fresh browser profile per test."""
+    with fresh_page(browser, 10_000) as page:
+        yield page
 
 
 def sign_in(page: Any, service: Service, username: str = "eva") -> None:

@@ -24,6 +24,7 @@ import pytest
 from playwright.sync_api import expect
 
 from scripts.stack import Stack, free_port
+from tests.browser.conftest import fresh_page
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -91,19 +92,9 @@ def shop_url(stack: Stack) -> str:
 
 @pytest.fixture
 def shop_page(browser: Any, stack: Stack) -> Iterator[Any]:
-    """A fresh browser profile on the shop (no cookies, empty localStorage); JS errors fail the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB",
-                                  timezone_id="Europe/Amsterdam")
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: List[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda message: errors.append(message.text)
-            if message.type == "error" and "ERR_INTERNET_DISCONNECTED" not in message.text else None)  # set_offline
-    yield page
-    context.close()
-    # Also no Content-Security-Policy violation and no failed load (a new chat asks for no history).
-    assert not errors, f"JavaScript errors on the shop page: {errors}"
+    """The shop in a fresh browser profile; JS errors, CSP violations and failed loads fail the test."""
+    with fresh_page(browser, 15_000, console_errors=True) as page:
+        yield page
 
 
 class AgentApi:

@@ -10,16 +10,13 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import shutil
 import socket
-import subprocess
 import sys
 import threading
 import time
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -53,39 +50,7 @@ NAMES = {"eva": "Eva de Jong", "tom": "Tom Peeters", "ana": "Ana Silva"}
 BOT_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A redis-server of our own on a free port: the machine's shared Redis is never touched."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is not installed (Debian/Ubuntu: sudo apt install redis-server)")
-    port = free_port()
-    data_dir: Path = tmp_path_factory.mktemp("handoff-redis")
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--save", "",
-         "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-    )
-    client = sync_redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except sync_redis.ConnectionError:
-            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    client.close()
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
+# ``redis_url`` (a private redis-server on a free port) comes from tests/conftest.py.
 
 
 @pytest.fixture
