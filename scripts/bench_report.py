@@ -1,0 +1,200 @@
+"""Writes docs/benchmarks.md from the benchmark results in results/ (generated, never edited).
+
+Reads results/bench_turns.json, bench_handoff.json, bench_understanding.json and
+bench_profile.json (whichever exist) and renders one page: the machine, the date, the command,
+every figure next to its same-run baseline and its target.
+
+    PYTHONPATH=. .venv/bin/python scripts/bench_report.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.benchlib import RESULTS, machine  # noqa: E402
+
+OUT = ROOT / "docs" / "benchmarks.md"
+
+
+def load(name: str) -> Optional[Dict[str, Any]]:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def verdict(ok: Optional[bool]) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**not met**")
+
+
+def pct(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def table(header: List[str], rows: List[List[Any]]) -> List[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def turns_section(data: Dict[str, Any]) -> List[str]:
+    out: List[str] = []
+    targets = data["targets"]
+    latency = data.get("latency")
+    if latency:
+        ours, base = latency["ours"], latency["baseline"]
+        out += ["## Turn latency (REST channel, one conversation at a time)", "",
+                f"{ours['n']} turns of ours (multi-turn conversations with identification, backend lookups and the "
+                f"action server in the loop) and {base['n']} turns of the baseline (`rasa init`'s starter bot, "
+                "served with Rasa's defaults), interleaved conversation by conversation.", ""]
+        out += table(["", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+                     [["ours", ours["p50_ms"], ours["p95_ms"], ours["p99_ms"], ours["max_ms"]],
+                      ["baseline (rasa init)", base["p50_ms"], base["p95_ms"], base["p99_ms"], base["max_ms"]],
+                      ["ratio", latency["ratio_p50"], latency["ratio_p95"], latency["ratio_p99"], ""]])
+        ok = latency["ratio_p95"] <= targets["turn_p95_ratio_max"]
+        out += [f"Target: p95 at most {targets['turn_p95_ratio_max']}× the baseline's: "
+                f"{latency['ratio_p95']}× ({verdict(ok)}).", ""]
+    throughput = data.get("throughput")
+    if throughput:
+        out += ["## Throughput (simulated customers, each with its own conversations)", "",
+                f"Think time exponential with mean {throughput['think_time_s']} s; each step runs "
+                f"{throughput['step_seconds']:.0f} s after a warm-up; the ramp stops one step after p95 passes "
+                f"{targets['p95_limit_ms']:.0f} ms or errors pass 1 %.", ""]
+        for name in ("ours", "baseline"):
+            if name not in throughput:
+                continue
+            out += [f"**{name}**", ""]
+            out += table(["customers", "turns/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
+                         [[s["customers"], s["turns_per_s"], s.get("p50_ms", ""), s.get("p95_ms", ""),
+                           s.get("p99_ms", ""), pct(s["error_rate"])] for s in throughput[name]["steps"]])
+        ours = throughput["ours"]["sustained"]
+        ok = ours["turns_per_s"] >= targets["turns_per_s_min"]
+        line = (f"Sustained with p95 under {targets['p95_limit_ms']:.0f} ms: **ours {ours['turns_per_s']} turns/s**"
+                f" (p95 {ours.get('p95_ms', 'n/a')} ms, errors {pct(ours.get('error_rate'))})")
+        if "baseline" in throughput:
+            line += f", baseline {throughput['baseline']['sustained']['turns_per_s']} turns/s"
+        out += [line + f". Target at least {targets['turns_per_s_min']} turns/s: {verdict(ok)}.", ""]
+    memory = data.get("memory_mib")
+    if memory:
+        out += ["## Memory (resident, MiB, process and children)", ""]
+        out += table(["process", "idle", "peak under load"],
+                     [[name, values["idle"], values["peak_under_load"]] for name, values in memory.items()])
+        rasa = memory["rasa"]
+        ok = max(rasa["idle"], rasa["peak_under_load"]) <= targets["rasa_rss_max_mib"]
+        out += [f"Target: Rasa server at most {targets['rasa_rss_max_mib']} MiB: "
+                f"{max(rasa['idle'], rasa['peak_under_load'])} MiB ({verdict(ok)}).", ""]
+    training, start = data.get("training"), data.get("start")
+    if training or start:
+        out += ["## Training and start-up", ""]
+        rows = []
+        if training:
+            rows.append(["training from scratch (empty cache)", f"{training.get('ours_s', 'n/a')} s",
+                         f"{training['baseline_s']} s"])
+        if start:
+            rows += [["rasa run → /status has the model", f"{start['ours_rasa_status_s']} s",
+                      f"{start['baseline_rasa_status_s']} s"],
+                     ["rasa run → first message answered", f"{start['ours_rasa_first_answer_s']} s",
+                      f"{start['baseline_rasa_first_answer_s']} s"],
+                     ["action server → /health", f"{start['ours_actions_s']} s", "(none)"],
+                     ["handoff service → /health", f"{start['ours_handoff_s']} s", "(none)"]]
+        out += table(["", "ours", "baseline (rasa init)"], rows)
+    return out
+
+
+def handoff_section(data: Dict[str, Any]) -> List[str]:
+    out = ["## Handoff delivery", "",
+           f"{data.get('customers', '?')} customers × {data.get('messages_each_way', '?')} messages each way; "
+           "from the send until the other side has it.", ""]
+    rows = []
+    for key, value in data.items():
+        if isinstance(value, dict) and "p50_ms" in value:
+            rows.append([key.replace("_", " "), value["n"], value["p50_ms"], value["p95_ms"], value["max_ms"]])
+    out += table(["leg", "n", "p50 ms", "p95 ms", "max ms"], rows)
+    legs = [v for k, v in data.items() if isinstance(v, dict) and "p95_ms" in v and not k.startswith("baseline")]
+    if legs:
+        worst = max(v["p95_ms"] for v in legs)
+        out += [f"Target: p95 at most 100 ms on every leg: worst {worst} ms ({verdict(worst <= 100)}).", ""]
+    return out
+
+
+def understanding_section(data: Dict[str, Any]) -> List[str]:
+    targets = data["targets"]
+    out = ["## Understanding", "", f"Model `{data['model']}`; {data['messages_parsed']} messages parsed.", ""]
+    rows = []
+    for language, scores in data["heldout"].items():
+        rows.append([f"held-out intent F1 ({language}, {scores['examples']} examples)",
+                     f"macro {scores['macro_f1']:.3f} / weighted {scores['weighted_f1']:.3f}",
+                     f"≥ {targets['heldout_macro_f1_per_language']}",
+                     verdict(scores["macro_f1"] >= targets["heldout_macro_f1_per_language"])])
+    bitext = data["bitext"]
+    rows.append([f"Bitext in-scope accuracy (en, {bitext['in_scope']['n']} rows)", pct(bitext["in_scope"]["accuracy"]),
+                 f"≥ {pct(targets['bitext_in_scope_accuracy'])}", verdict(bitext["in_scope"]["meets_target"])])
+    rows.append([f"Bitext out-of-scope not taken for a case ({bitext['out_of_scope']['n']} rows)",
+                 pct(bitext["out_of_scope"]["not_mistaken_rate"]), "", ""])
+    for language, scope in data["xsid"]["out_of_scope"].items():
+        rows.append([f"xSID ({language}) not taken for a case", pct(scope["not_mistaken_rate"]), "", ""])
+    for language, det in data["xsid"]["language_detection"].items():
+        rows.append([f"language detection on xSID ({language}, per message)", pct(det["accuracy"]),
+                     f"≥ {pct(targets['xsid_language_detection_per_language'])}", verdict(det["meets_target"])])
+    out += table(["measure", "figure", "target", ""], rows)
+    out += ["Language detection by message length (xSID), per message / with the conversation's stickiness / "
+            "how often a sentence switches a conversation held in the other language:", ""]
+    rows = []
+    for language, det in data["xsid"]["language_detection"].items():
+        for bucket, values in det["by_length"].items():
+            rows.append([language, bucket, values["n"], pct(values["per_message_accuracy"]),
+                         pct(values["with_stickiness_accuracy"]),
+                         pct(values["switch_rate_in_other_language_conversation"])])
+    out += table(["language", "words", "n", "per message", "with stickiness", "switches other-language conversation"],
+                 rows)
+    return out
+
+
+def profile_section(data: Dict[str, Any]) -> List[str]:
+    out = ["## Profile of a turn", "", data.get("summary", ""), ""]
+    if data.get("top"):
+        out += table(["function", "cumulative ms per turn", "share"],
+                     [[f"`{row['function']}`", row["ms_per_turn"], pct(row["share"])] for row in data["top"]])
+    for finding in data.get("findings", []):
+        out.append(f"- {finding}")
+    return out + [""]
+
+
+def main() -> None:
+    parts = {name: load(name) for name in ("bench_turns", "bench_handoff", "bench_understanding", "bench_profile")}
+    host = (parts["bench_turns"] or {}).get("machine") or machine()
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (scripts/bench_report.py); do not edit by hand. Every timing sits next "
+        "to a baseline measured in the same run on the same machine.",
+        "",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}; commit {host.get('commit')}",
+        f"- Machine: {host.get('cpu')}, {host.get('cores')} cores, {host.get('memory_gib')} GiB, "
+        f"Linux {host.get('kernel')}; load average at start {host.get('load_average_at_start')}",
+        "- Command: `make bench` (results in results/*.json; each script's `--help` explains what it measures)",
+        "",
+    ]
+    if parts["bench_turns"]:
+        lines += turns_section(parts["bench_turns"])
+    if parts["bench_handoff"]:
+        lines += handoff_section(parts["bench_handoff"])
+    if parts["bench_understanding"]:
+        lines += understanding_section(parts["bench_understanding"])
+    if parts["bench_profile"]:
+        lines += profile_section(parts["bench_profile"])
+    missing = [name for name, value in parts.items() if value is None]
+    if missing:
+        lines += [f"Not in this run: {', '.join(missing)}.", ""]
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text("\n".join(lines).rstrip() + "\n")
+    print(f"written {OUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""What the benchmark scripts share: percentiles, process memory, a private Redis, the machine.
+
+Every benchmark compares with a baseline measured in the same run, because these machines are
+noisy; the helpers here only measure, they never judge.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+
+
+def percentiles(seconds: Iterable[float]) -> Dict[str, float]:
+    """n, p50/p95/p99/max/mean in milliseconds of durations given in seconds (nearest rank)."""
+    ordered = sorted(seconds)
+    if not ordered:
+        return {"n": 0}
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))]
+
+    return {
+        "n": len(ordered),
+        "p50_ms": round(pick(0.50) * 1000, 1),
+        "p95_ms": round(pick(0.95) * 1000, 1),
+        "p99_ms": round(pick(0.99) * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+        "mean_ms": round(statistics.mean(ordered) * 1000, 1),
+    }
+
+
+def _children(pid: int) -> List[int]:
+    found: List[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(child) for child in handle.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants (VmRSS from /proc), in bytes."""
+    total = 0
+    pending = [pid]
+    seen = set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+        pending += _children(current)
+    return total
+
+
+def mib(value: float) -> float:
+    return round(value / (1024 * 1024), 1)
+
+
+class RedisServer:
+    """A private redis-server on a free port with AOF, as ``make run`` starts it."""
+
+    def __init__(self, directory: Path, port: int) -> None:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise SystemExit("redis-server is not installed (Debian/Ubuntu: sudo apt install redis-server)")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.proc = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )
+        from scripts.stack import redis_ping
+
+        deadline = time.monotonic() + 10
+        while not redis_ping(self.url):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def machine() -> Dict[str, object]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = None
+    try:
+        with open("/proc/meminfo") as handle:
+            memory = round(int(handle.readline().split()[1]) / (1024 * 1024), 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    commit: Optional[str] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "commit": commit,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }

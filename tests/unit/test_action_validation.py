@@ -1,0 +1,55 @@
+"""The compiled validator of action server responses accepts and refuses exactly what Rasa's does."""
+
+import copy
+
+import jsonschema
+import pytest
+from rasa.core.actions.action import RemoteAction
+
+import bot  # noqa: F401  (installs the validator)
+from bot import action_validation
+
+VALID = [
+    {"events": [], "responses": []},
+    {},
+    {"events": [{"event": "slot", "name": "customer_id", "value": "C1", "timestamp": None}],
+     "responses": [{"response": "utter_greet"}, {"text": "Uw bestelling is onderweg.", "buttons": []}]},
+    {"events": [{"event": "bot", "text": "hi", "data": {}, "metadata": {"agent": "Sam"}},
+                {"event": "followup", "name": "action_listen"},
+                {"event": "active_loop", "name": None},
+                {"event": "pause"}, {"event": "resume"}], "responses": []},
+]
+INVALID = [
+    {"events": "not a list"},
+    {"events": [{"event": "slot"}]},  # a slot event needs a name
+    {"events": [{"event": "no_such_event"}]},
+    {"responses": [1, 2]},
+    [],
+]
+
+
+def original(result):
+    """Rasa's own check: jsonschema.validate against the response schema."""
+    jsonschema.validate(result, RemoteAction.action_response_format_spec())
+
+
+def test_installed_in_a_process_that_has_rasa():
+    assert action_validation.install() is True
+    assert RemoteAction._validate_action_result is action_validation.validate_action_result
+
+
+@pytest.mark.parametrize("result", VALID)
+def test_accepts_what_rasa_accepts(result):
+    original(copy.deepcopy(result))
+    assert RemoteAction("action_x", None)._validate_action_result(copy.deepcopy(result)) is True
+
+
+@pytest.mark.parametrize("result", INVALID)
+def test_refuses_what_rasa_refuses_with_the_same_error(result):
+    with pytest.raises(jsonschema.ValidationError) as theirs:
+        original(copy.deepcopy(result))
+    with pytest.raises(jsonschema.ValidationError) as ours:
+        RemoteAction("action_x", None)._validate_action_result(copy.deepcopy(result))
+    assert ours.value.message.startswith(theirs.value.message)
+    assert "Failed to validate Action server response" in ours.value.message
+    assert list(ours.value.path) == list(theirs.value.path)
