@@ -9,6 +9,7 @@ As a library::
     graph = FakeGraphAPI(access_token="secret").start()
     ...  # the assistant sends messages
     graph.wait_for(lambda: graph.texts("31612345678"))
+    replies_after(graph, "31612345678", before=0)  # what it sent, once it is quiet
     graph.stop()
 
 Standalone (prints one JSON line per request): ``python scripts/fake_graph_api.py --port 8089``.
@@ -110,6 +111,19 @@ class FakeGraphAPI:
         """The text bodies of the text messages sent (to one wa_id)."""
         return [m["text"]["body"] for m in self.messages(to) if m.get("type") == "text"]
 
+    def sent_text(self, to: str, text: str) -> Optional[RecordedRequest]:
+        """The first recorded POST to /messages carrying text message ``text`` to ``to``, if any
+        (its ``received_at`` says when it arrived, on this process's monotonic clock)."""
+        with self._lock:
+            recorded = list(self.requests)
+        for request in recorded:
+            body = request.body
+            if (request.method == "POST" and request.path.endswith("/messages") and isinstance(body, dict)
+                    and body.get("to") == to and body.get("type") == "text"
+                    and (body.get("text") or {}).get("body") == text):
+                return request
+        return None
+
     def wait_for(self, condition: Callable[[], Any], timeout: float = 20.0) -> Any:
         """Polls ``condition`` until it returns something truthy; AssertionError after ``timeout``."""
         deadline = time.monotonic() + timeout
@@ -177,6 +191,19 @@ class FakeGraphAPI:
             "contacts": [{"input": body["to"], "wa_id": body["to"]}],
             "messages": [{"id": f"wamid.fake{next(self._ids):06d}"}],
         }
+
+
+def replies_after(graph: FakeGraphAPI, wa_id: str, before: int, quiet: float = 1.5,
+                  timeout: float = 60.0) -> List[Dict[str, Any]]:
+    """The messages sent to ``wa_id`` after the first ``before``, once the assistant is quiet
+    (no new one for ``quiet`` seconds); AssertionError if none arrives within ``timeout``."""
+    graph.wait_for(lambda: len(graph.messages(wa_id)) > before, timeout=timeout)
+    count, deadline = len(graph.messages(wa_id)), time.monotonic() + quiet
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if len(graph.messages(wa_id)) != count:
+            count, deadline = len(graph.messages(wa_id)), time.monotonic() + quiet
+    return graph.messages(wa_id)[before:]
 
 
 def main() -> None:

@@ -8,13 +8,13 @@ for a person, and an agent's reply reaches her on WhatsApp.
 
 import time
 import uuid
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import pytest
 import requests
 
 from scripts.clients import Agent, wait_until
-from scripts.fake_graph_api import FakeGraphAPI
+from scripts.fake_graph_api import FakeGraphAPI, replies_after
 from scripts.model import ensure_model
 from scripts.stack import Stack, free_port
 from scripts.whatsapp_customer import PHONE_NUMBER_ID, WhatsAppCustomer, delivery, message
@@ -57,17 +57,6 @@ def whatsapp_stack(redis_url, graph, tmp_path_factory):
     )
     with started(stack):
         yield stack
-
-
-def replies_after(graph: FakeGraphAPI, wa_id: str, before: int, quiet: float = 1.5) -> List[Dict[str, Any]]:
-    """The messages sent to ``wa_id`` after the first ``before``, once the assistant is quiet."""
-    wait_until(lambda: len(graph.messages(wa_id)) > before, timeout=60)
-    count, deadline = len(graph.messages(wa_id)), time.monotonic() + quiet
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        if len(graph.messages(wa_id)) != count:
-            count, deadline = len(graph.messages(wa_id)), time.monotonic() + quiet
-    return graph.messages(wa_id)[before:]
 
 
 def visible_text(message: Dict[str, Any]) -> str:
