@@ -8,12 +8,13 @@ because a customer who writes "ok" or "48213377" has not switched language.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 SUPPORTED_LANGUAGES: Tuple[str, ...] = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
@@ -28,8 +29,22 @@ MIN_CONFIDENCE_OTHER = 0.80
 # Longer texts add nothing to the decision and only cost time.
 MAX_CHARS_ANALYSED = 1000
 
+# The word-level vote: an exclusive function word weighs more than a word of the lemma tables;
+# a word that looks like a name or title counts for little.
+FUNCTION_WORD_WEIGHT = 2.0
+LEXICON_WORD_WEIGHT = 1.0
+NAME_WEIGHT = 0.5
+# A vote this clear (and not contradicted) needs no langdetect.
+DECISIVE_MARGIN = 3.0
+# langdetect's log-odds are capped: on short texts it is often very sure and wrong.
+LANGDETECT_CAP = 2.0
+# Below this share of words either vocabulary knows, the message may be in another language.
+MIN_SHARE_KNOWN = 0.5
+
 _URL_OR_EMAIL = re.compile(r"(?:https?://\S+|www\.\S+|\S+@\S+)", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
+_QUOTED = re.compile(r'"[^"]+"|“[^”]+”|„[^”“]+[”“]|«[^»]+»')
+_SENTENCE_END = ".!?\n"
 
 # Very frequent words that settle short messages langdetect cannot judge. A word that is
 # common in both languages ("is", "in", "we", "hi"/"hoi" aside) is left out on purpose.
@@ -111,10 +126,18 @@ class Detection:
 
 
 class LanguageDetector:
-    """Deterministic nl/en detector: langdetect restricted to two profiles, plus function words.
+    """Deterministic nl/en detector: a word-level lexicon vote, with langdetect when it is unsure.
+
+    Every word votes for the language whose vocabulary it belongs to (function words above,
+    and the lemma tables of ``spacy-lookups-data``, read from the installed package); a word
+    both vocabularies know says nothing. Words that look like names or titles (capitalised in
+    the middle of a sentence, or in quotes) count for little: "speel Paul Simon af" is Dutch
+    however many English names it holds. langdetect (restricted to nl/en) only runs when the
+    vote is not clear, and the all-languages pass only when the message is mostly words that
+    neither vocabulary knows (French, German, ...).
 
     One instance is thread-safe and cheap to call; building it loads the langdetect profiles
-    (about 60 ms), so keep one around (see :func:`get_detector`).
+    and the word lists (about a second), so keep one around (see :func:`get_detector`).
     """
 
     def __init__(self, seed: int = 0) -> None:
@@ -129,6 +152,7 @@ class LanguageDetector:
         self._all = DetectorFactory()
         self._all.load_profile(str(profiles_dir))
         self._all.seed = seed
+        self._lexicon = _load_lexicon()
         # langdetect's Detector objects are single-use; the factories are not thread-safe
         # while creating them.
         self._lock = threading.Lock()
@@ -136,10 +160,8 @@ class LanguageDetector:
     def detect(self, text: Optional[str]) -> Detection:
         """Detects the language of one message."""
         cleaned = _URL_OR_EMAIL.sub(" ", (text or "")[:MAX_CHARS_ANALYSED])
-        original_words = _WORD.findall(cleaned)
-        words = [w.lower() for w in original_words]
-        # langdetect's profiles are case-sensitive: keep the customer's capitals.
-        sample = " ".join(original_words)
+        tokens = _tokens(cleaned)
+        words = [token.lower for token in tokens]
         if not words:
             return Detection(language=None, confidence=0.0, reliable=False, words=0)
 
@@ -147,30 +169,48 @@ class LanguageDetector:
         if requested:
             return Detection(requested, 1.0, True, len(words), requested=True)
 
-        votes = _function_word_votes(words)
-        probabilities = self._probabilities(self._two, sample)
-        guess = max(SUPPORTED_LANGUAGES, key=lambda lang: probabilities.get(lang, 0.0))
-        confidence = probabilities.get(guess, 0.0)
+        scores = {lang: 0.0 for lang in SUPPORTED_LANGUAGES}  # weighted evidence
+        plain = {lang: 0.0 for lang in SUPPORTED_LANGUAGES}  # the same, names left out
+        known = 0
+        for token in tokens:
+            lang, strength = self._vote(token.lower)
+            if strength:
+                known += 1
+            if lang is None:
+                continue
+            scores[lang] += strength * token.weight
+            if not token.name:
+                plain[lang] += strength
+        margin = scores["nl"] - scores["en"]
+        loser = min(scores.values())
 
-        voted = max(SUPPORTED_LANGUAGES, key=lambda lang: votes[lang])
-        other = "en" if voted == "nl" else "nl"
-        if votes[voted] > votes[other]:
-            # Function words are the stronger signal on short texts; langdetect on long ones.
-            if voted != guess and (len(words) < 6 or confidence < 0.99):
-                guess, confidence = voted, max(1.0 - confidence, 0.6)
-            elif voted == guess:
-                confidence = max(confidence, 0.6)
+        if abs(margin) >= DECISIVE_MARGIN and loser <= abs(margin) * 0.25:
+            evidence = margin
+        else:
+            # Not clear from the words alone: let langdetect weigh the letters, on the words
+            # that are not names when there are any (its profiles are case-sensitive, so the
+            # customer's capitals are kept).
+            content = [t.text for t in tokens if not t.name] or [t.text for t in tokens]
+            probabilities = self._probabilities(self._two, " ".join(content))
+            p_nl = probabilities.get("nl", 1.0 - probabilities.get("en", 0.5))
+            p_nl = min(max(p_nl, 1e-4), 1 - 1e-4)
+            letters = math.log(p_nl / (1.0 - p_nl))
+            letters = max(-LANGDETECT_CAP, min(LANGDETECT_CAP, letters))
+            # langdetect is unsteady on a word or two; the vote weighs more there.
+            evidence = margin + letters * min(1.0, len(content) / 6.0)
+        guess = "nl" if evidence > 0 or (evidence == 0 and margin >= 0) else "en"
+        other = "en" if guess == "nl" else "nl"
+        confidence = 1.0 / (1.0 + math.exp(-abs(evidence)))
 
-        agrees = votes[guess] >= votes["en" if guess == "nl" else "nl"]
         reliable = (
             len(words) >= MIN_WORDS_TO_SWITCH
             and confidence >= MIN_CONFIDENCE_TO_SWITCH
-            and agrees
-            and votes[guess] > 0
+            and plain[guess] > plain[other]
         )
 
         other_language = None
-        if len(words) >= MIN_WORDS_TO_SWITCH and votes["nl"] + votes["en"] <= len(words) // 3:
+        if len(words) >= MIN_WORDS_TO_SWITCH and known < len(words) * MIN_SHARE_KNOWN:
+            sample = " ".join(t.text for t in tokens)
             top, top_probability = self._top(self._all, sample)
             if top not in SUPPORTED_LANGUAGES + ("af",) and top_probability >= MIN_CONFIDENCE_OTHER:
                 other_language, reliable = top, False
@@ -182,6 +222,18 @@ class LanguageDetector:
             words=len(words),
             other_language=other_language,
         )
+
+    def _vote(self, word: str) -> Tuple[Optional[str], float]:
+        """(language, strength) of one lower-cased word; strength 0 for an unknown word."""
+        in_function = [lang for lang in SUPPORTED_LANGUAGES if word in _FUNCTION_WORDS[lang]]
+        if len(in_function) == 1:
+            return in_function[0], FUNCTION_WORD_WEIGHT
+        if in_function:
+            return None, 1.0
+        in_lexicon = [lang for lang in SUPPORTED_LANGUAGES if word in self._lexicon[lang]]
+        if len(in_lexicon) == 1:
+            return in_lexicon[0], LEXICON_WORD_WEIGHT
+        return None, 1.0 if in_lexicon else 0.0
 
     def _probabilities(self, factory: Any, text: str) -> Dict[str, float]:
         from langdetect.lang_detect_exception import LangDetectException
@@ -202,15 +254,97 @@ class LanguageDetector:
         return lang, probabilities[lang]
 
 
-def _function_word_votes(words: Iterable[str]) -> Dict[str, int]:
-    votes = {lang: 0 for lang in SUPPORTED_LANGUAGES}
-    for word in words:
-        for lang in SUPPORTED_LANGUAGES:
-            if word in _FUNCTION_WORDS[lang] and not all(
-                word in _FUNCTION_WORDS[other] for other in SUPPORTED_LANGUAGES
-            ):
-                votes[lang] += 1
-    return votes
+@dataclass(frozen=True)
+class _Token:
+    text: str  # as written
+    lower: str
+    name: bool  # looks like (part of) a name or title
+    weight: float  # how much its vote counts
+
+
+def _tokens(text: str) -> List[_Token]:
+    """The words of a message, each weighted by how much it may say about the language.
+
+    A word is taken for part of a name or title when it is capitalised but does not start a
+    sentence, when it is inside double quotes, or when it is a short lower-case word between
+    two such words ("Lord of the Rings"). A run of name words counts as one word, at
+    :data:`NAME_WEIGHT`: "speel Queen of the Night af" is Dutch, however long the title. In a
+    message (nearly) all in capitals (shouting) the capitals say nothing, and neither do quotes
+    around the whole message. A sentence-initial word is never taken for a name.
+    """
+    quoted = [False] * (len(text) + 1)
+    for match in _QUOTED.finditer(text):
+        for i in range(match.start(), match.end()):
+            quoted[i] = True
+    matches = list(_WORD.finditer(text))
+    # A message quoted as a whole, or shouted in capitals: the quotes or capitals say nothing.
+    use_quotes = sum(quoted[m.start()] for m in matches) < 0.8 * len(matches)
+    use_capitals = sum(m.group().isupper() for m in matches) < 0.9 * len(matches)
+    found: List[Tuple[str, bool]] = []
+    for match in matches:
+        word = match.group()
+        before = text[: match.start()].rstrip()
+        starts_sentence = not before or before[-1] in _SENTENCE_END
+        capital = use_capitals and word[0].isupper() and not starts_sentence
+        found.append((word, capital or (use_quotes and quoted[match.start()])))
+    names = [name for _, name in found]
+    for i in range(1, len(found) - 1):
+        word = found[i][0]
+        if not names[i] and names[i - 1] and word.islower() and len(word) <= 4 and (
+            found[i + 1][1] or (i + 2 < len(found) and found[i + 2][1])
+        ):
+            names[i] = True
+    weights = [1.0] * len(found)
+    i = 0
+    while i < len(found):
+        if names[i]:
+            j = i
+            while j < len(found) and names[j]:
+                j += 1
+            for k in range(i, j):
+                weights[k] = NAME_WEIGHT / (j - i)
+            i = j
+        else:
+            i += 1
+    return [_Token(word, word.lower(), names[i], weights[i]) for i, (word, _) in enumerate(found)]
+
+
+@lru_cache(maxsize=1)
+def _load_lexicon() -> Dict[str, frozenset]:
+    """Every word form and lemma of spacy-lookups-data's nl and en tables, lower-cased.
+
+    Read straight from the installed package (no spaCy, nothing downloaded).
+    """
+    import gzip
+    import json
+
+    try:
+        import spacy_lookups_data
+    except ImportError:  # pragma: no cover - a dependency of the bot; the function words remain
+        return {lang: frozenset() for lang in SUPPORTED_LANGUAGES}
+
+    lexicon: Dict[str, frozenset] = {}
+    for lang in SUPPORTED_LANGUAGES:
+        words: set = set()
+        for table in ("lemma_lookup", "lemma_index", "lemma_exc"):
+            path = Path(str(spacy_lookups_data.get_file(f"{lang}_{table}.json.gz")))
+            if not path.exists():
+                continue
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                data = json.load(handle)
+            if table == "lemma_lookup":
+                words.update(data)
+                words.update(data.values())
+            elif table == "lemma_index":
+                for forms in data.values():
+                    words.update(forms)
+            else:
+                for forms in data.values():
+                    words.update(forms)
+                    for lemmas in forms.values():
+                        words.update(lemmas)
+        lexicon[lang] = frozenset(word.lower() for word in words if word.isalpha())
+    return lexicon
 
 
 def _requested_language(words: List[str], text: str) -> Optional[str]:

@@ -135,3 +135,69 @@ def test_detection_round_trips_through_parse_data(detect):
     assert Detection.from_dict(detection.as_dict()) == detection
     assert Detection.from_dict(None) is None
     assert Detection.from_dict({"confidence": "not a number"}) is None
+
+
+# Names and titles: customers mention products, shows and places in the other language.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Bestel nog eens The Lord of the Rings Trilogy Box",
+        "Is Pride and Prejudice and Zombies al verzonden",
+        "Graag The Complete Works of William Shakespeare retour",
+        "Wordt Harry Potter and the Goblet of Fire morgen bezorgd?",
+        "De Logitech Wireless Gaming Mouse is kapot",
+        "Mijn Apple Magic Keyboard with Touch ID doet het niet",
+        "kan ik de Lord of the Rings Extended Edition nog retourneren",
+        "Ik wil de Sony Noise Cancelling Headphones terugsturen",
+    ],
+)
+def test_dutch_with_english_names_and_titles_is_dutch(detect, text):
+    detection = detect(text)
+    assert detection.language == "nl" and detection.reliable
+    assert decide_language("nl", detection) == "nl"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I live at Van Oldenbarneveltlaan 12 in Den Haag, where is my order",
+        "My parcel is stuck at the PostNL depot in Nieuwegein",
+        "my order to Huize Het Oude Wijngaardhof has not arrived",
+    ],
+)
+def test_english_with_dutch_names_is_english(detect, text):
+    detection = detect(text)
+    assert detection.language == "en" and detection.reliable
+
+
+def test_a_quoted_title_does_not_decide_the_language(detect):
+    detection = detect('ik zoek het album "Songs About Jane" van vorig jaar, is dat nog leverbaar')
+    assert detection.language == "nl" and detection.reliable
+
+
+def test_a_message_quoted_as_a_whole_or_shouted_is_read_normally(detect):
+    assert detect('"waar is mijn pakket nou"').reliable
+    assert detect("MIJN PAKKET IS NOG STEEDS NIET GELEVERD").language == "nl"
+    assert detect("WHERE IS MY PARCEL I ORDERED IT A WEEK AGO").language == "en"
+
+
+@pytest.mark.parametrize(
+    "text, language",
+    [("waar is mijn bestelling, ik wacht al een week", "nl"),
+     ("my internet is not working since yesterday", "en")],
+)
+def test_a_clear_sentence_needs_no_langdetect(monkeypatch, text, language):
+    detector = get_detector()
+
+    def fail(*args, **kwargs):
+        raise AssertionError("langdetect should not run for a clear sentence")
+
+    monkeypatch.setattr(detector, "_probabilities", fail)
+    detection = detector.detect(text)
+    assert detection.language == language and detection.reliable
+
+
+@pytest.mark.parametrize("text", ["Paul Simon", "Harry Potter", "Netflix Premium", "Den Haag", "AirPods Pro"])
+@pytest.mark.parametrize("current", ["nl", "en"])
+def test_two_word_names_never_flip_the_conversation(detect, text, current):
+    assert decide_language(current, detect(text)) == current
