@@ -14,7 +14,7 @@ import threading
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 SUPPORTED_LANGUAGES: Tuple[str, ...] = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
@@ -26,6 +26,14 @@ MIN_WORDS_TO_SWITCH = 3
 MIN_CONFIDENCE_TO_SWITCH = 0.90
 # An unsupported language (French, German, ...) is only reported when langdetect is this sure.
 MIN_CONFIDENCE_OTHER = 0.80
+# The languages, besides ours, that "you wrote in another language" is decided among: those
+# customers of a Dutch/Belgian/British shop most often write in, and the neighbours of Dutch
+# and English that langdetect would otherwise confuse with them. Fewer profiles, less memory
+# (all 55 cost about 65 MB per process); a language not listed still comes out as "other".
+OTHER_LANGUAGE_PROFILES: Tuple[str, ...] = (
+    "af", "ar", "bg", "cs", "da", "de", "el", "en", "es", "fi", "fr", "hr", "hu", "it", "nl", "no",
+    "pl", "pt", "ro", "ru", "sk", "so", "sv", "tr", "uk", "zh-cn",
+)
 # Longer texts add nothing to the decision and only cost time.
 MAX_CHARS_ANALYSED = 1000
 
@@ -40,6 +48,19 @@ DECISIVE_MARGIN = 3.0
 LANGDETECT_CAP = 2.0
 # Below this share of words either vocabulary knows, the message may be in another language.
 MIN_SHARE_KNOWN = 0.5
+# Frequent words of the other languages customers write in that are neither Dutch nor English.
+# The lemma tables know some of them (the Dutch one holds "ist", "nicht", "immer"), so a German
+# sentence looks "known"; two of these send it to the all-languages check anyway.
+_FOREIGN_MARKERS = frozenset(
+    """
+    ist nicht und ich meine mein bitte immer leider habe haben wurde keine auch danke guten
+    bestellung sind noch
+    est une les des mon votre vous nous pour avec toujours depuis bonjour merci commande
+    n'est c'est suis
+    los las por para pero tengo gracias hola pedido todavía está qué muy
+    bir ve bu için değil merhaba teşekkür siparişim
+    """.split()
+)
 
 _URL_OR_EMAIL = re.compile(r"(?:https?://\S+|www\.\S+|\S+@\S+)", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
@@ -150,7 +171,9 @@ class LanguageDetector:
         )
         self._two.seed = seed
         self._all = DetectorFactory()
-        self._all.load_profile(str(profiles_dir))
+        self._all.load_json_profile(
+            [(profiles_dir / lang).read_text(encoding="utf-8") for lang in OTHER_LANGUAGE_PROFILES]
+        )
         self._all.seed = seed
         self._lexicon = _load_lexicon()
         # langdetect's Detector objects are single-use; the factories are not thread-safe
@@ -209,7 +232,8 @@ class LanguageDetector:
         )
 
         other_language = None
-        if len(words) >= MIN_WORDS_TO_SWITCH and known < len(words) * MIN_SHARE_KNOWN:
+        foreign = sum(word in _FOREIGN_MARKERS for word in words)
+        if len(words) >= MIN_WORDS_TO_SWITCH and (known < len(words) * MIN_SHARE_KNOWN or foreign >= 2):
             sample = " ".join(t.text for t in tokens)
             top, top_probability = self._top(self._all, sample)
             if top not in SUPPORTED_LANGUAGES + ("af",) and top_probability >= MIN_CONFIDENCE_OTHER:
@@ -343,8 +367,34 @@ def _load_lexicon() -> Dict[str, frozenset]:
                     words.update(forms)
                     for lemmas in forms.values():
                         words.update(lemmas)
-        lexicon[lang] = frozenset(word.lower() for word in words if word.isalpha())
+        lexicon[lang] = WordSet(word.lower() for word in words if word.isalpha())
     return lexicon
+
+
+class WordSet:
+    """A read-only set of about a million words in a few MB: sorted 64-bit hashes in numpy.
+
+    A frozenset of the same strings costs some 150 MB in every Rasa process. Python's string
+    hash is stable within a process, which is all a set built at start-up needs; two words
+    sharing a 64-bit hash in a million is a chance of about 1 in 10^7.
+    """
+
+    def __init__(self, words: Iterable[str]) -> None:
+        import numpy
+
+        self._hashes = numpy.unique(numpy.fromiter((hash(word) for word in words), dtype=numpy.int64))
+
+    def __contains__(self, word: object) -> bool:
+        import numpy
+
+        if not isinstance(word, str):
+            return False
+        key = numpy.int64(hash(word))
+        index = int(numpy.searchsorted(self._hashes, key))
+        return index < len(self._hashes) and self._hashes[index] == key
+
+    def __len__(self) -> int:
+        return len(self._hashes)
 
 
 def _requested_language(words: List[str], text: str) -> Optional[str]:

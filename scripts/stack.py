@@ -262,15 +262,17 @@ class Stack:
         )
         _wait_http(f"{self.actions_url}/health", timeout=120, proc=proc)
 
-    def start_rasa(self) -> None:
+    def start_rasa(self, port: Optional[int] = None, name: str = "rasa") -> None:
+        """Starts a Rasa server (another replica on the same Redis with its own port and name)."""
         model = self.model or ensure_model()
+        port = port or self.rasa_port
         proc = self._spawn(
-            "rasa",
-            [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(self.rasa_port),
+            name,
+            [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(port),
              "--enable-api", "--jwt-secret", self.jwt_secret, "--jwt-method", "HS256",
              "--credentials", "credentials.yml", "--endpoints", "endpoints.yml", "--cors", "*"],
         )
-        status = _wait_http(f"{self.rasa_url}/status", timeout=300, headers=self.auth_headers(), proc=proc)
+        status = _wait_http(f"http://127.0.0.1:{port}/status", timeout=300, headers=self.auth_headers(), proc=proc)
         if not status.get("model_file"):
             raise RuntimeError(f"Rasa started without a model: {status}")
 
@@ -320,7 +322,8 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        for name in ("web", "rasa", "actions", "handoff", "redis"):
+        order = ("web", "rasa", "actions", "handoff", "redis")
+        for name in [n for n in self.processes if n not in order] + list(order):
             self.stop_process(name)
 
 

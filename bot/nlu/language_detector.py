@@ -40,7 +40,12 @@ class LanguageDetector(GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> "LanguageDetector":
-        """Creates the component (see parent class for full docstring)."""
+        """Creates the component (see parent class for full docstring).
+
+        Builds the detector now, while the model loads (about a second), so the first customer
+        after a start does not wait for it.
+        """
+        get_detector()
         return cls()
 
     @staticmethod

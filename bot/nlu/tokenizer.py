@@ -56,7 +56,14 @@ class BilingualLemmaTokenizer(Tokenizer):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> "BilingualLemmaTokenizer":
-        """Creates the component (see parent class for full docstring)."""
+        """Creates the component (see parent class for full docstring).
+
+        Loads the spaCy tokenisers and lemma tables of both languages now, while the model
+        loads, so the first customer after a start does not wait for them.
+        """
+        for lang in SUPPORTED_LANGUAGES:
+            _blank(lang)
+            get_lemmatizer(lang)
         return cls(config)
 
     def tokenize(self, message: Message, attribute: Text) -> List[Token]:

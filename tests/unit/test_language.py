@@ -201,3 +201,23 @@ def test_a_clear_sentence_needs_no_langdetect(monkeypatch, text, language):
 @pytest.mark.parametrize("current", ["nl", "en"])
 def test_two_word_names_never_flip_the_conversation(detect, text, current):
     assert decide_language(current, detect(text)) == current
+
+
+def test_word_set_is_a_set_of_words():
+    from bot.language import WordSet
+
+    words = WordSet(["bestelling", "pakket", "order", "bestelling"])
+    assert len(words) == 3
+    assert "bestelling" in words and "order" in words
+    assert "parcel" not in words and "" not in words and 42 not in words
+    assert "Bestelling" not in words  # the lexicon is lower-case; callers lower-case first
+
+
+def test_other_languages_are_still_recognised_with_fewer_profiles():
+    from bot.language import OTHER_LANGUAGE_PROFILES, get_detector
+
+    assert "nl" in OTHER_LANGUAGE_PROFILES and "en" in OTHER_LANGUAGE_PROFILES
+    detector = get_detector()
+    assert detector.detect("Bonjour, ma commande n'est toujours pas arrivée depuis une semaine").other_language == "fr"
+    assert detector.detect("Guten Tag, meine Bestellung ist leider immer noch nicht angekommen").other_language == "de"
+    assert detector.detect("Hola, mi pedido todavía no ha llegado, ¿qué pasa con el envío?").other_language == "es"

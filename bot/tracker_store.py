@@ -1,0 +1,51 @@
+"""Rasa's Redis tracker store, reading the stored conversation once per save instead of twice.
+
+``rasa.core.tracker_store.RedisTrackerStore.save`` fetches and deserialises the stored tracker
+twice on every turn: once to find the new events for the event broker
+(``stream_events`` → ``retrieve``) and once more to merge with earlier conversation sessions.
+Deserialising replays every event of the conversation, so this is one of the larger costs of a
+turn (docs/benchmarks.md, "Profile of a turn"). This store does the same work with one GET and
+one deserialisation; what it publishes and what it stores are the same as Rasa's.
+
+Configured in endpoints.yml (same settings as Rasa's ``type: redis``)::
+
+    tracker_store:
+      type: bot.tracker_store.RedisTrackerStore
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import rasa.shared.core.trackers
+from rasa.core.tracker_store import RedisTrackerStore as RasaRedisTrackerStore
+from rasa.shared.core.trackers import TrackerEventDiffEngine
+from rasa.shared.core.trackers import DialogueStateTracker
+
+
+class RedisTrackerStore(RasaRedisTrackerStore):
+    """A Redis tracker store whose ``save`` reads the stored tracker once."""
+
+    async def save(self, tracker: DialogueStateTracker, timeout: Optional[float] = None) -> None:
+        """Publishes the new events and stores the conversation (all sessions)."""
+        key = self.key_prefix + tracker.sender_id
+        stored = self.red.get(key)
+        prior = self.deserialise_tracker(tracker.sender_id, stored) if stored is not None else None
+
+        if self.event_broker is not None:
+            new_events = TrackerEventDiffEngine.event_difference(_last_session(prior), tracker)
+            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+
+        if not timeout and self.record_exp:
+            timeout = self.record_exp
+        if prior is not None:
+            tracker = self._merge_trackers(prior, tracker)
+        self.red.set(key, self.serialise_tracker(tracker), ex=timeout)
+
+
+def _last_session(tracker: Optional[DialogueStateTracker]) -> Optional[DialogueStateTracker]:
+    """What ``retrieve`` returns for a stored tracker: its last conversation session."""
+    if tracker is None:
+        return None
+    sessions = rasa.shared.core.trackers.get_trackers_for_conversation_sessions(tracker)
+    return tracker if len(sessions) <= 1 else sessions[-1]

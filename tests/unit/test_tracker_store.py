@@ -1,0 +1,94 @@
+"""bot.tracker_store.RedisTrackerStore stores and publishes exactly what Rasa's Redis store does."""
+
+import asyncio
+import json
+import urllib.parse
+
+import pytest
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import RedisTrackerStore as RasaStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.tracker_store import RedisTrackerStore
+
+
+class RecordingBroker(EventBroker):
+    def __init__(self):
+        self.published = []
+
+    def publish(self, event):
+        self.published.append(event)
+
+
+def _store(cls, redis_url, prefix):
+    parsed = urllib.parse.urlparse(redis_url)
+    broker = RecordingBroker()
+    store = cls(Domain.empty(), host=parsed.hostname, port=parsed.port, db=int(parsed.path.lstrip("/") or 0),
+                key_prefix=prefix, event_broker=broker)
+    return store, broker
+
+
+def _turns():
+    """A conversation over two sessions, saved after every turn (as the processor does)."""
+    ts = iter(range(1_700_000_000, 1_700_100_000))
+    first = [ActionExecuted("action_session_start", timestamp=next(ts)), SessionStarted(timestamp=next(ts)),
+             ActionExecuted("action_listen", timestamp=next(ts))]
+    turn1 = [UserUttered("waar is mijn bestelling", {"name": "order_status"}, timestamp=next(ts)),
+             SlotSet("language", "nl", timestamp=next(ts)), BotUttered("Uw klantnummer?", timestamp=next(ts)),
+             ActionExecuted("action_listen", timestamp=next(ts))]
+    turn2 = [UserUttered("48213377", {"name": "inform"}, timestamp=next(ts)),
+             SlotSet("customer_id", "C1", timestamp=next(ts)), ActionExecuted("action_listen", timestamp=next(ts))]
+    new_session = [ActionExecuted("action_session_start", timestamp=next(ts)), SessionStarted(timestamp=next(ts)),
+                   SlotSet("customer_id", "C1", timestamp=next(ts)), ActionExecuted("action_listen", timestamp=next(ts))]
+    turn3 = [UserUttered("thanks", {"name": "thank"}, timestamp=next(ts)), BotUttered("Graag gedaan", timestamp=next(ts)),
+             ActionExecuted("action_listen", timestamp=next(ts))]
+    return [first, turn1, turn2, new_session, turn3]
+
+
+async def _replay(store, sender):
+    for events in _turns():
+        tracker = await store.retrieve(sender) or DialogueStateTracker(sender, slots=[])
+        for event in events:
+            tracker.update(event)
+        await store.save(tracker)
+    return await store.retrieve_full_tracker(sender)
+
+
+@pytest.mark.parametrize("sender", ["customer-1"])
+def test_same_stored_tracker_and_same_published_events_as_rasa(redis_url, sender):
+    theirs, their_broker = _store(RasaStore, redis_url, "rasa-store")
+    ours, our_broker = _store(RedisTrackerStore, redis_url, "our-store")
+    their_tracker = asyncio.run(_replay(theirs, sender))
+    our_tracker = asyncio.run(_replay(ours, sender))
+
+    assert [e.as_dict() for e in our_tracker.events] == [e.as_dict() for e in their_tracker.events]
+    assert len(our_tracker.events) == sum(len(t) for t in _turns())
+    assert our_broker.published == their_broker.published
+    assert [e["event"] for e in our_broker.published].count("user") == 3
+    stored_theirs = json.loads(theirs.red.get(theirs.key_prefix + sender))
+    stored_ours = json.loads(ours.red.get(ours.key_prefix + sender))
+    assert stored_ours == stored_theirs
+
+
+def test_reads_the_stored_tracker_once_per_save(redis_url, monkeypatch):
+    ours, _ = _store(RedisTrackerStore, redis_url, "count-store")
+    asyncio.run(_replay(ours, "customer-2"))
+    reads = []
+    original = ours.deserialise_tracker
+    monkeypatch.setattr(ours, "deserialise_tracker", lambda *a: reads.append(1) or original(*a))
+    tracker = asyncio.run(ours.retrieve("customer-2"))
+    reads.clear()
+    tracker.update(UserUttered("nog iets", {"name": "inform"}))
+    asyncio.run(ours.save(tracker))
+    assert len(reads) == 1
+
+
+def test_endpoints_use_this_store():
+    from pathlib import Path
+
+    import yaml
+
+    endpoints = yaml.safe_load((Path(__file__).resolve().parents[2] / "endpoints.yml").read_text())
+    assert endpoints["tracker_store"]["type"] == "bot.tracker_store.RedisTrackerStore"
