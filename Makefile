@@ -6,6 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HPY := .venv-handoff/bin/python
 RASA := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m rasa
+BENCH := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY)
 PYTEST := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m pytest
 
 .DEFAULT_GOAL := help
@@ -73,10 +74,13 @@ test-browser: ## The agent console in headless Chromium (Playwright)
 test-e2e: $(PY) ## End-to-end conversations against real Rasa, actions, handoff service and Redis
 	@$(PYTEST) tests/e2e -q
 
-bench: $(PY) ## Benchmarks: handoff delivery latency; understanding (held-out, Bitext, xSID, language)
+bench: $(PY) ## All benchmarks next to same-run baselines (about 25 min); writes docs/benchmarks.md
 	@$(PY) scripts/model.py > /dev/null
-	@PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 $(PY) scripts/bench_handoff.py
-	@PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 $(PY) scripts/bench_understanding.py
+	@$(BENCH) scripts/bench_turns.py
+	@$(BENCH) scripts/bench_handoff.py
+	@$(BENCH) scripts/bench_profile.py
+	@$(BENCH) scripts/bench_understanding.py
+	@$(BENCH) scripts/bench_report.py
 
 clean: ## Remove models, results and local state (var/)
 	rm -rf models results var

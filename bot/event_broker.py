@@ -13,10 +13,11 @@ live, also the ones the bot is still handling. Configured in endpoints.yml::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from asyncio import AbstractEventLoop
-from typing import Any, Dict, Optional, Text
+from typing import Any, Dict, List, Optional, Text
 
 import redis
 from rasa.core.brokers.broker import EventBroker
@@ -30,7 +31,13 @@ DEFAULT_MAX_LENGTH = 200_000
 
 
 class RedisStreamEventBroker(EventBroker):
-    """Publishes tracker events with XADD (approximate MAXLEN trimming)."""
+    """Publishes tracker events with XADD (approximate MAXLEN trimming).
+
+    Rasa publishes the events of a turn one by one while it saves the tracker. Inside the event
+    loop they are collected and written together, in order, in one pipelined round trip as soon
+    as the saving coroutine yields (instead of one blocking round trip per event: about 5 % of
+    a turn). Outside a running loop each event is written at once.
+    """
 
     def __init__(
         self,
@@ -49,6 +56,7 @@ class RedisStreamEventBroker(EventBroker):
             host=host, port=int(port), db=int(db), password=password or None,
             socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout,
         )
+        self._pending: List[Dict[Text, Any]] = []
 
     @classmethod
     async def from_endpoint_config(
@@ -58,17 +66,38 @@ class RedisStreamEventBroker(EventBroker):
         return cls(host=broker_config.url or "localhost", **broker_config.kwargs)
 
     def publish(self, event: Dict[Text, Any]) -> None:
-        """Appends one event. A Redis failure is logged, never raised: the conversation goes on
-        (the tracker store still has the event; only the live console view misses it)."""
+        """Appends one event (see the class docstring for when it is written). A Redis failure
+        is logged, never raised: the conversation goes on (the tracker store still has the
+        event; only the live console view misses it)."""
         try:
-            self.client.xadd(
-                self.stream,
-                {"sender_id": str(event.get("sender_id", "")), "event": json.dumps(event, ensure_ascii=False, default=str)},
-                maxlen=self.max_length,
-                approximate=True,
-            )
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self._pending.append(event)
+        if loop is None:
+            self.flush()
+        elif len(self._pending) == 1:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Writes the collected events to the stream, in order, in one round trip."""
+        events, self._pending = self._pending, []
+        if not events:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for event in events:
+                pipe.xadd(
+                    self.stream,
+                    {"sender_id": str(event.get("sender_id", "")),
+                     "event": json.dumps(event, ensure_ascii=False, default=str)},
+                    maxlen=self.max_length,
+                    approximate=True,
+                )
+            pipe.execute()
         except redis.RedisError as error:
-            logger.warning("could not publish %s event to %s: %s", event.get("event"), self.stream, error)
+            logger.warning("could not publish %d event(s) (%s) to %s: %s", len(events),
+                           ", ".join(sorted({str(e.get("event")) for e in events})), self.stream, error)
 
     def is_ready(self) -> bool:
         """True when Redis answers."""
@@ -78,5 +107,6 @@ class RedisStreamEventBroker(EventBroker):
             return False
 
     async def close(self) -> None:
-        """Closes the connection pool."""
+        """Writes what is still collected and closes the connection pool."""
+        self.flush()
         self.client.close()

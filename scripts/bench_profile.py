@@ -100,6 +100,9 @@ def stage_table(stats: pstats.Stats, turns: int) -> List[Dict[str, Any]]:
 
 async def profile(model: Path, conversations: int, dump: Any = None) -> Dict[str, Any]:
     from rasa.core.agent import load_agent
+    from rasa.utils.tensorflow.environment import setup_tf_environment
+
+    setup_tf_environment()  # as `rasa run` does: honours TF_INTER_OP_ and TF_INTRA_OP_PARALLELISM_THREADS
     from rasa.core.utils import AvailableEndpoints
 
     agent = await load_agent(str(model), endpoints=AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml")))

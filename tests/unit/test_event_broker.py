@@ -1,0 +1,57 @@
+"""The event broker writes every event to the Redis Stream, in order, batched inside the loop."""
+
+import asyncio
+import json
+import urllib.parse
+
+import redis
+
+from bot.event_broker import RedisStreamEventBroker
+
+
+def _broker(redis_url, stream):
+    parsed = urllib.parse.urlparse(redis_url)
+    return RedisStreamEventBroker(host=parsed.hostname, port=parsed.port, db=0, stream=stream)
+
+
+def _stream(redis_url, stream):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    return [(fields["sender_id"], json.loads(fields["event"])) for _, fields in client.xrange(stream)]
+
+
+def test_events_of_a_turn_go_out_together_and_in_order(redis_url):
+    broker = _broker(redis_url, "test:turn")
+    events = [{"sender_id": "c1", "event": "user", "text": "waar is mijn pakket"},
+              {"sender_id": "c1", "event": "action", "name": "action_observe_turn"},
+              {"sender_id": "c2", "event": "user", "text": "hello"},
+              {"sender_id": "c1", "event": "bot", "text": "Uw pakket is onderweg."}]
+
+    async def turn():
+        for event in events:
+            broker.publish(event)
+        written_before_yield = len(_stream(redis_url, "test:turn"))
+        await asyncio.sleep(0)  # the saving coroutine yields: the batch is written
+        return written_before_yield
+
+    assert asyncio.run(turn()) == 0
+    assert _stream(redis_url, "test:turn") == [(e["sender_id"], e) for e in events]
+
+
+def test_outside_an_event_loop_each_event_is_written_at_once(redis_url):
+    broker = _broker(redis_url, "test:sync")
+    broker.publish({"sender_id": "c3", "event": "user", "text": "hallo"})
+    assert _stream(redis_url, "test:sync") == [("c3", {"sender_id": "c3", "event": "user", "text": "hallo"})]
+
+
+def test_redis_gone_is_logged_not_raised(caplog):
+    from scripts.stack import free_port
+
+    broker = RedisStreamEventBroker(host="127.0.0.1", port=free_port(), socket_timeout=0.2)
+
+    async def turn():
+        broker.publish({"sender_id": "c4", "event": "user", "text": "hallo"})
+        await asyncio.sleep(0)
+
+    asyncio.run(turn())
+    assert "could not publish 1 event(s) (user)" in caplog.text
+    assert broker._pending == []
