@@ -11,20 +11,32 @@ Configured in endpoints.yml (same settings as Rasa's ``type: redis``)::
 
     tracker_store:
       type: bot.tracker_store.RedisTrackerStore
+
+Retention: without a ``record_exp`` in endpoints.yml every save gives the tracker key a Redis expiry
+of ``RETENTION_DAYS`` (default 30, see ``bot/privacy.py``) from now, so a conversation disappears
+that many days after its last activity; ``RETENTION_DAYS=0`` keeps trackers for ever.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import rasa.shared.core.trackers
 from rasa.core.tracker_store import RedisTrackerStore as RasaRedisTrackerStore
 from rasa.shared.core.trackers import TrackerEventDiffEngine
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.privacy import retention_seconds
+
 
 class RedisTrackerStore(RasaRedisTrackerStore):
     """A Redis tracker store whose ``save`` reads the stored tracker once."""
+
+    def __init__(self, *args: Any, record_exp: Optional[Any] = None, **kwargs: Any) -> None:
+        """Rasa's arguments; ``record_exp`` (seconds) defaults to ``RETENTION_DAYS``."""
+        super().__init__(*args, **kwargs)
+        # endpoints.yml values substituted from the environment arrive as strings.
+        self.record_exp = int(float(record_exp)) if record_exp not in (None, "") else retention_seconds()
 
     async def save(self, tracker: DialogueStateTracker, timeout: Optional[float] = None) -> None:
         """Publishes the new events and stores the conversation (all sessions)."""
