@@ -40,6 +40,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -311,30 +312,52 @@ class InboundMessage:
     profile_name: Optional[str]
 
 
+def _dict(value: Any) -> Dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (a malformed delivery is skipped, not fatal)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> List[Any]:
+    """``value`` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str:
+    """A JSON string or number as text; anything else (objects, arrays, null, booleans) as ""."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return ""
+    return str(value)
+
+
 def _text_of(message: Dict[str, Any]) -> Optional[str]:
     kind = message.get("type")
     if kind == "text":
-        return str((message.get("text") or {}).get("body") or "")
+        return _str(_dict(message.get("text")).get("body"))
     if kind == "interactive":
-        interactive = message.get("interactive") or {}
-        reply = interactive.get(interactive.get("type") or "")
-        if interactive.get("type") in ("button_reply", "list_reply") and isinstance(reply, dict):
-            return str(reply.get("id") or reply.get("title") or "")
+        interactive = _dict(message.get("interactive"))
+        reply_type = interactive.get("type")
+        if reply_type in ("button_reply", "list_reply"):
+            reply = _dict(interactive.get(reply_type))
+            return _str(reply.get("id")) or _str(reply.get("title"))
         return UNSUPPORTED_MEDIA
     if kind == "button":  # a quick-reply button of a template message
-        button = message.get("button") or {}
-        return str(button.get("payload") or button.get("text") or "")
-    if kind in IGNORED_TYPES:
+        button = _dict(message.get("button"))
+        return _str(button.get("payload")) or _str(button.get("text"))
+    if isinstance(kind, str) and kind in IGNORED_TYPES:
         return None
     # Media, locations, contacts, and any type this code does not know yet.
     return UNSUPPORTED_MEDIA
 
 
 def _timestamp(value: Any) -> Optional[float]:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
+    """WhatsApp's send time (epoch seconds as a string); None when missing or not a finite number."""
+    if isinstance(value, bool):
         return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def inbound_messages(payload: Dict[str, Any], phone_number_id: Optional[str] = None) -> List[InboundMessage]:
@@ -345,6 +368,40 @@ def inbound_messages(payload: Dict[str, Any], phone_number_id: Optional[str] = N
     found: List[InboundMessage] = []
     if not isinstance(payload, dict):
         return found
+    for entry in _list(payload.get("entry")):
+        for change in _list(_dict(entry).get("changes")):
+            value = _dict(_dict(change).get("value"))
+            addressed_to = _str(_dict(value.get("metadata")).get("phone_number_id"))
+            if phone_number_id and addressed_to and addressed_to != str(phone_number_id):
+                logger.debug("whatsapp: delivery for another phone number id, ignored")
+                continue
+            for status in _list(value.get("statuses")):
+                status = _dict(status)
+                if status.get("status") == "failed":
+                    error = _dict((_list(status.get("errors")) or [{}])[0])
+                    logger.warning("whatsapp: message %s to %s failed: %s %s", _str(status.get("id")),
+                                   mask_phone(_str(status.get("recipient_id"))), error.get("code"), error.get("title"))
+            names: Dict[str, str] = {}
+            for contact in _list(value.get("contacts")):
+                contact = _dict(contact)
+                name = _dict(contact.get("profile")).get("name")
+                if isinstance(name, str):
+                    names[re.sub(r"\D", "", _str(contact.get("wa_id")))] = name
+            for message in _list(value.get("messages")):
+                message = _dict(message)
+                message_id = _str(message.get("id"))
+                wa_id = re.sub(r"\D", "", _str(message.get("from")))
+                if not message_id or not wa_id:  # nobody to answer, or nothing to deduplicate on
+                    continue
+                found.append(InboundMessage(
+                    message_id=message_id,
+                    wa_id=wa_id,
+                    type=_str(message.get("type")) or "unknown",
+                    text=_text_of(message),
+                    timestamp=_timestamp(message.get("timestamp")),
+                    profile_name=names.get(wa_id),
+                ))
+    return found
     for entry in payload.get("entry") or []:
         for change in (entry or {}).get("changes") or []:
             value = (change or {}).get("value") or {}
