@@ -21,9 +21,10 @@ from redis.exceptions import RedisError
 
 from handoff import __version__
 from handoff.api.deps import OptionalAgentDep
-from handoff.api.routes import auth, cases, conversations, public, ws
+from handoff.api.routes import admin, auth, cases, conversations, public, ws
 from handoff.consumer import EventConsumer, Hub, stop_task
 from handoff.models import Health
+from handoff.privacy import Privacy
 from handoff.rasa_client import RasaClient, RasaError
 from handoff.settings import Settings, get_settings
 from handoff.store import Clock, Store, StoreError
@@ -66,9 +67,12 @@ def create_app(
         except (RedisError, OSError) as error:
             logger.warning("Redis not reachable at start-up (%s); retrying in the background", type(error).__name__)
         consumer = EventConsumer(redis, store, hub)
+        privacy = Privacy(redis, days=config.retention_days, tracker_key_prefix=config.tracker_key_prefix,
+                          clock=store.clock)
         app.state.settings, app.state.store, app.state.rasa, app.state.hub = config, store, rasa, hub
-        app.state.consumer = consumer
-        tasks = [asyncio.create_task(hub.run(), name="handoff-push")]
+        app.state.consumer, app.state.privacy = consumer, privacy
+        tasks = [asyncio.create_task(hub.run(), name="handoff-push"),
+                 asyncio.create_task(privacy.run_periodically(), name="handoff-retention")]
         if start_consumer:
             tasks.append(asyncio.create_task(consumer.run(), name="handoff-consumer"))
         logger.info("handoff service %s started (consumer %s)", __version__, consumer.name)
@@ -132,6 +136,7 @@ def create_app(
     app.include_router(conversations.router)
     app.include_router(ws.router)
     app.include_router(public.router)
+    app.include_router(admin.router)
     with contextlib.suppress(OSError):
         STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")

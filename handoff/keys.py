@@ -91,3 +91,8 @@ def session(session_id: str) -> str:
 def login_failures(username: str) -> str:
     """Counter of recent failed logins for a username (slows down password guessing)."""
     return f"{PREFIX}login_failures:{username}"
+
+
+def retention_lock() -> str:
+    """Exists while one instance runs the retention sweep (handoff/privacy.py)."""
+    return f"{PREFIX}retention:lock"

@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     opening_hours: str = "mon-fri 08:00-21:00, sat 09:00-17:00"
     timezone: str = "Europe/Amsterdam"
     max_login_failures: int = Field(10, ge=1, description="per username per 15 minutes")
+    retention_days: Optional[float] = Field(
+        None, ge=0, description="days transcripts and closed cases are kept; default RETENTION_DAYS (30); 0 = for ever")
+    tracker_key_prefix: str = Field("helder", description="endpoints.yml tracker_store.key_prefix (erasure)")
+    admins: str = Field("", description="comma-separated agent usernames allowed to use /api/admin (erasure)")
+    log_dir: Optional[str] = Field(None, description="directory of *.log files an erasure also cleans")
     widget_origins: str = Field("http://localhost:8080,http://127.0.0.1:8080",
                                 description="comma-separated origins of pages that embed the chat widget (CORS of /public)")
 
@@ -152,6 +157,11 @@ class Settings(BaseSettings):
     def widget_origin_list(self) -> List[str]:
         """``HANDOFF_WIDGET_ORIGINS`` as a list (``scheme://host[:port]``, no trailing slash)."""
         return [origin.strip().rstrip("/") for origin in self.widget_origins.split(",") if origin.strip()]
+
+    @property
+    def admin_list(self) -> List[str]:
+        """``HANDOFF_ADMINS`` as a list of usernames."""
+        return [name.strip() for name in self.admins.split(",") if name.strip()]
 
     @property
     def schedule(self) -> OpeningHours:

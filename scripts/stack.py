@@ -234,6 +234,7 @@ class Stack:
             }
         )
         env.setdefault("HANDOFF_WIDGET_ORIGINS", f"http://localhost:{self.web_port},http://127.0.0.1:{self.web_port}")
+        env.setdefault("HANDOFF_LOG_DIR", str(self.log_dir))  # an erasure also cleans these logs
         env.update({k: v for k, v in self.extra_env.items() if k.startswith("HANDOFF_")})
         return env
 
