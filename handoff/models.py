@@ -7,9 +7,10 @@ packet without breaking an older service.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CaseStatus = Literal["queued", "human", "bot", "resolved"]
 #: The reasons the bot sends today (``actions/handoff.py: HANDOFF_REASONS``) plus ``takeover``.
@@ -20,6 +21,37 @@ KNOWN_REASONS = (
     "backend_failure", "takeover",
 )
 MAX_TEXT = 4000
+MAX_PROBLEM_DESCRIPTION = 20_000
+MAX_TRANSCRIPT_LINES = 5000
+MAX_BOT_ATTEMPTS = 500
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone UTF-16 surrogate in its strings (keys too) replaced by U+FFFD.
+
+    JSON allows ``"\\ud800"`` and Python parses it, but no UTF-8 can encode it: storing it in
+    Redis, or even echoing it in a 422, would fail with a 500. A broken client's text is kept
+    with a replacement character instead, like undecodable bytes anywhere else.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    return value
+
+
+class _Request(BaseModel):
+    """A request body; its strings are made encodable first (see :func:`without_lone_surrogates`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        return without_lone_surrogates(data)
 
 
 class Identity(BaseModel):
@@ -44,7 +76,7 @@ class PacketLine(BaseModel):
     at: Optional[Any] = None
 
 
-class CaseCreate(BaseModel):
+class CaseCreate(_Request):
     """The bot's context packet: body of ``POST /api/cases``."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -54,11 +86,27 @@ class CaseCreate(BaseModel):
     language: str = Field("nl", pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$")
     channel: Optional[str] = Field(None, max_length=64)
     identity: Identity = Field(default_factory=Identity)
-    problem_description: Optional[str] = Field(None, max_length=20_000)
+    # Kept verbatim, but a description longer than this (a customer pasting 100 kB) is cut rather
+    # than refused: a handoff must not fail because the customer said too much.
+    problem_description: Optional[str] = None
     intent: Optional[str] = None
     entities: Dict[str, Any] = Field(default_factory=dict)
-    bot_attempts: List[Any] = Field(default_factory=list, max_length=500)
-    transcript: List[PacketLine] = Field(default_factory=list, max_length=5000)
+    bot_attempts: List[Any] = Field(default_factory=list, max_length=MAX_BOT_ATTEMPTS)
+    transcript: List[PacketLine] = Field(default_factory=list, max_length=MAX_TRANSCRIPT_LINES)
+
+    @field_validator("transcript", "bot_attempts", mode="before")
+    @classmethod
+    def _newest(cls, value: Any, info: Any) -> Any:
+        # A very long conversation keeps its newest lines (and attempts) instead of losing the handoff.
+        limit = MAX_TRANSCRIPT_LINES if info.field_name == "transcript" else MAX_BOT_ATTEMPTS
+        return value[-limit:] if isinstance(value, list) and len(value) > limit else value
+
+    @field_validator("problem_description")
+    @classmethod
+    def _problem_description(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and len(value) > MAX_PROBLEM_DESCRIPTION:
+            return value[: MAX_PROBLEM_DESCRIPTION - 1] + "…"
+        return value
 
     @field_validator("language", mode="before")
     @classmethod
@@ -147,7 +195,7 @@ class CaseDetail(CasePublic):
     transcript: List[TranscriptLine] = Field(default_factory=list)
 
 
-class _Text(BaseModel):
+class _Text(_Request):
     """A non-blank text of at most 4000 characters."""
 
     text: str = Field(min_length=1, max_length=MAX_TEXT)
@@ -168,7 +216,7 @@ class NoteCreate(_Text):
     """An agent's private note."""
 
 
-class ResolveRequest(BaseModel):
+class ResolveRequest(_Request):
     """How a case ended."""
 
     outcome: str = Field(min_length=1, max_length=500)
@@ -181,7 +229,7 @@ class ResolveRequest(BaseModel):
         return value.strip()
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(_Request):
     """Agent credentials."""
 
     username: str = Field(min_length=1, max_length=64)

@@ -484,6 +484,96 @@ async def test_unknown_ids_are_404(service: Service) -> None:
     assert (await eva.post("/api/conversations/nobody/takeover")).status_code == 404
 
 
+@pytest.mark.asyncio
+async def test_unknown_ids_get_a_404_that_says_what_was_not_found(service: Service) -> None:
+    eva = await service.agent("eva")
+    for case_id in ("c_nope", "%00", "%ff%fe", "c_" + "0" * 300, "💥"):
+        for method, path, body in (("GET", "", None), ("POST", "/claim", None), ("POST", "/handback", None),
+                                   ("POST", "/notes", {"text": "x"}), ("POST", "/messages", {"text": "hoi"}),
+                                   ("POST", "/resolve", {"outcome": "x"})):
+            response = await eva.request(method, f"/api/cases/{case_id}{path}", json=body)
+            assert response.status_code == 404, (case_id, path, response.text)
+            assert response.json() == {"detail": "case not found"}, (case_id, path)
+    for conversation_id in ("nobody", "%ff", "a%00b", "💥"):
+        for method, path in (("GET", "transcript"), ("POST", "takeover")):
+            response = await eva.request(method, f"/api/conversations/{conversation_id}/{path}")
+            assert response.status_code == 404 and response.json() == {"detail": "conversation not found"}
+
+
+@pytest.mark.asyncio
+async def test_broken_json_and_broken_utf8_are_client_errors_that_say_so(service: Service) -> None:
+    eva = await service.agent("eva")
+    case_id = await claimed_case(service, "conv-broken", eva)
+    bodies = (b"{not json", b"", b'{"text": "hoi"', b'{"text": "h\xffoi \xc3\x28"}', b"\xff\xfe\x00\x01\x80",
+              b"[" * 100_000, b"null", b"[]", b'"text"')
+    for path, client in ((f"/api/cases/{case_id}/messages", eva), (f"/api/cases/{case_id}/notes", eva),
+                         (f"/api/cases/{case_id}/resolve", eva), ("/api/cases", service.bot()),
+                         ("/auth/login", service.client())):
+        for body in bodies:
+            response = await client.post(path, content=body, headers={"Content-Type": "application/json"})
+            assert response.status_code in (400, 422), (path, body[:20], response.status_code)
+            detail = json.dumps(response.json()["detail"])
+            assert any(word in detail for word in ("JSON", "parsing the body", "Field required", "valid dictionary")
+                       ), (path, body[:20], detail)
+    # Nothing reached the customer and the case still works.
+    assert (await eva.post(f"/api/cases/{case_id}/messages", json={"text": "Nog één vraag"})).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_lone_surrogates_in_a_body_are_replaced_not_a_server_error(service: Service, fake_rasa: FakeRasa) -> None:
+    # JSON may spell a lone UTF-16 surrogate ("\ud800"); no UTF-8 can hold it, so Redis could not
+    # store it and even a 422 echoing it could not be rendered (a 500 before).
+    eva = await service.agent("eva")
+    raw = b'{"conversation_id": "conv-surrogate", "problem_description": "kapot \\ud83d", ' \
+          b'"transcript": [{"from": "customer", "text": "kapot \\ud83d", "at": 1714557600.0}], "x\\udfff": 1}'
+    opened = await service.bot().post("/api/cases", content=raw, headers={"Content-Type": "application/json"})
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["case_id"]
+    case = (await eva.get(f"/api/cases/{case_id}")).json()
+    assert case["packet"]["problem_description"] == "kapot \ufffd"
+    assert case["transcript"][0]["text"] == "kapot \ufffd"
+    assert (await eva.post(f"/api/cases/{case_id}/claim")).status_code == 200
+    for path, body in (("messages", b'{"text": "hallo \\udc00"}'), ("notes", b'{"text": "\\ud800"}')):
+        response = await eva.post(f"/api/cases/{case_id}/{path}", content=body,
+                                  headers={"Content-Type": "application/json"})
+        assert response.status_code == 200, response.text
+    assert [c["json"]["text"] for c in fake_rasa.calls("conv-surrogate")
+            if c["json"] and c["json"].get("event") == "bot"][-1] == "hallo \ufffd"
+    invalid = await eva.post(f"/api/cases/{case_id}/notes", content=b'{"text": 5, "\\ud800": "\\udfff"}',
+                             headers={"Content-Type": "application/json"})
+    assert invalid.status_code == 422
+    login = await service.client().post("/auth/login", content=b'{"username": "\\ud800", "password": "x"}',
+                                        headers={"Content-Type": "application/json"})
+    assert login.status_code == 401
+
+
+@pytest.mark.asyncio
+async def test_a_100_kb_problem_and_a_very_long_conversation_still_reach_an_agent(
+    service: Service, fake_rasa: FakeRasa,
+) -> None:
+    huge = "mijn internet doet het niet meer sinds gisteren. " * 2100
+    lines = [{"from": "customer", "text": f"bericht {n}", "at": 1714557600.0 + n} for n in range(6000)]
+    opened = await open_case(service, "conv-huge", problem_description=huge, transcript=lines,
+                             bot_attempts=[{"action": "x"}] * 600)
+    assert opened.status_code == 201, opened.text[:300]
+    eva = await service.agent("eva")
+    packet_ = (await eva.get(f"/api/cases/{opened.json()['case_id']}")).json()["packet"]
+    assert len(packet_["problem_description"]) == 20_000 and packet_["problem_description"].endswith("…")
+    assert huge.startswith(packet_["problem_description"][:-1])
+    assert len(packet_["transcript"]) == 5000 and packet_["transcript"][-1]["text"] == "bericht 5999"
+    assert len(packet_["bot_attempts"]) == 500
+    # Taking over such a conversation from the bot builds the same packet from Rasa's tracker
+    # (a 500 before: the packet failed validation).
+    fake_rasa.trackers["conv-huge-live"] = {
+        "sender_id": "conv-huge-live", "latest_input_channel": "rest",
+        "slots": {"language": "nl", "problem_description": huge},
+        "events": [{"event": "user", "text": f"bericht {n}", "timestamp": 1714557600.0 + n} for n in range(6000)],
+    }
+    taken = await eva.post("/api/conversations/conv-huge-live/takeover")
+    assert taken.status_code == 200, taken.text[:300]
+    assert len(taken.json()["packet"]["transcript"]) == 5000
+
+
 # --- takeover, live conversations, the event stream -------------------------------------------------
 
 @pytest.mark.asyncio
