@@ -73,6 +73,11 @@ IGNORED_TYPES = frozenset({"reaction", "system", "request_welcome"})
 
 # WhatsApp Cloud API limits.
 MAX_TEXT_CHARS = 4096
+# What a customer's text can be at most (WhatsApp's own limit); anything longer that arrives
+# anyway is cut here, so one huge delivery cannot tie up the assistant.
+MAX_INBOUND_TEXT_CHARS = 4096
+# Control characters mean nothing in a chat message (tab, line feed and carriage return do).
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 MAX_INTERACTIVE_BODY_CHARS = 1024
 MAX_REPLY_BUTTONS = 3
 MAX_BUTTON_TITLE_CHARS = 20
@@ -349,6 +354,19 @@ def _text_of(message: Dict[str, Any]) -> Optional[str]:
     return UNSUPPORTED_MEDIA
 
 
+def clean_text(text: Optional[str]) -> Optional[str]:
+    """A customer's text as the assistant gets it: without control characters, at most
+    ``MAX_INBOUND_TEXT_CHARS`` long (cut at a word where one is near)."""
+    if text is None:
+        return None
+    text = _CONTROL_CHARACTERS.sub("", text)
+    if len(text) > MAX_INBOUND_TEXT_CHARS:
+        logger.warning("whatsapp: a text of %d characters, only the first %d are read", len(text),
+                       MAX_INBOUND_TEXT_CHARS)
+        text = split_text(text, MAX_INBOUND_TEXT_CHARS)[0]
+    return text
+
+
 def _timestamp(value: Any) -> Optional[float]:
     """WhatsApp's send time (epoch seconds as a string); None when missing or not a finite number."""
     if isinstance(value, bool):
@@ -397,38 +415,7 @@ def inbound_messages(payload: Dict[str, Any], phone_number_id: Optional[str] = N
                     message_id=message_id,
                     wa_id=wa_id,
                     type=_str(message.get("type")) or "unknown",
-                    text=_text_of(message),
-                    timestamp=_timestamp(message.get("timestamp")),
-                    profile_name=names.get(wa_id),
-                ))
-    return found
-    for entry in payload.get("entry") or []:
-        for change in (entry or {}).get("changes") or []:
-            value = (change or {}).get("value") or {}
-            if not isinstance(value, dict):
-                continue
-            addressed_to = (value.get("metadata") or {}).get("phone_number_id")
-            if phone_number_id and addressed_to and str(addressed_to) != str(phone_number_id):
-                logger.debug("whatsapp: delivery for another phone number id, ignored")
-                continue
-            for status in value.get("statuses") or []:
-                if isinstance(status, dict) and status.get("status") == "failed":
-                    errors = status.get("errors") or [{}]
-                    logger.warning("whatsapp: message %s to %s failed: %s %s", status.get("id"),
-                                   mask_phone(status.get("recipient_id")), errors[0].get("code"), errors[0].get("title"))
-            names = {
-                str(contact.get("wa_id")): (contact.get("profile") or {}).get("name")
-                for contact in value.get("contacts") or [] if isinstance(contact, dict)
-            }
-            for message in value.get("messages") or []:
-                if not isinstance(message, dict) or not message.get("id") or not message.get("from"):
-                    continue
-                wa_id = re.sub(r"\D", "", str(message["from"]))
-                found.append(InboundMessage(
-                    message_id=str(message["id"]),
-                    wa_id=wa_id,
-                    type=str(message.get("type") or "unknown"),
-                    text=_text_of(message),
+                    text=clean_text(_text_of(message)),
                     timestamp=_timestamp(message.get("timestamp")),
                     profile_name=names.get(wa_id),
                 ))

@@ -4,6 +4,7 @@ messages, media, replies) and the Graph API out (splitting, buttons, lists, the 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from types import SimpleNamespace
@@ -12,6 +13,7 @@ import pytest
 
 from bot.channels import whatsapp_state as state
 from bot.channels.whatsapp import (
+    MAX_INBOUND_TEXT_CHARS,
     MAX_TEXT_CHARS,
     UNSUPPORTED_MEDIA,
     WhatsAppInput,
@@ -116,6 +118,54 @@ async def test_broken_json_is_a_400(webhook, store):
     status_code, reason = await webhook.post(None, raw=b'{"object": "whatsapp_business_account", "entry": [')
     assert status_code == 400 and "JSON" in reason
     assert webhook.received == [] and store.keys("*") == []
+
+
+@pytest.mark.asyncio
+async def test_broken_utf8_is_a_400_and_the_next_message_still_works(webhook, store):
+    good = json.dumps(text_from(SANNE, "hallo")).encode()
+    for raw in (good.replace(b"hallo", b"hal\xff\xfelo \xc3\x28"), b"\xff\xfe\x00\x01\x80 not json"):
+        status_code, reason = await webhook.post(None, raw=raw)  # signed: Meta's signature is over bytes
+        assert status_code == 400 and "JSON" in reason
+    assert webhook.received == [] and store.keys("*") == []
+    assert (await webhook.post(None, raw=good))[0] == 200
+    assert [m.text for m in webhook.received] == ["hallo"]
+
+
+@pytest.mark.asyncio
+async def test_a_signed_but_malformed_delivery_is_a_200_and_its_readable_messages_arrive(webhook):
+    payload = text_from(SANNE, "waar is mijn pakket")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"] = [{"wa_id": SANNE, "profile": "not an object"}]
+    value["statuses"] = [{"status": "failed", "errors": "not a list"}]
+    value["messages"].append({"from": SANNE, "id": "wamid.odd", "type": "text", "text": "not an object",
+                              "timestamp": "1e999"})
+    payload["entry"] = ["not an entry", {"changes": "not a list"}] + payload["entry"]
+    for malformed in (payload, {"entry": "text"}, {"entry": [{"changes": [{"value": ["x"]}]}]}, {"object": 1}):
+        assert (await webhook.post(malformed))[0] == 200
+    assert [m.text for m in webhook.received] == ["waar is mijn pakket", ""]
+    assert (await webhook.post(text_from(SANNE, "hallo?")))[0] == 200
+    assert webhook.received[-1].text == "hallo?"
+
+
+@pytest.mark.asyncio
+async def test_a_100_kb_text_reaches_the_assistant_cut_to_whatsapps_limit(webhook):
+    huge = "mijn internet doet het niet meer sinds gisteren. " * 2100
+    assert len(huge.encode()) > 100_000
+    assert (await webhook.post(text_from(SANNE, huge)))[0] == 200
+    [received] = webhook.received
+    assert 0 < len(received.text) <= MAX_INBOUND_TEXT_CHARS and huge.startswith(received.text)
+    assert received.text.endswith("gisteren.")  # cut between sentences, not inside a word
+    assert (await webhook.post(text_from(SANNE, "hallo?")))[0] == 200
+    assert webhook.received[-1].text == "hallo?"
+
+
+@pytest.mark.asyncio
+async def test_control_characters_are_dropped_and_emoji_kept(webhook):
+    await webhook.post(text_from(SANNE, "mijn\x00 pakket\x07 is\x1b[0m kwijt\x7f\x85\nregel 2\tmet tab"))
+    await webhook.post(text_from(SANNE, "👨‍👩‍👧‍👦👍🏽🇳🇱"))
+    await webhook.post(text_from(SANNE, "\x00\x01"))
+    assert [m.text for m in webhook.received] == [
+        "mijn pakket is[0m kwijt\nregel 2\tmet tab", "👨‍👩‍👧‍👦👍🏽🇳🇱", ""]
 
 
 # -- deliveries ------------------------------------------------------------------------------
