@@ -478,6 +478,46 @@ class Store:
         added = (await pipe.execute())[0]
         return bool(added)
 
+    async def record_events(
+        self, touches: Sequence[Tuple[str, float, Optional[str], Optional[str]]],
+        lines: Sequence[Tuple[str, str, TranscriptLine, float]], read: Sequence[str] = (),
+    ) -> Tuple[List[bool], List[bool], List[ConversationPublic]]:
+        """Many :meth:`touch_conversation` and :meth:`record_line` calls, then :meth:`conversations`
+        of ``read``, in one transaction (one round trip, or two when a read conversation has a case).
+
+        The event consumer's batch: every touch ``(conversation_id, timestamp, language,
+        channel)`` first, then every line ``(conversation_id, line_key, line, timestamp)`` in the
+        given order, each with the same effect as the single call; Redis runs them all or none.
+        The summaries are read after the writes, in the same transaction.
+
+        Returns:
+            ``(new, added, summaries)``: per touch, True when the conversation was not known
+            before; per line, True when it is new; the summaries of the known ``read`` ones.
+        """
+        pipe = self.redis.pipeline(transaction=True)
+        positions = []
+        for conversation_id, timestamp, language, channel in touches:
+            positions.append(len(pipe))
+            pipe.zadd(keys.conversations(), {conversation_id: timestamp}, nx=True)
+            updates = {k: v for k, v in (("language", language), ("channel", channel)) if v}
+            if updates:
+                pipe.hset(keys.conversation(conversation_id), mapping=updates)
+        first_line = len(pipe)
+        for conversation_id, line_key, line, timestamp in lines:
+            # EVAL, not EVALSHA: a script missing from Redis' cache (after a restart) cannot fail
+            # one command in the middle of the transaction, and no SCRIPT EXISTS round trip.
+            pipe.eval(_RECORD_LINE, 4, keys.transcript(conversation_id), keys.transcript_lines(conversation_id),
+                      keys.conversation(conversation_id), keys.conversations(), line_key, timestamp,
+                      line.model_dump_json(by_alias=True), line.text, line.at or "", conversation_id)
+        first_read = len(pipe)
+        self._queue_summary_reads(pipe, read, check_known=True)
+        if not len(pipe):
+            return [], [], []
+        results = await pipe.execute()
+        summaries = await self._summaries_from(read, results[first_read:], check_known=True)
+        return ([bool(results[index]) for index in positions],
+                [bool(int(added)) for added in results[first_line:first_read]], summaries)
+
     async def _remember_conversation(
         self, conversation_id: str, now: datetime, language: Optional[str], channel: Optional[str],
     ) -> None:
@@ -503,35 +543,50 @@ class Store:
         self, conversation_ids: Optional[Sequence[str]] = None, limit: int = 200,
     ) -> List[ConversationPublic]:
         """Live conversations, newest activity first (or the given ones)."""
+        check_known = conversation_ids is not None
         if conversation_ids is None:
             conversation_ids = await self.redis.zrevrange(keys.conversations(), 0, limit - 1)
-        else:
-            pipe = self.redis.pipeline(transaction=False)
-            for conversation_id in conversation_ids:
-                pipe.zscore(keys.conversations(), conversation_id)
-            scores = await pipe.execute()
-            conversation_ids = [c for c, s in zip(conversation_ids, scores) if s is not None]
         if not conversation_ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
+        self._queue_summary_reads(pipe, conversation_ids, check_known=check_known)
+        return await self._summaries_from(conversation_ids, await pipe.execute(), check_known=check_known)
+
+    def _queue_summary_reads(self, pipe: Any, conversation_ids: Sequence[str], *, check_known: bool) -> None:
+        """Queues what :meth:`_summaries_from` needs (with ``check_known``: whether each is known)."""
         for conversation_id in conversation_ids:
+            if check_known:
+                pipe.zscore(keys.conversations(), conversation_id)
             pipe.hgetall(keys.conversation(conversation_id))
             pipe.get(keys.open_case(conversation_id))
             pipe.zrevrange(keys.conversation_cases(conversation_id), 0, 0)
-        results = await pipe.execute()
-        case_ids = {
-            index: results[index * 3 + 1] or (results[index * 3 + 2] or [None])[0]
-            for index in range(len(conversation_ids))
-        }
-        pipe = self.redis.pipeline(transaction=False)
-        for case_id in case_ids.values():
-            pipe.hmget(keys.case(case_id or "-"), "status", "owner_name")
-        case_fields = await pipe.execute()
-        summaries = []
+
+    async def _summaries_from(
+        self, conversation_ids: Sequence[str], results: Sequence[Any], *, check_known: bool,
+    ) -> List[ConversationPublic]:
+        """The summaries of the known conversations among ``conversation_ids``, in that order,
+        from the replies to :meth:`_queue_summary_reads`; reads the case statuses if any."""
+        step = 4 if check_known else 3
+        found = []
         for index, conversation_id in enumerate(conversation_ids):
-            meta = results[index * 3]
-            status, owner_name = case_fields[index]
-            case_id = case_ids[index] if status else None
+            replies = results[index * step:(index + 1) * step]
+            if check_known:
+                if replies[0] is None:
+                    continue
+                replies = replies[1:]
+            meta, open_case_id, newest = replies
+            found.append((conversation_id, meta, open_case_id or (newest or [None])[0]))
+        if not found:
+            return []
+        case_fields: List[Any] = [(None, None)] * len(found)
+        if any(case_id for _, _, case_id in found):
+            pipe = self.redis.pipeline(transaction=False)
+            for _, _, case_id in found:
+                pipe.hmget(keys.case(case_id or "-"), "status", "owner_name")
+            case_fields = await pipe.execute()
+        summaries = []
+        for (conversation_id, meta, case_id), (status, owner_name) in zip(found, case_fields):
+            case_id = case_id if status else None
             by_agent = status in OPEN_STATUSES
             summaries.append(ConversationPublic(
                 conversation_id=conversation_id,
