@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import List, Optional, Protocol, runtime_checkable
+from typing import Dict, List, Optional, Protocol, runtime_checkable
 
 from actions.identifiers import Identifier
 
@@ -209,3 +209,12 @@ class CustomerBackend(Protocol):
 
     def promises(self, customer_id: str, status: Optional[str] = None) -> List[Promise]:
         """The customer's promises, oldest due first."""
+
+    # -- privacy -------------------------------------------------------------------------
+    def erase_customer(self, customer_id: str) -> Dict[str, int]:
+        """Deletes the customer and every record about them (AVG/GDPR right to erasure):
+        orders, purchases, replacements, refunds, password resets, promises.
+
+        Returns the number of records deleted per kind (``{}`` when the customer is unknown);
+        idempotent. ``scripts/erase_customer.py`` calls it after erasing the conversations.
+        """

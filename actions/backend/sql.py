@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Text,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -750,6 +751,29 @@ class SqlBackend:
                 query = query.where(PromiseRow.status == status)
             rows = session.scalars(query.order_by(PromiseRow.due_at, PromiseRow.id)).all()
             return [_promise(row) for row in rows]
+        return self._run(work)
+
+
+    # -- privacy -------------------------------------------------------------------------
+
+    def erase_customer(self, customer_id: str) -> Dict[str, int]:
+        """Deletes the customer and all their rows in one transaction (children first, for the
+        foreign keys); ``{}`` for an unknown customer. Outages are about areas, not people: kept."""
+        tables = (("promises", PromiseRow), ("password_resets", PasswordResetRow), ("refunds", RefundRow),
+                  ("shipments", ShipmentRow), ("purchases", PurchaseRow), ("orders", OrderRow),
+                  ("customers", CustomerRow))
+
+        def work(session: Session) -> Dict[str, int]:
+            if session.get(CustomerRow, customer_id) is None:
+                return {}
+            deleted = {}
+            for name, row in tables:
+                column = row.id if row is CustomerRow else row.customer_id
+                result = session.execute(delete(row).where(column == customer_id).execution_options(
+                    synchronize_session=False))
+                deleted[name] = int(result.rowcount or 0)
+            return deleted
+
         return self._run(work)
 
 
