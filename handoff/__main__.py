@@ -21,6 +21,9 @@ def main() -> int:
             print(f"handoff: {problem['msg']}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.log_masking import install as mask_personal_data
+
+    mask_personal_data()  # e-mail, phone, postcode, IBAN never reach the log (again at start-up, for uvicorn's)
     # X-Forwarded-Proto is trusted from FORWARDED_ALLOW_IPS (uvicorn's default: 127.0.0.1), so a
     # TLS proxy on this host makes the session cookie Secure.
     uvicorn.run("handoff.app:app", host=settings.host, port=settings.port, proxy_headers=True)

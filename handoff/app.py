@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot import log_masking
 from handoff import __version__
 from handoff.api.deps import OptionalAgentDep
 from handoff.api.routes import admin, auth, cases, conversations, public, ws
@@ -55,6 +56,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = settings or get_settings()
+        # uvicorn has configured its loggers by now: mask personal data in every handler's output.
+        log_masking.install()
         # socket_timeout above the consumer's 2 s XREADGROUP BLOCK so a quiet stream is no error.
         redis = Redis.from_url(config.redis_url, decode_responses=True, socket_timeout=15,
                                health_check_interval=30)
