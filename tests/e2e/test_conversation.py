@@ -115,6 +115,8 @@ BAD_INPUTS = {
     "empty": "",
     "whitespace": "   ",
     "emoji only": "👍👍",
+    "emoji sequences only": "👨‍👩‍👧‍👦👍🏽🇳🇱❤️‍🔥",
+    "control characters": "\x00\x07\x1b[31m\x7f\u200b\u202e\r\n\x1f",
     "10 kB": "mijn internet doet het niet " * 370,
     "unknown language": "Bonjour, je voudrais savoir où est ma commande s'il vous plaît",
 }
@@ -132,6 +134,53 @@ def test_bad_input_gets_a_sensible_reply_in_the_customers_language(customer, sta
     response = requests.post(f"{stack.rasa_url}/webhooks/rest/webhook", data="{not json", timeout=30,
                              headers={"Content-Type": "application/json"})
     assert 400 <= response.status_code < 500
+
+
+HUNDRED_KB = "mijn internet doet het niet meer sinds gisteren, de modem knippert rood. " * 1400
+
+
+def test_a_100_kb_message_gets_an_answer_and_the_conversation_goes_on(customer):
+    assert len(HUNDRED_KB.encode()) >= 100_000
+    person = customer({"locale": "nl"})
+    replies = person.say(HUNDRED_KB)
+    assert replies and all(r.strip() for r in replies)
+    assert person.slots()["language"] == "nl"
+    # The conversation goes on, up to a person: the case opens at the handoff service even though
+    # the problem the customer described is 100 kB long.
+    replies = person.say("medewerker")
+    assert_language(replies, "nl")
+    actions = person.bot_actions()
+    assert "utter_handoff_request" in actions and "utter_handoff_unavailable" not in actions, actions
+
+
+def test_control_characters_in_a_sentence_are_understood(customer):
+    person = customer({"locale": "en"})
+    replies = person.say("my\x00 parcel\x07 has not\x1b[0m arrived\x7f\u200b yet\r\n")
+    assert_language(replies, "en")
+    assert any("customer number" in r.lower() for r in replies), replies
+
+
+def test_broken_utf8_is_a_client_error_and_the_next_message_works(customer, stack):
+    person = customer({"locale": "nl"})
+    url = f"{stack.rasa_url}/webhooks/rest/webhook"
+    for body in (b'{"sender": "' + person.sender.encode() + b'", "message": "hallo \xff\xfe \xc3\x28 kapot"}',
+                 b"\xff\xfe\x00\x01 not even json \x80"):
+        response = requests.post(url, data=body, timeout=30, headers={"Content-Type": "application/json"})
+        assert 400 <= response.status_code < 500, (response.status_code, response.text[:200])
+    replies = person.say("hallo, mijn föhn is kapot")
+    assert_language(replies, "nl")
+    assert any("klantnummer" in r for r in replies), replies
+
+
+def test_a_lone_surrogate_over_rest_is_no_server_error_and_the_next_message_works(customer, stack):
+    # Valid JSON ("\\ud83d" is allowed by the grammar) but not valid Unicode text.
+    person = customer({"locale": "nl"})
+    body = ('{"sender": "%s", "message": "mijn pakket \\ud83d is niet aangekomen"}' % person.sender).encode()
+    response = requests.post(f"{stack.rasa_url}/webhooks/rest/webhook", data=body, timeout=60,
+                             headers={"Content-Type": "application/json"})
+    assert response.status_code < 500, response.text[:300]
+    replies = person.say("hallo, mijn föhn is kapot")
+    assert replies and all(r.strip() for r in replies)
 
 
 def test_the_http_api_needs_a_token(stack):

@@ -6,6 +6,7 @@ Sanne de Vries (wa_id 31612345678 in the demo data) reports a broken hair dryer 
 for a person, and an agent's reply reaches her on WhatsApp.
 """
 
+import json
 import time
 import uuid
 from typing import Any, Dict
@@ -17,7 +18,7 @@ from scripts.clients import Agent, wait_until
 from scripts.fake_graph_api import FakeGraphAPI, replies_after
 from scripts.model import ensure_model
 from scripts.stack import Stack, free_port
-from scripts.whatsapp_customer import PHONE_NUMBER_ID, WhatsAppCustomer, delivery, message
+from scripts.whatsapp_customer import PHONE_NUMBER_ID, WhatsAppCustomer, delivery, message, sign
 from tests.e2e.conftest import assert_language, started
 
 SANNE = "31612345678"
@@ -169,6 +170,34 @@ def test_a_photo_instead_of_a_customer_number_is_not_a_failed_attempt(whatsapp_s
     assert actions[-2:] == ["utter_unsupported_media", "utter_ask_identifier"], actions
     assert state["active_loop"]["name"] == "identification_form"
     assert not state["slots"]["identification_attempts"], "the photo counted as a wrong answer"
+
+
+def test_bad_input_on_whatsapp_gets_a_4xx_or_an_answer_and_the_conversation_goes_on(whatsapp_stack, graph):
+    wa_id = "31687652222"  # not a known customer
+    customer = WhatsAppCustomer(whatsapp_stack.rasa_url, APP_SECRET, wa_id, name="Piet")
+    # Broken UTF-8 in a correctly signed delivery: a clear 400, nothing answered.
+    body = json.dumps(customer.payload("hallo")).encode().replace(b"hallo", b"hal\xff\xfelo \xc3\x28")
+    refused = requests.post(customer.webhook, data=body, timeout=30, headers={
+        "Content-Type": "application/json", "X-Hub-Signature-256": sign(APP_SECRET, body)})
+    assert refused.status_code == 400 and "JSON" in refused.text
+    # 100 kB of text (WhatsApp itself allows 4096 characters): read up to the limit and answered.
+    customer.say("mijn internet doet het niet meer sinds gisteren, de modem knippert rood. " * 1400)
+    replies = replies_after(graph, wa_id, 0)
+    assert replies and all(visible_text(r).strip() for r in replies)
+    assert_language([visible_text(r) for r in replies], "nl")
+    # Control characters and emoji only: no crash, and a person is still one word away.
+    customer.say("\x00\x07👍🏽\x1b\x7f")
+    customer.say("medewerker")
+    wait_until(lambda: "utter_handoff_request" in bot_actions(whatsapp_stack, wa_id), timeout=60)
+    actions = bot_actions(whatsapp_stack, wa_id)
+    assert "utter_handoff_unavailable" not in actions, actions
+    texts = [e["text"] for e in tracker(whatsapp_stack, wa_id)["events"] if e["event"] == "user"]
+    assert len(texts[0]) <= 4096 and "\x00" not in "".join(texts) and "👍🏽" in texts
+
+
+def bot_actions(stack: Stack, conversation_id: str):
+    return [(e.get("metadata") or {}).get("utter_action") for e in tracker(stack, conversation_id)["events"]
+            if e["event"] == "bot"]
 
 
 EMILY = "447700900123"
