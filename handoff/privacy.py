@@ -30,7 +30,7 @@ Usage::
     python -m handoff.privacy erase --customer 48213377 [--phone +31612345678] [--conversation ID] [--logs var/log]
     python -m handoff.privacy sweep
 
-Only ``HANDOFF_REDIS_URL`` (or ``--redis-url``) is needed.
+Only ``HANDOFF_REDIS_URL`` (or ``REDIS_URL``, or ``--redis-url``) is needed.
 """
 
 from __future__ import annotations
@@ -376,7 +376,8 @@ async def _main(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m handoff.privacy", description=__doc__.split("\n")[0])
-    parser.add_argument("--redis-url", default=os.environ.get("HANDOFF_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--redis-url", default=os.environ.get("HANDOFF_REDIS_URL") or os.environ.get("REDIS_URL")
+                        or "redis://127.0.0.1:6379/0")
     parser.add_argument("--tracker-key-prefix", default=os.environ.get("HANDOFF_TRACKER_KEY_PREFIX",
                                                                        DEFAULT_TRACKER_KEY_PREFIX))
     commands = parser.add_subparsers(dest="command", required=True)
