@@ -25,7 +25,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -37,26 +37,42 @@ from scripts.benchlib import RESULTS, RedisServer  # noqa: E402
 from scripts.model import ensure_model  # noqa: E402
 from scripts.stack import Stack, free_port  # noqa: E402
 
-# Stages of a turn: (label, file fragment, function name). Cumulative time of the function.
-STAGES: List[Tuple[str, str, str]] = [
-    ("whole turn (Agent.handle_message)", "rasa/core/agent.py", "handle_message"),
-    ("NLU: language detection", "bot/nlu/language_detector.py", "process"),
-    ("NLU: tokenizer (spaCy blank + lemmas)", "bot/nlu/tokenizer.py", "process"),
-    ("NLU: regex featurizer", "rasa/nlu/featurizers/sparse_featurizer/regex_featurizer.py", "process"),
-    ("NLU: lexical-syntactic featurizer", "lexical_syntactic_featurizer.py", "process"),
-    ("NLU: count-vectors featurizers", "count_vectors_featurizer.py", "process"),
-    ("NLU: DIET classifier", "rasa/nlu/classifiers/diet_classifier.py", "process"),
-    ("NLU: regex entity extractor", "regex_entity_extractor.py", "process"),
-    ("policies: TED", "rasa/core/policies/ted_policy.py", "predict_action_probabilities"),
-    ("policies: rules", "rasa/core/policies/rule_policy.py", "predict_action_probabilities"),
-    ("policies: memoization", "rasa/core/policies/memoization.py", "predict_action_probabilities"),
-    ("remote actions (HTTP to the action server)", "rasa/core/actions/action.py", "run"),
-    ("tracker store: retrieve", "rasa/core/tracker_store.py", "retrieve"),
-    ("tracker store: save", "rasa/core/tracker_store.py", "save"),
-    ("event broker: publish (XADD)", "bot/event_broker.py", "publish"),
-    ("lock store", "rasa/core/lock_store.py", "lock"),
-    ("language detection: langdetect", "langdetect/detector.py", "get_probabilities"),
+# Stages of a turn: (label, "module:Class.method"). The cumulative time of that function.
+STAGES: List[Tuple[str, str]] = [
+    ("whole turn", "rasa.core.agent:Agent.handle_message"),
+    ("NLU (the whole parse)", "rasa.core.processor:MessageProcessor.parse_message"),
+    ("NLU: language detection", "bot.nlu.language_detector:LanguageDetector.process"),
+    ("NLU: tokenizer (spaCy blank + lemmas)", "rasa.nlu.tokenizers.tokenizer:Tokenizer.process"),
+    ("NLU: count-vectors featurizers", "rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer:"
+                                       "CountVectorsFeaturizer.process"),
+    ("NLU: DIET classifier", "rasa.nlu.classifiers.diet_classifier:DIETClassifier.process"),
+    ("policies: all predictions", "rasa.core.processor:MessageProcessor._predict_next_with_tracker"),
+    ("policies: TED", "rasa.core.policies.ted_policy:TEDPolicy.predict_action_probabilities"),
+    ("policies: rules", "rasa.core.policies.rule_policy:RulePolicy.predict_action_probabilities"),
+    ("policies: memoization", "rasa.core.policies.memoization:MemoizationPolicy.predict_action_probabilities"),
+    ("custom actions (HTTP to the action server)", "rasa.core.actions.action:RemoteAction.run"),
+    ("  of which the request (aiohttp)", "rasa.utils.endpoints:EndpointConfig.request"),
+    ("tracker store: retrieve", "rasa.core.tracker_store:RedisTrackerStore._retrieve"),
+    ("tracker store: save", "bot.tracker_store:RedisTrackerStore.save"),
+    ("event broker: XADD of a turn's events", "bot.event_broker:RedisStreamEventBroker.flush"),
+    ("response validation (compiled schema)", "bot.action_validation:validate_action_result"),
 ]
+
+
+def _code_key(target: str) -> Optional[Tuple[str, int, str]]:
+    """(filename, first line, name) of a function as cProfile names it; None if it is missing."""
+    import importlib
+    import inspect
+
+    module_name, qualname = target.split(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    code = getattr(inspect.unwrap(obj), "__code__", None)
+    return (code.co_filename, code.co_firstlineno, code.co_name) if code else None
 
 
 def _quiet() -> None:
@@ -83,18 +99,16 @@ async def run_conversations(agent: Any, conversations: int) -> int:
 
 def stage_table(stats: pstats.Stats, turns: int) -> List[Dict[str, Any]]:
     raw = stats.stats  # type: ignore[attr-defined]
+    rows: List[Dict[str, Any]] = []
     whole = None
-    rows = []
-    for label, fragment, function in STAGES:
-        total = 0.0
-        for (filename, _line, name), (_cc, _nc, _tt, cumulative, _callers) in raw.items():
-            if name == function and filename.replace(os.sep, "/").endswith(fragment) or (
-                    name == function and fragment in filename.replace(os.sep, "/")):
-                total += cumulative
-        if whole is None:
-            whole = total or 1.0
-        rows.append({"function": label, "ms_per_turn": round(1000 * total / turns, 2),
-                     "share": round(total / whole, 4)})
+    for label, target in STAGES:
+        key = _code_key(target)
+        if key is None:
+            continue
+        cumulative = raw.get(key, (0, 0, 0.0, 0.0, {}))[3]
+        whole = whole or cumulative or 1.0
+        rows.append({"function": label, "ms_per_turn": round(1000 * cumulative / turns, 2),
+                     "share": round(cumulative / whole, 4)})
     return rows
 
 

@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from scripts.benchlib import RESULTS, RedisServer, machine, mib, percentiles, rss_bytes  # noqa: E402
+from scripts.benchlib import RESULTS, RedisServer, cpu_seconds, machine, mib, percentiles, rss_bytes  # noqa: E402
 from scripts.stack import Stack, _wait_http, free_port  # noqa: E402
 
 P95_LIMIT_S = 0.500
@@ -193,6 +193,7 @@ class Step:
     seconds: float
     latencies: List[float] = field(default_factory=list)
     errors: int = 0
+    answered_with_warmup: int = 0
 
     def report(self) -> Dict[str, Any]:
         turns = len(self.latencies) + self.errors
@@ -227,6 +228,7 @@ async def _customer(session: Any, url: str, scripts: Sequence[Sequence[str]], th
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
                 ok = False
             end = time.monotonic()
+            step.answered_with_warmup += ok
             if start >= record_from and end <= stop_at:
                 if ok:
                     step.latencies.append(end - start)
@@ -236,8 +238,8 @@ async def _customer(session: Any, url: str, scripts: Sequence[Sequence[str]], th
             await asyncio.sleep(min(rng.expovariate(1.0 / think), think * 5))
 
 
-async def _run_step(url: str, scripts: Sequence[Sequence[str]], customers: int, seconds: float, warmup: float,
-                    think: float, seed: int) -> Step:
+async def _run_step(urls: Sequence[str], scripts: Sequence[Sequence[str]], customers: int, seconds: float,
+                    warmup: float, think: float, seed: int) -> Step:
     import aiohttp
 
     step = Step(customers=customers, seconds=seconds)
@@ -246,26 +248,33 @@ async def _run_step(url: str, scripts: Sequence[Sequence[str]], customers: int, 
         now = time.monotonic()
         rng = random.Random(seed)
         tasks = [
-            asyncio.create_task(_customer(session, url, scripts, think, random.Random(rng.random()),
+            # Each customer stays on one server (sticky sessions, as a load balancer does).
+            asyncio.create_task(_customer(session, urls[i % len(urls)], scripts, think, random.Random(rng.random()),
                                           now + warmup + seconds, now + warmup, step))
-            for _ in range(customers)
+            for i in range(customers)
         ]
         await asyncio.gather(*tasks)
     return step
 
 
-def ramp(url: str, scripts: Sequence[Sequence[str]], levels: Sequence[int], seconds: float, warmup: float,
-         think: float, on_step: Optional[Any] = None) -> List[Dict[str, Any]]:
-    """Adds customers step by step until p95 passes the limit (one step past it is kept)."""
+def ramp(urls: Sequence[str], scripts: Sequence[Sequence[str]], levels: Sequence[int], seconds: float,
+         warmup: float, think: float, pids: Optional[Dict[str, int]] = None) -> List[Dict[str, Any]]:
+    """Adds customers step by step until p95 passes the limit (one step past it is kept).
+
+    With ``pids``, each step also reports the CPU milliseconds per answered turn of each process.
+    """
     steps: List[Dict[str, Any]] = []
     for i, customers in enumerate(levels):
-        step = asyncio.run(_run_step(url, scripts, customers, seconds, warmup, think, seed=i))
+        cpu_before = {name: cpu_seconds(pid) for name, pid in (pids or {}).items()}
+        step = asyncio.run(_run_step(urls, scripts, customers, seconds, warmup, think, seed=i))
         report = step.report()
+        answered = max(1, step.answered_with_warmup)
+        report["cpu_ms_per_turn"] = {name: round(1000 * (cpu_seconds(pid) - cpu_before[name]) / answered, 1)
+                                     for name, pid in (pids or {}).items()}
         steps.append(report)
         print(f"    {customers:4d} customers: {report['turns_per_s']:6.1f} turns/s  p50 {report.get('p50_ms', 0):6.1f}"
-              f"  p95 {report.get('p95_ms', 0):7.1f} ms  errors {report['error_rate']:.2%}", flush=True)
-        if on_step:
-            on_step(customers)
+              f"  p95 {report.get('p95_ms', 0):7.1f} ms  errors {report['error_rate']:.2%}  cpu ms/turn "
+              f"{report['cpu_ms_per_turn']}", flush=True)
         if not step.within_limits():
             break
     return steps
@@ -308,6 +317,7 @@ class MemorySampler:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="serve this model instead of training one from scratch")
+    parser.add_argument("--baseline-model", type=Path, help="serve this baseline model instead of training it")
     parser.add_argument("--conversations", type=int, default=60, help="sequential conversations per bot")
     parser.add_argument("--levels", default="5,10,20,30,40,50,60,80,100,120,150",
                         help="simulated customers per load step")
@@ -315,6 +325,8 @@ def main() -> None:
     parser.add_argument("--warmup-seconds", type=float, default=3.0)
     parser.add_argument("--think", type=float, default=1.0, help="mean think time between a customer's turns (s)")
     parser.add_argument("--quick", action="store_true", help="fewer conversations and shorter steps")
+    parser.add_argument("--replicas", type=int, default=2,
+                        help="also ramp with this many Rasa servers on the same Redis (1: only one)")
     parser.add_argument("--no-baseline-load", action="store_true", help="skip the baseline's load ramp")
     args = parser.parse_args()
     if args.quick:
@@ -332,17 +344,22 @@ def main() -> None:
 
     # 1. training from scratch
     base_dir = baseline_project(workdir)
-    print("training the baseline (rasa init) from scratch...", flush=True)
-    base_model, base_train = train(base_dir, workdir / "models", "baseline", workdir / "cache-baseline",
-                                   logs / "train-baseline.log", ours=False)
-    training = {"baseline_s": round(base_train, 1)}
+    training: Dict[str, Any] = {}
+    if args.baseline_model:
+        base_model = args.baseline_model.resolve()
+    else:
+        print("training the baseline (rasa init) from scratch...", flush=True)
+        base_model, base_train = train(base_dir, workdir / "models", "baseline", workdir / "cache-baseline",
+                                       logs / "train-baseline.log", ours=False)
+        training["baseline_s"] = round(base_train, 1)
     if args.model:
         model = args.model.resolve()
     else:
         print("training ours from scratch...", flush=True)
         model, ours_train = train(ROOT, workdir / "models", "ours", workdir / "cache-ours", logs / "train-ours.log", ours=True)
         training["ours_s"] = round(ours_train, 1)
-        training["ratio"] = round(ours_train / base_train, 2)
+        if "baseline_s" in training:
+            training["ratio"] = round(ours_train / training["baseline_s"], 2)
     report["training"] = training
     print(f"  training: {training}", flush=True)
 
@@ -398,22 +415,49 @@ def main() -> None:
               f"{report['latency']['ratio_p95']}", flush=True)
 
         # 5. throughput (and 3. memory under load)
-        print(f"throughput ramp (ours), think time {args.think}s, {args.step_seconds:.0f}s per step:", flush=True)
-        with MemorySampler({k: v for k, v in pids.items() if k != "baseline_rasa"}) as sampler:
-            ours_steps = ramp(stack.rasa_url, OURS, levels, args.step_seconds, args.warmup_seconds, args.think)
+        print(f"throughput ramp (ours, 1 Rasa server), think time {args.think}s, {args.step_seconds:.0f}s per step:",
+              flush=True)
+        ours_pids = {k: v for k, v in pids.items() if k != "baseline_rasa"}
+        with MemorySampler(ours_pids) as sampler:
+            ours_steps = ramp([stack.rasa_url], OURS, levels, args.step_seconds, args.warmup_seconds, args.think,
+                              pids=ours_pids)
         throughput: Dict[str, Any] = {"ours": {"steps": ours_steps, "sustained": sustained(ours_steps)},
                                       "think_time_s": args.think, "step_seconds": args.step_seconds}
+        peaks = dict(sampler.peak)
+        if args.replicas > 1:
+            urls = [stack.rasa_url]
+            for k in range(2, args.replicas + 1):
+                port = free_port()
+                stack.start_rasa(port=port, name=f"rasa{k}")
+                urls.append(f"http://127.0.0.1:{port}")
+                pids[f"rasa{k}"] = stack.processes[f"rasa{k}"].pid
+            for url in urls[1:]:  # warm-up of the new replicas
+                interleaved_latency(url, baseline.url, len(OURS))
+            idle.update({name: mib(rss_bytes(pid)) for name, pid in pids.items() if name not in idle})
+            replica_pids = {k: v for k, v in pids.items() if k != "baseline_rasa"}
+            print(f"throughput ramp (ours, {args.replicas} Rasa servers on one Redis, customers sticky to one):",
+                  flush=True)
+            with MemorySampler(replica_pids) as replica_sampler:
+                replica_steps = ramp(urls, OURS, levels, args.step_seconds, args.warmup_seconds, args.think,
+                                     pids=replica_pids)
+            throughput[f"ours_{args.replicas}_replicas"] = {"steps": replica_steps,
+                                                            "sustained": sustained(replica_steps)}
+            for name, value in replica_sampler.peak.items():
+                peaks[name] = max(peaks.get(name, 0), value)
         if not args.no_baseline_load:
-            print("throughput ramp (baseline):", flush=True)
-            with MemorySampler({"baseline_rasa": pids["baseline_rasa"]}) as base_sampler:
-                base_steps = ramp(baseline.url, BASELINE, levels, args.step_seconds, args.warmup_seconds, args.think)
+            print("throughput ramp (baseline, 1 Rasa server):", flush=True)
+            base_pids = {"baseline_rasa": pids["baseline_rasa"]}
+            with MemorySampler(base_pids) as base_sampler:
+                base_steps = ramp([baseline.url], BASELINE, levels, args.step_seconds, args.warmup_seconds,
+                                  args.think, pids=base_pids)
             throughput["baseline"] = {"steps": base_steps, "sustained": sustained(base_steps)}
-            sampler.peak.update(base_sampler.peak)
+            peaks.update(base_sampler.peak)
         report["throughput"] = throughput
-        report["memory_mib"] = {name: {"idle": idle[name], "peak_under_load": mib(sampler.peak.get(name, 0))}
+        report["memory_mib"] = {name: {"idle": idle[name], "peak_under_load": mib(peaks.get(name, 0))}
                                 for name in pids}
-        print(f"  sustained: ours {throughput['ours']['sustained']}; baseline "
-              f"{throughput.get('baseline', {}).get('sustained')}", flush=True)
+        for name, value in throughput.items():
+            if isinstance(value, dict) and "sustained" in value:
+                print(f"  sustained ({name}): {value['sustained']}", flush=True)
         print(f"  memory (MiB): {report['memory_mib']}", flush=True)
     finally:
         baseline.stop()
