@@ -78,6 +78,9 @@ MAX_TEXT_CHARS = 4096
 MAX_INBOUND_TEXT_CHARS = 4096
 # Control characters mean nothing in a chat message (tab, line feed and carriage return do).
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# JSON may spell a lone UTF-16 surrogate ("\\ud83d"); no UTF-8 can hold one, so it would break
+# storing the turn (tracker, event stream) later on.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_INTERACTIVE_BODY_CHARS = 1024
 MAX_REPLY_BUTTONS = 3
 MAX_BUTTON_TITLE_CHARS = 20
@@ -355,11 +358,11 @@ def _text_of(message: Dict[str, Any]) -> Optional[str]:
 
 
 def clean_text(text: Optional[str]) -> Optional[str]:
-    """A customer's text as the assistant gets it: without control characters, at most
-    ``MAX_INBOUND_TEXT_CHARS`` long (cut at a word where one is near)."""
+    """A customer's text as the assistant gets it: without control characters, lone surrogates
+    replaced by U+FFFD, at most ``MAX_INBOUND_TEXT_CHARS`` long (cut at a word where one is near)."""
     if text is None:
         return None
-    text = _CONTROL_CHARACTERS.sub("", text)
+    text = _LONE_SURROGATE.sub("\ufffd", _CONTROL_CHARACTERS.sub("", text))
     if len(text) > MAX_INBOUND_TEXT_CHARS:
         logger.warning("whatsapp: a text of %d characters, only the first %d are read", len(text),
                        MAX_INBOUND_TEXT_CHARS)

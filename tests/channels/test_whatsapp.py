@@ -164,8 +164,9 @@ async def test_control_characters_are_dropped_and_emoji_kept(webhook):
     await webhook.post(text_from(SANNE, "mijn\x00 pakket\x07 is\x1b[0m kwijt\x7f\x85\nregel 2\tmet tab"))
     await webhook.post(text_from(SANNE, "👨‍👩‍👧‍👦👍🏽🇳🇱"))
     await webhook.post(text_from(SANNE, "\x00\x01"))
+    await webhook.post(None, raw=json.dumps(text_from(SANNE, "kapot \ud83d")).encode())  # JSON's "\\ud83d"
     assert [m.text for m in webhook.received] == [
-        "mijn pakket is[0m kwijt\nregel 2\tmet tab", "👨‍👩‍👧‍👦👍🏽🇳🇱", ""]
+        "mijn pakket is[0m kwijt\nregel 2\tmet tab", "👨‍👩‍👧‍👦👍🏽🇳🇱", "", "kapot \ufffd"]
 
 
 # -- deliveries ------------------------------------------------------------------------------

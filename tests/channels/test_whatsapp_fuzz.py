@@ -13,7 +13,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.channels.whatsapp import InboundMessage, inbound_messages
+from bot.channels.whatsapp import MAX_INBOUND_TEXT_CHARS, InboundMessage, inbound_messages
 
 FUZZ = settings(max_examples=300, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -21,8 +21,9 @@ PHONE_NUMBER_ID = "123456789"
 
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
+    st.text(st.characters(), max_size=6),  # lone surrogates too, as JSON's "\\ud83d" gives them
     st.sampled_from(["text", "interactive", "button", "image", "reaction", "button_reply", "list_reply",
-                     "failed", "31612345678", "+31 6 1234", "1e400", "nan", "-inf", PHONE_NUMBER_ID]),
+                     "failed", "31612345678", "+31 6 1234", "1e400", "nan", "-inf", PHONE_NUMBER_ID, "kapot \ud83d", "\x00\x1b"]),
 )
 JSON = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
@@ -42,7 +43,7 @@ MESSAGE = obj(
     id=st.text(min_size=1, max_size=10), **{"from": st.sampled_from(["31612345678", "447700900123", "abc", ""])},
     timestamp=st.one_of(st.integers(), st.text(max_size=6), st.floats()),
     type=st.sampled_from(["text", "interactive", "button", "image", "reaction", "system", "sticker", "new"]),
-    text=obj(body=st.text(max_size=20)),
+    text=obj(body=st.one_of(st.text(st.characters(), max_size=20), st.just("kapot \ud83d\x00"))),
     interactive=obj(type=st.sampled_from(["button_reply", "list_reply", "nfm_reply"]),
                     button_reply=obj(id=st.text(max_size=5), title=st.text(max_size=5)),
                     list_reply=obj(id=st.text(max_size=5), title=st.text(max_size=5))),
@@ -72,6 +73,8 @@ def assert_documented(messages):
         assert isinstance(message.wa_id, str) and message.wa_id.isdigit()
         assert isinstance(message.type, str) and message.type
         assert message.text is None or isinstance(message.text, str)
+        if message.text is not None:
+            message.text.encode("utf-8")  # storable: no lone surrogates
         assert message.timestamp is None or (isinstance(message.timestamp, float) and math.isfinite(message.timestamp))
         assert message.profile_name is None or isinstance(message.profile_name, str)
 
@@ -86,6 +89,21 @@ def test_any_json_value_is_parsed_without_raising(payload):
 @given(PAYLOAD, st.sampled_from([PHONE_NUMBER_ID, None]))
 def test_payloads_malformed_at_any_depth_are_parsed_without_raising(payload, phone_number_id):
     assert_documented(inbound_messages(payload, phone_number_id))
+
+
+@FUZZ
+@given(st.lists(st.one_of(st.text(st.characters(), max_size=30), st.sampled_from(["\ud83d", "a\x00b", "\x1b[0m"])),
+                min_size=1, max_size=3), st.integers(0, 10_000))
+def test_any_text_arrives_storable_without_control_characters_and_within_the_limit(texts, repeat):
+    messages = [{"from": "31612345678", "id": f"wamid.{n}", "type": "text", "text": {"body": text * (repeat // 100 + 1)}}
+                for n, text in enumerate(texts)]
+    payload = {"entry": [{"changes": [{"value": {"messages": messages}}]}]}
+    parsed = inbound_messages(payload, PHONE_NUMBER_ID)
+    assert [m.message_id for m in parsed] == [m["id"] for m in messages]
+    for message in parsed:
+        message.text.encode("utf-8")
+        assert len(message.text) <= MAX_INBOUND_TEXT_CHARS
+        assert not any(ord(c) < 32 and c not in "\t\n\r" or 0x7f <= ord(c) <= 0x9f for c in message.text)
 
 
 def test_the_well_formed_part_of_a_partly_malformed_delivery_still_arrives():
