@@ -35,7 +35,17 @@ def model_path() -> Path:
 
 
 def ensure_model(quiet: bool = False) -> Path:
-    """The model for the current inputs, training it first if it does not exist."""
+    """The model for the current inputs, training it first if it does not exist.
+
+    ``KLANTCONTACT_MODEL=/path/to/model.tar.gz`` uses that model instead (no training), e.g. to
+    run or test a model trained with another config.
+    """
+    override = os.environ.get("KLANTCONTACT_MODEL")
+    if override:
+        chosen = Path(override)
+        if not chosen.is_file():
+            raise SystemExit(f"KLANTCONTACT_MODEL={override} is not a model file")
+        return chosen.resolve()
     path = model_path()
     if path.exists():
         return path
