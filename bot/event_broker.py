@@ -30,6 +30,16 @@ DEFAULT_STREAM = "handoff:events"
 DEFAULT_MAX_LENGTH = 200_000
 
 
+def _storable(text: str) -> str:
+    """The text as valid UTF-8: a lone surrogate (JSON's "\\ud83d" sent by a client) becomes U+FFFD,
+    instead of making the whole batch of a turn fail to encode."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 class RedisStreamEventBroker(EventBroker):
     """Publishes tracker events with XADD (approximate MAXLEN trimming).
 
@@ -89,13 +99,13 @@ class RedisStreamEventBroker(EventBroker):
             for event in events:
                 pipe.xadd(
                     self.stream,
-                    {"sender_id": str(event.get("sender_id", "")),
-                     "event": json.dumps(event, ensure_ascii=False, default=str)},
+                    {"sender_id": _storable(str(event.get("sender_id", ""))),
+                     "event": _storable(json.dumps(event, ensure_ascii=False, default=str))},
                     maxlen=self.max_length,
                     approximate=True,
                 )
             pipe.execute()
-        except redis.RedisError as error:
+        except (redis.RedisError, ValueError, TypeError) as error:
             logger.warning("could not publish %d event(s) (%s) to %s: %s", len(events),
                            ", ".join(sorted({str(e.get("event")) for e in events})), self.stream, error)
 

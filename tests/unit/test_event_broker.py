@@ -55,3 +55,20 @@ def test_redis_gone_is_logged_not_raised(caplog):
     asyncio.run(turn())
     assert "could not publish 1 event(s) (user)" in caplog.text
     assert broker._pending == []
+
+
+def test_a_lone_surrogate_does_not_lose_the_turn(redis_url):
+    broker = _broker(redis_url, "test:surrogate")
+    events = [{"sender_id": "c5", "event": "user", "text": "hallo \ud83d daar"},
+              {"sender_id": "c5", "event": "bot", "text": "Waarmee kan ik u helpen?"}]
+
+    async def turn():
+        for event in events:
+            broker.publish(event)
+        await asyncio.sleep(0)
+
+    asyncio.run(turn())
+    written = _stream(redis_url, "test:surrogate")
+    assert [e["event"] for _, e in written] == ["user", "bot"]
+    assert written[0][1]["text"].startswith("hallo ") and written[0][1]["text"].endswith(" daar")
+    assert "\ud83d" not in written[0][1]["text"]
