@@ -26,6 +26,17 @@ What it changes compared with ``rasa.core.channels.socketio``:
   with the pinned 5.8.0 and with newer releases.
 - Message metadata is read from ``metadata_key`` (``customData``, what the widget and
   ``scripts/clients.py`` send) and also from ``metadata``; only a JSON object is accepted.
+- **Rate limits.** At most ``rate_limit_per_session`` messages (default 20) per session and
+  ``rate_limit_per_ip`` (default 60) per client IP per ``rate_limit_window_seconds`` (60) reach
+  the assistant (:mod:`bot.channels.rate_limit`; in the assistant's Redis when ``redis_host`` is
+  set, else in this process). A message over a limit is logged (hashed) and counted, not handed
+  on, and the session gets one ``bot_uttered`` notice per window (``metadata.event``
+  ``rate_limited``) in its language: the message's when it is clear, else the page's locale, else
+  Dutch. The client IP is Sanic's ``request.remote_addr`` (a proxy's forwarded address, once
+  ``SANIC_PROXIES_COUNT``/``SANIC_REAL_IP_HEADER`` is set), else the peer; addresses in
+  ``rate_limit_ip_exempt`` (default loopback: a local proxy without forwarding, tests) have no
+  per-IP limit, so customers behind one proxy address are never limited together. Redis down:
+  no limit (fail open), logged.
 
 The channel keeps the name ``socketio``: it is the web chat the rest of the system knows by that
 name (``latest_input_channel``, the case's ``channel``, the console's "website chat" label, and
@@ -42,12 +53,15 @@ import uuid
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
 
 import rasa.core.channels.channel
+import rasa.shared.exceptions
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
+
+from bot.channels.rate_limit import Limit, RateLimiter, hashed, notice_text
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +71,30 @@ MAX_MESSAGE_CHARS = 4000
 PUBLIC_METADATA = ("agent_id", "agent_name", "event", "message_id", "utter_action", "language")
 # Keys of BotUttered.message() that are message content, not metadata.
 CONTENT_KEYS = ("text", "timestamp", "buttons", "quick_replies", "image", "attachment", "custom", "elements")
+
+
+# Peers that are not limited per IP (a proxy on this host without forwarding configured, tests).
+DEFAULT_IP_EXEMPT = ("127.0.0.1", "::1")
+
+
+def client_ip(environ: Dict[str, Any]) -> Optional[str]:
+    """The client's address: Sanic's forwarded ``remote_addr`` if configured, else the peer."""
+    request = environ.get("sanic.request") if isinstance(environ, dict) else None
+    if request is not None:
+        try:
+            return request.remote_addr or request.ip or None
+        except Exception:  # a request without a transport (tests, odd drivers)
+            return None
+    return (environ or {}).get("REMOTE_ADDR") or None
+
+
+def session_language(text: Optional[str], metadata: Optional[Dict[str, Any]]) -> str:
+    """The session's language as the assistant would pick it for this message: the message's
+    when it is clear, else the page's (locale in the metadata), else Dutch."""
+    from bot.language import channel_language_hint, decide_language, get_detector
+
+    detection = get_detector().detect(text) if text and not text.startswith("/") else None
+    return decide_language(None, detection, channel_language_hint(metadata))
 
 
 def valid_session_id(value: Any) -> bool:
@@ -153,6 +191,12 @@ class WebChatInput(SocketIOInput):
     ping_interval: float = 15.0
     ping_timeout: float = 10.0
 
+    # Rate limits; from_credentials reads them (configure_rate_limits), these are the defaults.
+    rate_limiter: RateLimiter = None  # type: ignore[assignment]
+    ip_exempt: frozenset = frozenset()
+    _redis: Any = None
+    _redis_settings: Optional[Dict[str, Any]] = None
+
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
         credentials = credentials or {}
@@ -168,7 +212,56 @@ class WebChatInput(SocketIOInput):
         )
         channel.ping_interval = float(credentials.get("ping_interval", cls.ping_interval))
         channel.ping_timeout = float(credentials.get("ping_timeout", cls.ping_timeout))
+        channel.configure_rate_limits(credentials)
         return channel
+
+    def configure_rate_limits(self, credentials: Optional[Dict[Text, Any]] = None) -> None:
+        """Reads the rate limits and the Redis to keep them in (see the module docstring)."""
+        credentials = credentials or {}
+
+        def number(name: str, default: float) -> float:
+            value = credentials.get(name)
+            if value in (None, ""):
+                return default
+            try:
+                return float(value)
+            except (TypeError, ValueError) as error:
+                raise rasa.shared.exceptions.RasaException(f"web chat channel: {name}: {error}") from error
+
+        window = number("rate_limit_window_seconds", 60.0)
+        if window <= 0:
+            raise rasa.shared.exceptions.RasaException("web chat channel: rate_limit_window_seconds must be positive")
+        exempt = credentials.get("rate_limit_ip_exempt", DEFAULT_IP_EXEMPT)
+        if isinstance(exempt, str):
+            exempt = exempt.split(",")
+        self.ip_exempt = frozenset(str(ip).strip() for ip in exempt or () if str(ip).strip())
+        host = str(credentials.get("redis_host") or "").strip()
+        self._redis_settings = None
+        if host:
+            self._redis_settings = {
+                "host": host, "port": int(number("redis_port", 6379)), "db": int(number("redis_db", 0)),
+                "password": str(credentials.get("redis_password") or "") or None,
+            }
+        self.rate_limiter = RateLimiter(
+            "webchat",
+            [Limit("session", int(number("rate_limit_per_session", 20)), window),
+             Limit("ip", int(number("rate_limit_per_ip", 60)), window)],
+            redis=self._redis_client if self._redis_settings else None,
+        )
+
+    def _redis_client(self) -> Any:
+        if self._redis is None:
+            from redis.asyncio import Redis
+
+            assert self._redis_settings is not None
+            self._redis = Redis(**self._redis_settings, decode_responses=True, socket_timeout=5,
+                                socket_connect_timeout=5)
+        return self._redis
+
+    async def _close_redis(self) -> None:
+        if self._redis is not None:
+            await self._redis.close()
+            self._redis = None
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """The output for ``output_channel=latest`` (agent messages, hand-back)."""
@@ -201,13 +294,22 @@ class WebChatInput(SocketIOInput):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        if self.rate_limiter is None:
+            self.configure_rate_limits()
+
+        @socketio_webhook.listener("after_server_stop")
+        async def close(*_: Any) -> None:
+            await self._close_redis()
+
         @sio.on("connect", namespace=namespace)
         async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
             if self.jwt_key:
                 token = auth.get("token") if isinstance(auth, dict) else None
                 payload = (rasa.core.channels.channel.decode_bearer_token(token, self.jwt_key, self.jwt_algorithm)
                            if token else None)
-                return bool(payload)
+                if not payload:
+                    return False
+            await sio.save_session(sid, {"ip": client_ip(environ)}, namespace=namespace)
             return True
 
         @sio.on("disconnect", namespace=namespace)
@@ -225,7 +327,7 @@ class WebChatInput(SocketIOInput):
                 await self._leave(sid, previous)
             if self.session_persistence:
                 await self._enter(sid, session_id)
-            await sio.save_session(sid, {"session_id": session_id}, namespace=namespace)
+            await self._update_session(sid, session_id=session_id)
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
@@ -238,7 +340,7 @@ class WebChatInput(SocketIOInput):
                 # A client that skipped session_request (stock Rasa allows it): join now.
                 sender_id = sent
                 await self._enter(sid, sender_id)
-                await sio.save_session(sid, {"session_id": sender_id}, namespace=namespace)
+                await self._update_session(sid, session_id=sender_id)
             if sender_id is None:
                 if self.session_persistence:
                     logger.warning("web chat: message without a valid session; ignored")
@@ -250,24 +352,58 @@ class WebChatInput(SocketIOInput):
             text = data.get("message")
             if not isinstance(text, str) or not text.strip():
                 return
+            metadata = self._metadata(data)
+            if not await self._within_rate_limits(sid, sender_id, text, metadata):
+                return
             message = UserMessage(
                 text[:MAX_MESSAGE_CHARS],
                 WebChatOutput(sio, self.bot_message_evt),
                 sender_id,
                 input_channel=self.name(),
-                metadata=self._metadata(data),
+                metadata=metadata,
             )
             await on_new_message(message)
 
         return socketio_webhook
 
-    async def _session_of(self, sid: Text) -> Optional[str]:
+    async def _within_rate_limits(self, sid: Text, session_id: str, text: str, metadata: Dict[str, Any]) -> bool:
+        """Counts the message; False (and once per window a notice) when it is over a limit."""
+        ip = await self._session_value(sid, "ip")
+        verdict = await self.rate_limiter.check(
+            {"session": session_id, "ip": None if ip in self.ip_exempt else ip}, notify=session_id)
+        if verdict.allowed:
+            return True
+        assert verdict.limit is not None
+        logger.warning(
+            "web chat: %s %s sent %d messages within %.0f s (limit %d); not handed to the assistant%s",
+            verdict.limit.scope, hashed(ip if verdict.limit.scope == "ip" else session_id), verdict.count,
+            verdict.limit.window_seconds, verdict.limit.max_messages, ", the customer is told" if verdict.notify else "")
+        if verdict.notify:
+            language = session_language(text, metadata)
+            assert self.sio is not None
+            await WebChatOutput(self.sio, self.bot_message_evt).send_response(
+                session_id, {"text": notice_text(language), "event": "rate_limited", "language": language})
+        return False
+
+    async def _session_value(self, sid: Text, key: str) -> Any:
         assert self.sio is not None
         try:
             session = await self.sio.get_session(sid, namespace=self.namespace)
         except KeyError:
             return None
-        return (session or {}).get("session_id")
+        return (session or {}).get(key)
+
+    async def _update_session(self, sid: Text, **values: Any) -> None:
+        assert self.sio is not None
+        try:
+            session = dict(await self.sio.get_session(sid, namespace=self.namespace) or {})
+        except KeyError:
+            session = {}
+        session.update(values)
+        await self.sio.save_session(sid, session, namespace=self.namespace)
+
+    async def _session_of(self, sid: Text) -> Optional[str]:
+        return await self._session_value(sid, "session_id")
 
     async def _enter(self, sid: Text, room: Text) -> None:
         assert self.sio is not None

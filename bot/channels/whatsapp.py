@@ -17,6 +17,13 @@ and contacts become ``/unsupported_media`` (the ``unsupported_media`` intent, an
 ``utter_unsupported_media`` in the customer's language, without NLU); reactions and system
 notices are not messages to answer.
 
+Rate limit: per sender (``wa_id``) at most ``rate_limit_per_sender`` messages per
+``rate_limit_window_seconds`` (default 20 per 60 s) reach the assistant, counted in the channel's
+Redis (:mod:`bot.channels.rate_limit`). Meta still gets its 200 at once; a message over the limit
+is logged (masked number) and counted, not answered, and the customer gets one notice per window
+in their language (the channel's language, else the message's, else the phone number's). If Redis
+is down the limit is not applied (fail open). No per-IP limit: deliveries come from Meta.
+
 Stale deliveries: a message older than ``max_message_age_seconds`` (by WhatsApp's timestamp;
 this happens after an outage, when Meta redelivers) is logged and skipped: it still opens the
 24-hour window, but the assistant does not answer a question the customer asked long ago as if
@@ -55,6 +62,7 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
 
 from bot.channels import whatsapp_state as state
+from bot.channels.rate_limit import Limit, RateLimiter, notice_text
 from bot.channels.whatsapp_state import window_seconds_left  # noqa: F401  (public helper)
 
 logger = logging.getLogger(__name__)
@@ -118,6 +126,9 @@ class WhatsAppSettings:
     # The label of the button that opens a list (WhatsApp requires one, max 20 characters).
     list_button_nl: str = "Kies een optie"
     list_button_en: str = "Choose an option"
+    # Messages per sender (wa_id) per window that reach the assistant; 0 switches it off.
+    rate_limit_per_sender: int = 20
+    rate_limit_window_seconds: float = 60.0
 
     REQUIRED = ("verify_token", "app_secret", "access_token", "phone_number_id")
 
@@ -136,11 +147,15 @@ class WhatsAppSettings:
             if credentials.get(name) not in (None, ""):
                 values[name] = credentials[name]
         try:
-            for name in ("redis_port", "redis_db", "max_message_age_seconds"):
+            for name in ("redis_port", "redis_db", "max_message_age_seconds", "rate_limit_per_sender"):
                 if name in values:
                     values[name] = int(values[name])
+            if "rate_limit_window_seconds" in values:
+                values["rate_limit_window_seconds"] = float(values["rate_limit_window_seconds"])
         except (TypeError, ValueError) as error:
             raise RasaException(f"WhatsApp channel: {error}") from error
+        if values.get("rate_limit_window_seconds", 60.0) <= 0:
+            raise RasaException("WhatsApp channel: rate_limit_window_seconds must be positive")
         for name in ("verify_token", "app_secret", "access_token", "phone_number_id"):
             values[name] = str(values[name]).strip()
         values["graph_api_url"] = str(values.get("graph_api_url", DEFAULT_GRAPH_API_URL)).rstrip("/")
@@ -556,13 +571,18 @@ class WhatsAppOutput(OutputChannel):
         logger.info("whatsapp: window closed for %s, sending template %s", mask_phone(wa_id), name)
         await self._post(wa_id, {"type": "template", "template": {"name": name, "language": {"code": code}}})
 
-    async def _language(self, wa_id: str) -> str:
-        """The customer's language as far as the channel knows it (see the module docstring)."""
+    async def _known_language(self, wa_id: str) -> Optional[str]:
+        """The language of the last free text sent to the customer, if the channel knows it."""
         try:
             stored = await self._clients.redis.get(state.language_key(wa_id))
         except _redis_errors():
             stored = None
-        if stored in SUPPORTED_LANGUAGES:
+        return stored if stored in SUPPORTED_LANGUAGES else None
+
+    async def _language(self, wa_id: str) -> str:
+        """The customer's language as far as the channel knows it (see the module docstring)."""
+        stored = await self._known_language(wa_id)
+        if stored:
             return stored
         from bot.language import language_from_phone_number
 
@@ -629,6 +649,13 @@ class WhatsAppInput(InputChannel):
         self.settings = settings
         self._clients = _Clients(settings)
         self._tasks: Set[asyncio.Task] = set()
+        # Per sender only: every delivery comes from Meta's servers, so a limit per client IP
+        # would limit all customers together (and Meta's retries), not anyone in particular.
+        self.rate_limiter = RateLimiter(
+            state.KEY_PREFIX,
+            [Limit("sender", settings.rate_limit_per_sender, settings.rate_limit_window_seconds)],
+            redis=lambda: self._clients.redis,
+        )
 
     def get_output_channel(self) -> OutputChannel:
         """The WhatsApp sender; Rasa uses it for ``output_channel=latest`` (agent messages)."""
@@ -730,6 +757,16 @@ class WhatsAppInput(InputChannel):
             logger.info("whatsapp: %s from %s needs no answer", message.type, who)
             return
 
+        verdict = await self.rate_limiter.check({"sender": message.wa_id}, notify=message.wa_id)
+        if not verdict.allowed:
+            logger.warning(
+                "whatsapp: %s sent %d messages within %.0f s (limit %d); message %s not handed to the assistant%s",
+                who, verdict.count, self.settings.rate_limit_window_seconds, self.settings.rate_limit_per_sender,
+                message.message_id, ", the customer is told" if verdict.notify else "")
+            if verdict.notify:
+                await self._send_rate_limit_notice(message)
+            return
+
         metadata = {
             "channel": CHANNEL_NAME,
             "phone": f"+{message.wa_id}",
@@ -746,3 +783,17 @@ class WhatsAppInput(InputChannel):
             message_id=message.message_id,
             metadata=metadata,
         ))
+
+    async def _send_rate_limit_notice(self, message: InboundMessage) -> None:
+        """Tells a customer over the limit, once per window, in their language."""
+        output = WhatsAppOutput(self._clients)
+        language = await output._known_language(message.wa_id)
+        if language is None and message.text and not message.text.startswith("/"):
+            from bot.language import get_detector
+
+            detection = get_detector().detect(message.text)
+            if detection.reliable and detection.language in SUPPORTED_LANGUAGES:
+                language = detection.language
+        if language is None:
+            language = await output._language(message.wa_id)
+        await output.send_text_message(message.wa_id, notice_text(language))

@@ -16,6 +16,9 @@ keeps, per customer (``wa_id``, the phone number in digits):
     invitation, not one per bot or agent line. Cleared when the customer writes again.
 ``whatsapp:seen:<message id>``
     A delivered message id, so Meta's redeliveries are handled once (48 hours).
+``whatsapp:ratelimit:sender:<hash of wa_id>``, ``whatsapp:ratelimit:notice:<hash>``, ``whatsapp:ratelimit:stats``
+    The per-sender rate limit (:mod:`bot.channels.rate_limit`): messages in the current window,
+    whether this window's notice is out, and refused messages since ever.
 
 This module imports neither Rasa nor Sanic: the handoff service (its own environment, with
 redis-py's asyncio client) can import it to show an agent how long the window stays open.

@@ -5,9 +5,10 @@ The assistant itself is a stub that records the UserMessages the channel hands i
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import aiohttp
 import pytest
@@ -95,16 +96,17 @@ class Webhook:
             return response.status, await response.text()
 
 
-@pytest_asyncio.fixture
-async def webhook(redis_url, graph, store):
+@contextlib.asynccontextmanager
+async def serving(channel: Any, configure: Optional[Callable[[Any], None]] = None):
+    """Rasa's real Sanic app with ``channel`` on a loopback port; yields (base url, agent)."""
     from sanic import Sanic
 
-    from bot.channels.whatsapp import WhatsAppInput
     from rasa.core.run import configure_app
 
     Sanic.test_mode = True  # one Rasa app per test in one process
-    channel = WhatsAppInput.from_credentials(credentials(redis_url, graph.url))
     app = configure_app([channel], port=free_port())
+    if configure is not None:
+        configure(app)
     agent = RecordingAgent()
     app.ctx.agent = agent
     port = free_port()
@@ -112,11 +114,29 @@ async def webhook(redis_url, graph, store):
     await server.startup()
     await server.before_start()
     await server.after_start()
-    session = aiohttp.ClientSession()
     try:
-        yield Webhook(f"http://127.0.0.1:{port}/webhooks/whatsapp", channel, agent, session)
+        yield f"http://127.0.0.1:{port}", agent
     finally:
-        await session.close()
         await server.before_stop()
         await server.close()
         await server.after_stop()
+
+
+@contextlib.asynccontextmanager
+async def whatsapp_webhook(redis_url: str, graph_url: str, **overrides: Any):
+    """The WhatsApp channel (credentials with ``overrides``) on a running app."""
+    from bot.channels.whatsapp import WhatsAppInput
+
+    channel = WhatsAppInput.from_credentials(credentials(redis_url, graph_url, **overrides))
+    async with serving(channel) as (url, agent):
+        session = aiohttp.ClientSession()
+        try:
+            yield Webhook(f"{url}/webhooks/whatsapp", channel, agent, session)
+        finally:
+            await session.close()
+
+
+@pytest_asyncio.fixture
+async def webhook(redis_url, graph, store):
+    async with whatsapp_webhook(redis_url, graph.url) as running:
+        yield running
