@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# The handoff service and agent console (FastAPI, Python 3.11; its own environment, as in
+# .venv-handoff): `python -m handoff` on HANDOFF_HOST:HANDOFF_PORT (0.0.0.0:8000 here).
+#
+#   docker build -f deploy/docker/handoff.Dockerfile -t helder-handoff .
+#
+# Several instances may run side by side: they share Redis (state, sessions) and read the event
+# stream as one consumer group; pushes to consoles go over Redis pub/sub.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS deps
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY requirements/handoff.txt /tmp/requirements/handoff.txt
+# Everything above the "# tests" block of requirements/handoff.txt: the service's own pins,
+# without pytest, schemathesis and playwright (if the marker goes, everything is installed).
+RUN sed '/^# tests/,$d' /tmp/requirements/handoff.txt > /tmp/requirements/runtime.txt \
+ && pip install --upgrade pip \
+ && pip install -r /tmp/requirements/runtime.txt \
+ && python -c 'import fastapi, redis, pydantic, uvicorn; print("fastapi", fastapi.__version__)'
+
+FROM ${PYTHON_IMAGE}
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home app
+COPY --from=deps /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONUNBUFFERED=1 \
+    HANDOFF_HOST=0.0.0.0 \
+    HANDOFF_PORT=8000
+WORKDIR /app
+COPY handoff/ handoff/
+# The only Rasa-side modules the service imports (standard library only, no Rasa):
+# log masking (handoff/__main__.py, app.py), retention and tracker keys (handoff/privacy.py), the
+# WhatsApp window keys (handoff/store.py, privacy.py). bot/__init__.py installs the masking and
+# skips the action validator when Rasa is not loaded.
+COPY bot/__init__.py bot/action_validation.py bot/log_masking.py bot/privacy.py bot/
+COPY bot/channels/__init__.py bot/channels/whatsapp_state.py bot/channels/
+COPY deploy/docker/healthcheck.py /usr/local/bin/healthcheck.py
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "/usr/local/bin/healthcheck.py", "http://127.0.0.1:8000/health"]
+CMD ["python", "-m", "handoff"]
