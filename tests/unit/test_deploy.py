@@ -266,6 +266,10 @@ def test_rasa_replicas_share_redis_and_the_action_server():
         assert env["REDIS_HOST"] == "redis", name
         assert urlsplit(env["ACTION_ENDPOINT_URL"]).hostname in _hostnames({"actions": services["actions"]})
         assert "ports" not in service, f"{name}: Rasa's HTTP API must only be reachable through the proxy"
+        # The web chat's per-IP rate limit sees the customer, not nginx: the header nginx sets.
+        assert env.get("SANIC_REAL_IP_HEADER", "").lower() == "x-real-ip", name
+    server_headers = {d[1][0].lower(): d[1][1] for d in _customer_server()[2] if d[0] == "proxy_set_header"}
+    assert server_headers["x-real-ip"] == "$remote_addr"
 
 
 def test_every_stack_variable_has_a_home():
