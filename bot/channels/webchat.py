@@ -34,9 +34,10 @@ What it changes compared with ``rasa.core.channels.socketio``:
   ``rate_limited``) in its language: the message's when it is clear, else the page's locale, else
   Dutch. The client IP is Sanic's ``request.remote_addr`` (a proxy's forwarded address, once
   ``SANIC_PROXIES_COUNT``/``SANIC_REAL_IP_HEADER`` is set), else the peer; addresses in
-  ``rate_limit_ip_exempt`` (default loopback: a local proxy without forwarding, tests) have no
-  per-IP limit, so customers behind one proxy address are never limited together. Redis down:
-  no limit (fail open), logged.
+  ``rate_limit_ip_exempt`` (networks; default loopback and the private ranges, where a proxy
+  without forwarding configured, a container network or a test client is) have no per-IP limit,
+  so customers behind one proxy address are never limited together. Redis down: no limit (fail
+  open), logged.
 
 The channel keeps the name ``socketio``: it is the web chat the rest of the system knows by that
 name (``latest_input_channel``, the case's ``channel``, the console's "website chat" label, and
@@ -46,11 +47,12 @@ name (``latest_input_channel``, the case's ``channel``, the console's "website c
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import json
 import logging
 import re
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text, Tuple
 
 import rasa.core.channels.channel
 import rasa.shared.exceptions
@@ -73,8 +75,27 @@ PUBLIC_METADATA = ("agent_id", "agent_name", "event", "message_id", "utter_actio
 CONTENT_KEYS = ("text", "timestamp", "buttons", "quick_replies", "image", "attachment", "custom", "elements")
 
 
-# Peers that are not limited per IP (a proxy on this host without forwarding configured, tests).
-DEFAULT_IP_EXEMPT = ("127.0.0.1", "::1")
+# Peers that are not limited per IP: loopback and private networks, where a proxy is when the
+# channel does not see the customer's forwarded address (or a test client on this host).
+DEFAULT_IP_EXEMPT = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+
+
+def ip_networks(value: Any) -> Tuple[Any, ...]:
+    """``"127.0.0.0/8, ::1"`` (or a list) → ip_network objects; a bare address is a /32 (/128)."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    try:
+        return tuple(ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip())
+    except ValueError as error:
+        raise rasa.shared.exceptions.RasaException(f"web chat channel: rate_limit_ip_exempt: {error}") from error
+
+
+def ip_in(address: Optional[str], networks: Iterable[Any]) -> bool:
+    """True when ``address`` (may be bracketed IPv6) lies in one of ``networks``."""
+    try:
+        ip = ipaddress.ip_address(str(address or "").strip("[]"))
+    except ValueError:
+        return False
+    return any(ip.version == network.version and ip in network for network in networks)
 
 
 def client_ip(environ: Dict[str, Any]) -> Optional[str]:
@@ -193,7 +214,7 @@ class WebChatInput(SocketIOInput):
 
     # Rate limits; from_credentials reads them (configure_rate_limits), these are the defaults.
     rate_limiter: RateLimiter = None  # type: ignore[assignment]
-    ip_exempt: frozenset = frozenset()
+    ip_exempt: Tuple[Any, ...] = ip_networks(DEFAULT_IP_EXEMPT)
     _redis: Any = None
     _redis_settings: Optional[Dict[str, Any]] = None
 
@@ -231,10 +252,7 @@ class WebChatInput(SocketIOInput):
         window = number("rate_limit_window_seconds", 60.0)
         if window <= 0:
             raise rasa.shared.exceptions.RasaException("web chat channel: rate_limit_window_seconds must be positive")
-        exempt = credentials.get("rate_limit_ip_exempt", DEFAULT_IP_EXEMPT)
-        if isinstance(exempt, str):
-            exempt = exempt.split(",")
-        self.ip_exempt = frozenset(str(ip).strip() for ip in exempt or () if str(ip).strip())
+        self.ip_exempt = ip_networks(credentials.get("rate_limit_ip_exempt", DEFAULT_IP_EXEMPT))
         host = str(credentials.get("redis_host") or "").strip()
         self._redis_settings = None
         if host:
@@ -370,7 +388,7 @@ class WebChatInput(SocketIOInput):
         """Counts the message; False (and once per window a notice) when it is over a limit."""
         ip = await self._session_value(sid, "ip")
         verdict = await self.rate_limiter.check(
-            {"session": session_id, "ip": None if ip in self.ip_exempt else ip}, notify=session_id)
+            {"session": session_id, "ip": None if not ip or ip_in(ip, self.ip_exempt) else ip}, notify=session_id)
         if verdict.allowed:
             return True
         assert verdict.limit is not None

@@ -258,7 +258,10 @@ def test_credentials_yml_configures_both_channels_rate_limits(redis_url, tmp_pat
     assert {s: (l.max_messages, l.window_seconds) for s, l in webchat.rate_limiter.limits.items()} == {
         "session": (20, 60), "ip": (60, 60)}
     assert webchat.rate_limiter.uses_redis and webchat._redis_settings["port"] == int(env["REDIS_PORT"])
-    assert webchat.ip_exempt == {"127.0.0.1", "::1"}
+    from bot.channels.webchat import ip_in
+
+    assert all(ip_in(ip, webchat.ip_exempt) for ip in ("127.0.0.1", "::1", "[::1]", "10.1.2.3", "172.17.0.2"))
+    assert not any(ip_in(ip, webchat.ip_exempt) for ip in ("203.0.113.7", "2001:db8::1", "", None, "unix"))
     # Defaults when a section leaves them out.
     defaults = WhatsAppSettings.from_credentials({"verify_token": "v", "app_secret": "s", "access_token": "a",
                                                   "phone_number_id": "1"})
@@ -404,8 +407,9 @@ async def test_webchat_per_ip_limit_across_sessions_and_not_for_another_ip(web):
 
 @pytest.mark.asyncio
 async def test_webchat_loopback_peers_are_not_limited_together(web):
-    # A proxy on this host without forwarding configured: every customer has its address.
-    browsers = [await web.browser(ip=None) for _ in range(3)]
+    # A proxy on this host (or in the container network) without forwarding configured: every
+    # customer has its address.
+    browsers = [await web.browser(ip=None), await web.browser(ip=None), await web.browser(ip="172.18.0.5")]
     for browser in browsers:
         await browser.say(*[f"vraag {n}" for n in range(5)])  # 15 from 127.0.0.1, IP limit 8
     assert all(len(web.received_from(b)) == 5 for b in browsers)
