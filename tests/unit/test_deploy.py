@@ -27,7 +27,9 @@ NGINX = DEPLOY / "nginx" / "helder.conf"
 K8S = DEPLOY / "k8s"
 
 # Customers reach only these (plus the widget's public transcript on the handoff service).
-CUSTOMER_PATHS = ("/webhooks/rest/webhook", "/webhooks/whatsapp/webhook", "/socket.io/")
+CUSTOMER_PATHS = ("/webhooks/whatsapp/webhook", "/socket.io/")
+# Rasa's REST channel lets the caller pick any sender id: never on the customer side.
+NOT_FOR_CUSTOMERS = ("/webhooks/rest/webhook",)
 # Rasa's HTTP API: never on the customer-facing side.
 RASA_API_PREFIXES = ("/conversations", "/model", "/status", "/version", "/domain")
 SECRETS = ("RASA_JWT_SECRET", "HANDOFF_API_TOKEN", "HANDOFF_SESSION_SECRET", "SHOP_TOKEN_SECRET", "REDIS_PASSWORD",
@@ -413,6 +415,8 @@ def test_customer_server_routes_only_the_customer_paths():
     for path in locations:
         assert not path.startswith(RASA_API_PREFIXES), f"Rasa's HTTP API exposed at {path}"
         assert not path.startswith(("/api", "/auth", "/ws", "/login", "/static")), f"console exposed at {path}"
+    for path in NOT_FOR_CUSTOMERS:
+        assert path not in locations, f"{path} exposed to customers"
     allowed = set(CUSTOMER_PATHS) | {"/public/conversations/", "/"}
     assert set(locations) <= allowed, f"unexpected customer locations {sorted(set(locations) - allowed)}"
     catch_all = locations["/"][2]
@@ -507,7 +511,7 @@ def test_k8s_customer_ingress_has_only_customer_paths_and_sticky_socketio():
             if rule["host"] == customer_host:
                 for path in rule["http"]["paths"]:
                     paths[path["path"]] = ingress
-    assert set(paths) == {"/webhooks/rest/webhook", "/webhooks/whatsapp/webhook", "/socket.io", "/public/conversations"}
+    assert set(paths) == {"/webhooks/whatsapp/webhook", "/socket.io", "/public/conversations"}
     annotations = paths["/socket.io"]["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/affinity"] == "cookie"
     console = [i for i in ingresses if all(r["host"] != customer_host for r in i["spec"]["rules"])]
