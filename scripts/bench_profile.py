@@ -16,14 +16,12 @@ import argparse
 import asyncio
 import cProfile
 import json
-import logging
 import os
 import pstats
 import sys
 import tempfile
 import time
 import uuid
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -33,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 from scripts.bench_turns import OURS  # noqa: E402
-from scripts.benchlib import RESULTS, RedisServer  # noqa: E402
+from scripts.benchlib import RESULTS, RedisServer, quiet_rasa_logs  # noqa: E402
 from scripts.model import ensure_model  # noqa: E402
 from scripts.stack import Stack, free_port  # noqa: E402
 
@@ -103,16 +101,6 @@ def _code_key(target: str) -> Optional[Tuple[str, int, str]]:
     return (code.co_filename, code.co_firstlineno, code.co_name) if code else None
 
 
-def _quiet() -> None:
-    warnings.filterwarnings("ignore")
-    logging.basicConfig(level=logging.WARNING)
-    for name in ("rasa", "tensorflow", "absl", "sanic", "apscheduler", "urllib3"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    from rasa.utils.log_utils import configure_structlog
-
-    configure_structlog(logging.WARNING)
-
-
 async def run_conversations(agent: Any, conversations: int) -> int:
     turns = 0
     for i in range(conversations):
@@ -172,7 +160,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--dump", type=Path, help="also write the raw pstats here")
     args = parser.parse_args()
-    _quiet()
+    quiet_rasa_logs()
     model = (args.model or ensure_model()).resolve()
     workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     redis = RedisServer(workdir / "redis", free_port())

@@ -48,12 +48,10 @@ import argparse
 import asyncio
 import csv
 import json
-import logging
 import math
 import os
 import sys
 import time
-import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +64,7 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 from actions.common import CASE_INTENTS  # noqa: E402
 from bot.language import SUPPORTED_LANGUAGES, decide_language, get_detector  # noqa: E402
+from scripts.benchlib import quiet_rasa_logs  # noqa: E402
 
 LANGUAGES: Tuple[str, ...] = ("nl", "en")
 EVAL_DIR = ROOT.parent / "shared" / "eval"
@@ -495,18 +494,6 @@ async def run(model_path: Path, eval_dir: Path, limit: Optional[int]) -> Dict[st
     }
 
 
-def _quiet() -> None:
-    """Keeps Rasa/TensorFlow chatter out of the table."""
-    warnings.filterwarnings("ignore")
-    logging.basicConfig(level=logging.WARNING)
-    for name in ("rasa", "tensorflow", "absl", "matplotlib", "sanic", "apscheduler"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    # Rasa 3.6 logs every parse through structlog, which prints everything until configured.
-    from rasa.utils.log_utils import configure_structlog
-
-    configure_structlog(logging.WARNING)
-
-
 def main(argv: Optional[Iterable[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=None,
@@ -519,7 +506,7 @@ def main(argv: Optional[Iterable[str]] = None) -> int:
     if args.limit is not None and args.limit <= 0:
         parser.error("--limit must be positive")
 
-    _quiet()
+    quiet_rasa_logs()
     if args.model is None:
         from scripts.model import ensure_model
 

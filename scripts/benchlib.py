@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
@@ -53,25 +53,26 @@ def _children(pid: int) -> List[int]:
     return found
 
 
+def _tree(pid: int) -> Iterator[int]:
+    """A process and all its live descendants."""
+    pending, seen = [pid], set()
+    while pending:
+        current = pending.pop()
+        if current not in seen:
+            seen.add(current)
+            yield current
+            pending += _children(current)
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of a process and all its descendants (VmRSS from /proc), in bytes."""
     total = 0
-    pending = [pid]
-    seen = set()
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
+    for current in _tree(pid):
         try:
             with open(f"/proc/{current}/status") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-                        break
+                total += next((int(line.split()[1]) * 1024 for line in handle if line.startswith("VmRSS:")), 0)
         except OSError:
             continue
-        pending += _children(current)
     return total
 
 
@@ -79,20 +80,29 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by a process and its live descendants."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pending, seen = [pid], set()
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
+    for current in _tree(pid):
         try:
             with open(f"/proc/{current}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / ticks
         except (OSError, IndexError, ValueError):
             continue
-        pending += _children(current)
     return total
+
+
+def quiet_rasa_logs() -> None:
+    """Keeps Rasa/TensorFlow chatter out of a benchmark's output."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("rasa", "tensorflow", "absl", "matplotlib", "sanic", "apscheduler", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    # Rasa 3.6 logs every parse through structlog, which prints everything until configured.
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)
 
 
 def mib(value: float) -> float:
