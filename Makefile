@@ -10,7 +10,7 @@ BENCH := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=fals
 PYTEST := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install train run shell seed validate bench erase retention test test-unit test-handoff test-browser test-nlu test-stories test-e2e clean
+.PHONY: help install train run shell seed validate bench erase retention test test-unit test-handoff test-browser test-nlu test-stories test-e2e chaos clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,9 @@ test-browser: ## The agent console in headless Chromium (Playwright)
 
 test-e2e: $(PY) ## End-to-end conversations against real Rasa, actions, handoff service and Redis
 	@$(PYTEST) tests/e2e -q
+
+chaos: $(PY) ## Fault injection against the real stack: Redis restarts, two replicas, services down (not in make test)
+	@$(PYTEST) tests/chaos -q
 
 bench: $(PY) ## All benchmarks next to same-run baselines (about 25 min); writes docs/benchmarks.md
 	@$(PY) scripts/model.py > /dev/null

@@ -1,0 +1,156 @@
+"""Fault injection against the real stack (``make chaos``): a Redis the tests can restart, a second
+Rasa server and handoff service on the same Redis, services stopped while customers talk.
+
+Reuses the end-to-end stack (tests/e2e/conftest.py) and scripts/stack.py; only the Redis differs:
+it is started here so a test can stop it and start it again on the same port and directory.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, Optional
+
+import pytest
+import requests
+
+from scripts.clients import Agent, wait_until
+from scripts.stack import ROOT, free_port, redis_ping
+from tests.e2e.conftest import assert_language, stack  # noqa: F401 (the e2e stack fixture, on this Redis)
+
+
+class RestartableRedis:
+    """A private redis-server with AOF (``appendfsync everysec``) that can be stopped and started again."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.dir = data_dir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self) -> None:
+        server = shutil.which("redis-server")
+        if server is None:
+            pytest.fail("redis-server is not installed (Debian/Ubuntu: sudo apt install redis-server)")
+        self.proc = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while not redis_ping(self.url):
+            assert self.proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        # Loading the AOF: PING answers -LOADING until the data is back; wait for real data.
+        import redis as redis_py
+        client = redis_py.Redis.from_url(self.url)
+        wait_until(lambda: _loaded(client), timeout=20)
+        client.close()
+
+    def stop(self) -> None:
+        """Crash stop (SIGKILL) after > 1 s, so everything written so far is in the AOF."""
+        time.sleep(1.5)
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        assert not redis_ping(self.url)
+
+    def restart(self, down_for: float = 1.0) -> None:
+        self.stop()
+        time.sleep(down_for)
+        self.start()
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def _loaded(client) -> bool:
+    try:
+        return client.info("persistence").get("loading") == 0
+    except Exception:  # noqa: BLE001 - still loading or not up yet
+        return False
+
+
+@pytest.fixture(scope="session")
+def chaos_redis(tmp_path_factory):
+    server = RestartableRedis(tmp_path_factory.mktemp("redis-chaos"))
+    server.start()
+    yield server
+    server.terminate()
+
+
+@pytest.fixture(scope="session")
+def redis_url(chaos_redis):
+    """Overrides tests/conftest.py: the e2e ``stack`` fixture runs on the restartable Redis."""
+    return chaos_redis.url
+
+
+def wait_healthy(url: str, timeout: float = 30) -> None:
+    """The handoff service answers /health with Redis reachable."""
+    def ok() -> bool:
+        try:
+            response = requests.get(f"{url}/health", timeout=2)
+            return response.status_code == 200 and response.json().get("redis") is True
+        except requests.RequestException:
+            return False
+    wait_until(ok, timeout=timeout, interval=0.2)
+
+
+@pytest.fixture(scope="session")
+def agent_passwords(stack) -> Dict[str, str]:
+    passwords = {"eva": uuid.uuid4().hex, "noah": uuid.uuid4().hex}
+    stack.add_agent("eva", "Eva de Jong", passwords["eva"])
+    stack.add_agent("noah", "Noah Bakker", passwords["noah"])
+    return passwords
+
+
+@pytest.fixture
+def sign_in(stack, agent_passwords):
+    """sign_in("eva", url=None) → an Agent on the given handoff instance (default: the stack's)."""
+    signed_in = []
+
+    def make(username: str, url: Optional[str] = None) -> Agent:
+        agent = Agent(url or stack.handoff_url, username, agent_passwords[username])
+        signed_in.append(agent)
+        return agent
+
+    yield make
+    for agent in signed_in:
+        agent.close()
+
+
+def handoff_python() -> str:
+    return str(ROOT / ".venv-handoff" / "bin" / "python")
+
+
+def retrying(call, *args, attempts: int = 5, **kwargs) -> requests.Response:
+    """Calls the handoff API, retrying a 503 ("storage unavailable, try again") a few times.
+
+    Right after a Redis restart the service's pooled connections are stale: the first command on
+    each fails and that request answers 503 (redis-py does not retry it). That is transient and
+    said so; what these tests check is that the data and the conversation survive.
+    """
+    for _ in range(attempts):
+        response = call(*args, **kwargs)
+        if response.status_code != 503:
+            return response
+        time.sleep(0.3)
+    return response
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Collected only when named (``make chaos`` runs ``pytest tests/chaos``): never by a plain
+    ``pytest`` (pytest.ini's testpaths is ``tests``) or ``pytest tests``; these tests stop services."""
+    here = Path(__file__).resolve().parent
+    for arg in config.invocation_params.args:
+        if arg.startswith("-"):
+            continue
+        named = (Path(config.invocation_params.dir) / str(arg).split("::")[0]).resolve()
+        if named == here or here in named.parents:
+            return None
+    return True
