@@ -362,6 +362,8 @@ def main() -> None:
             training["ratio"] = round(ours_train / training["baseline_s"], 2)
     report["training"] = training
     print(f"  training: {training}", flush=True)
+    for cache in ("cache-baseline", "cache-ours"):  # hundreds of MB; the models and logs stay
+        shutil.rmtree(workdir / cache, ignore_errors=True)
 
     redis = RedisServer(workdir / "redis", free_port())
     stack = Stack(redis_url=redis.url, rasa_port=free_port(), actions_port=free_port(), handoff_port=free_port(),
