@@ -13,7 +13,7 @@ PYTEST := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=fal
 .PHONY: help install train run shell seed validate bench erase retention test test-unit test-handoff test-browser test-nlu test-stories test-e2e chaos clean
 
 help: ## List the targets with a one-line description
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: ## Create the bot (Python 3.10) and handoff (3.11+) environments, chromium for tests; idempotent
 	@scripts/install.sh
