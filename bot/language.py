@@ -383,14 +383,13 @@ class WordSet:
         import numpy
 
         self._hashes = numpy.unique(numpy.fromiter((hash(word) for word in words), dtype=numpy.int64))
+        self._key = numpy.int64
 
     def __contains__(self, word: object) -> bool:
-        import numpy
-
         if not isinstance(word, str):
             return False
-        key = numpy.int64(hash(word))
-        index = int(numpy.searchsorted(self._hashes, key))
+        key = self._key(hash(word))
+        index = int(self._hashes.searchsorted(key))
         return index < len(self._hashes) and self._hashes[index] == key
 
     def __len__(self) -> int:

@@ -32,7 +32,6 @@ import importlib.util
 import json
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ if str(ROOT) not in sys.path:
 from handoff import keys  # noqa: E402
 from handoff.settings import Settings  # noqa: E402
 from handoff.store import Store  # noqa: E402
+from scripts.stack import RedisServer  # noqa: E402
 
 BASE_TS = 1_714_557_600.0
 MODEL = {"model_id": "5c0a7e7f0e3c4b5d9d4f0b1f2a3c4d5e", "assistant_id": "support-assistant"}
@@ -166,47 +166,6 @@ def entry_id(index: int) -> str:
 
 
 # --- redis -----------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class PrivateRedis:
-    """A redis-server of our own on a free port (AOF on, like ``make run``), never a shared one."""
-
-    def __init__(self) -> None:
-        server = shutil.which("redis-server")
-        if server is None:
-            raise SystemExit("redis-server is not installed (Debian/Ubuntu: sudo apt install redis-server)")
-        self.directory = tempfile.mkdtemp(prefix="bench-consumer-redis-")
-        port = free_port()
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.proc = subprocess.Popen(
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", self.directory,
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        client = sync_redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if client.ping():
-                    break
-            except sync_redis.RedisError:
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                raise SystemExit("redis-server did not start")
-            time.sleep(0.05)
-        client.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        shutil.rmtree(self.directory, ignore_errors=True)
-
 
 def load_entries(url: str, entries: List[Tuple[str, str]]) -> None:
     client = sync_redis.Redis.from_url(url, decode_responses=True)
@@ -367,7 +326,8 @@ def main() -> None:
     variants = [("working tree", None)] + ([(f"at {args.baseline}", args.baseline)] if args.baseline else [])
     modules = {label: consumer_module(ref) for label, ref in variants}
     results: Dict[str, List[Dict[str, Any]]] = {label: [] for label, _ in variants}
-    server = PrivateRedis()
+    redis_dir = Path(tempfile.mkdtemp(prefix="bench-consumer-redis-"))
+    server = RedisServer(redis_dir)
     try:
         for round_no in range(args.repeat):
             for label, _ in (variants if round_no % 2 == 0 else variants[::-1]):
@@ -391,6 +351,7 @@ def main() -> None:
                       f"redis {result['redis']}, console {result['console']}")
     finally:
         server.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)
 
     summary = {}
     for label, runs in results.items():

@@ -29,9 +29,6 @@ import argparse
 import json
 import os
 import random
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.clients import Agent, WebCustomer, wait_until  # noqa: E402
 from scripts.fake_graph_api import FakeGraphAPI, replies_after  # noqa: E402
-from scripts.stack import Stack, free_port, redis_ping  # noqa: E402
+from scripts.benchlib import percentiles  # noqa: E402
+from scripts.stack import RedisServer, Stack, free_port  # noqa: E402
 from scripts.whatsapp_customer import PHONE_NUMBER_ID, WhatsAppCustomer  # noqa: E402
 
 TARGET_P95_MS = 100.0
@@ -52,14 +50,6 @@ LEGS = ("customer_to_console_web", "agent_to_customer_web",
         "customer_to_console_whatsapp", "agent_to_customer_whatsapp")
 BASELINES = ("baseline_redis_stream_roundtrip", "baseline_http_post_roundtrip_fake_graph")
 POLL = 0.002  # seconds between checks; the times themselves come from the receiving threads
-
-
-def percentiles(values: List[float]) -> Dict[str, float]:
-    ordered = sorted(values)
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-    return {"n": len(ordered), "p50_ms": round(pick(0.50) * 1000, 1), "p95_ms": round(pick(0.95) * 1000, 1),
-            "max_ms": round(ordered[-1] * 1000, 1), "mean_ms": round(statistics.mean(ordered) * 1000, 1)}
 
 
 def redis_baseline(url: str, rounds: int) -> List[float]:
@@ -185,12 +175,8 @@ def main() -> None:
         parser.error(f"--model {args.model}: no such file")
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-handoff-"))
-    port = free_port()
-    redis_url = f"redis://127.0.0.1:{port}/0"
-    redis_proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-                                   "--dir", str(workdir), "--appendonly", "yes", "--save", ""],
-                                  stdout=subprocess.DEVNULL)
-    wait_until(lambda: redis_ping(redis_url), timeout=10)
+    redis_server = RedisServer(workdir / "redis")
+    redis_url = redis_server.url
     app_secret = uuid.uuid4().hex
     access_token = "EAAG" + uuid.uuid4().hex
     graph = FakeGraphAPI(access_token=access_token).start()
@@ -228,8 +214,7 @@ def main() -> None:
     finally:
         stack.stop()
         graph.stop()
-        redis_proc.terminate()
-        redis_proc.wait()
+        redis_server.stop()
 
     report: Dict[str, Any] = {}
     for name in LEGS:

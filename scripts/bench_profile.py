@@ -31,9 +31,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 from scripts.bench_turns import OURS  # noqa: E402
-from scripts.benchlib import RESULTS, RedisServer, quiet_rasa_logs  # noqa: E402
+from scripts.benchlib import RESULTS, quiet_rasa_logs  # noqa: E402
 from scripts.model import ensure_model  # noqa: E402
-from scripts.stack import Stack, free_port  # noqa: E402
+from scripts.stack import RedisServer, Stack, free_port  # noqa: E402
 
 # Stages of a turn: (label, "module:Class.method"). The cumulative time of that function.
 STAGES: List[Tuple[str, str]] = [

@@ -49,8 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from scripts.benchlib import RESULTS, RedisServer, cpu_seconds, machine, mib, percentiles, rss_bytes  # noqa: E402
-from scripts.stack import Stack, _wait_http, free_port  # noqa: E402
+from scripts.benchlib import RESULTS, cpu_seconds, machine, mib, percentiles, rss_bytes  # noqa: E402
+from scripts.stack import RedisServer, Stack, _wait_http, free_port  # noqa: E402
 
 P95_LIMIT_S = 0.500
 MAX_ERROR_RATE = 0.01
@@ -433,8 +433,10 @@ def main() -> None:
                 stack.start_rasa(port=port, name=f"rasa{k}")
                 urls.append(f"http://127.0.0.1:{port}")
                 pids[f"rasa{k}"] = stack.processes[f"rasa{k}"].pid
-            for url in urls[1:]:  # warm-up of the new replicas
-                interleaved_latency(url, baseline.url, len(OURS))
+            with requests.Session() as session:  # warm-up of the new replicas
+                for url in urls[1:]:
+                    for script in OURS:
+                        conversation(session, url, script)
             idle.update({name: mib(rss_bytes(pid)) for name, pid in pids.items() if name not in idle})
             replica_pids = {k: v for k, v in pids.items() if k != "baseline_rasa"}
             print(f"throughput ramp (ours, {args.replicas} Rasa servers on one Redis, customers sticky to one):",

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: percentiles, process memory, a private Redis, the machine.
+"""What the benchmark scripts share: percentiles, process memory and CPU, quiet logs, the machine.
 
 Every benchmark compares with a baseline measured in the same run, because these machines are
 noisy; the helpers here only measure, they never judge.
@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import statistics
 import subprocess
-import time
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional
 
@@ -107,35 +105,6 @@ def quiet_rasa_logs() -> None:
 
 def mib(value: float) -> float:
     return round(value / (1024 * 1024), 1)
-
-
-class RedisServer:
-    """A private redis-server on a free port with AOF, as ``make run`` starts it."""
-
-    def __init__(self, directory: Path, port: int) -> None:
-        server = shutil.which("redis-server")
-        if server is None:
-            raise SystemExit("redis-server is not installed (Debian/Ubuntu: sudo apt install redis-server)")
-        directory.mkdir(parents=True, exist_ok=True)
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.proc = subprocess.Popen(
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )
-        from scripts.stack import redis_ping
-
-        deadline = time.monotonic() + 10
-        while not redis_ping(self.url):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 def machine() -> Dict[str, object]:

@@ -67,6 +67,59 @@ def redis_ping(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+REDIS_NOT_INSTALLED = ("`redis-server` is not installed. Install it (Debian/Ubuntu: sudo apt install redis-server; "
+                       "macOS: brew install redis)")
+
+
+def redis_command(port: int, directory: Path) -> List[str]:
+    """The redis-server command line ``make run`` uses: loopback only, AOF every second, no RDB."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise SystemExit(REDIS_NOT_INSTALLED)
+    return [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+
+
+class RedisServer:
+    """A redis-server of our own (AOF as ``make run`` has it) for tests and benchmarks.
+
+    Started by the constructor on ``port`` (default: a free one) with its data in ``directory``;
+    ``start`` again after ``stop`` or ``kill`` reuses port and data, so the AOF is read back.
+    """
+
+    def __init__(self, directory: Path, port: Optional[int] = None, log: Optional[Path] = None) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log = log
+        self.proc: Optional[subprocess.Popen] = None
+        self.start()
+
+    def start(self, timeout: float = 10) -> None:
+        output = open(self.log, "ab") if self.log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(redis_command(self.port, self.directory), stdout=output,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not redis_ping(self.url):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stops the server (SIGTERM: it finishes writing the AOF)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def kill(self) -> None:
+        """Crashes the server (SIGKILL): what the AOF has is what survives."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
 def admin_token(secret: str) -> str:
     """A JWT for Rasa's HTTP API with the admin role (HS256)."""
     import jwt  # PyJWT comes with Rasa
@@ -186,22 +239,14 @@ class Stack:
         """Uses the Redis at redis_url, or starts a local one with AOF under var/redis."""
         if redis_ping(self.redis_url):
             return
-        server = shutil.which("redis-server")
-        if server is None:
-            raise SystemExit(
-                f"No Redis at {self.redis_url} and `redis-server` is not installed.\n"
-                "Install it (Debian/Ubuntu: sudo apt install redis-server; macOS: brew install redis)\n"
-                "or set REDIS_URL=redis://host:port/db to a Redis you run."
-            )
+        if shutil.which("redis-server") is None:
+            raise SystemExit(f"No Redis at {self.redis_url} and {REDIS_NOT_INSTALLED},\n"
+                             "or set REDIS_URL=redis://host:port/db to a Redis you run.")
         env = parse_redis_url(self.redis_url)
         if env["REDIS_HOST"] not in ("127.0.0.1", "localhost"):
             raise SystemExit(f"No Redis reachable at {self.redis_url}.")
         self.redis_dir.mkdir(parents=True, exist_ok=True)
-        self._spawn(
-            "redis",
-            [server, "--port", env["REDIS_PORT"], "--bind", "127.0.0.1", "--dir", str(self.redis_dir),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
-        )
+        self._spawn("redis", redis_command(int(env["REDIS_PORT"]), self.redis_dir))
         deadline = time.monotonic() + 10
         while not redis_ping(self.redis_url):
             if time.monotonic() > deadline or self.processes["redis"].poll() is not None:

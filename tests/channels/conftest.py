@@ -25,6 +25,25 @@ ACCESS_TOKEN = "test-access-token-EAAG"
 
 
 @pytest.fixture
+def stack_channels(redis_url, tmp_path, monkeypatch):
+    """``(env, channels)``: the channels credentials.yml configures, read with the environment
+    scripts/stack.py gives the Rasa server (no WHATSAPP_* of the machine's own)."""
+    import os
+
+    from rasa.core.run import create_http_input_channels
+
+    from scripts.stack import ROOT, Stack
+
+    for name in [n for n in os.environ if n.startswith("WHATSAPP_")]:
+        monkeypatch.delenv(name)
+    env = Stack(redis_url=redis_url, jwt_secret="x", log_dir=tmp_path).env()
+    for name, value in env.items():
+        if name.startswith(("WHATSAPP_", "REDIS_")):
+            monkeypatch.setenv(name, value)
+    return env, create_http_input_channels(None, str(ROOT / "credentials.yml"))
+
+
+@pytest.fixture
 def graph():
     fake = FakeGraphAPI(access_token=ACCESS_TOKEN).start()
     yield fake

@@ -236,22 +236,11 @@ async def test_whatsapp_redeliveries_and_reactions_do_not_count(redis_url, graph
         assert graph.texts(SANNE) == []
 
 
-def test_credentials_yml_configures_both_channels_rate_limits(redis_url, tmp_path, monkeypatch):
-    import os
-
-    from rasa.core.run import create_http_input_channels
-
+def test_credentials_yml_configures_both_channels_rate_limits(stack_channels):
     from bot.channels.webchat import WebChatInput
     from bot.channels.whatsapp import WhatsAppInput, WhatsAppSettings
-    from scripts.stack import ROOT, Stack
 
-    for name in [n for n in os.environ if n.startswith("WHATSAPP_")]:
-        monkeypatch.delenv(name)
-    env = Stack(redis_url=redis_url, jwt_secret="x", log_dir=tmp_path).env()
-    for name, value in env.items():
-        if name.startswith(("WHATSAPP_", "REDIS_")):
-            monkeypatch.setenv(name, value)
-    channels = create_http_input_channels(None, str(ROOT / "credentials.yml"))
+    env, channels = stack_channels
     [whatsapp] = [c for c in channels if isinstance(c, WhatsAppInput)]
     [webchat] = [c for c in channels if isinstance(c, WebChatInput)]
     assert (whatsapp.settings.rate_limit_per_sender, whatsapp.settings.rate_limit_window_seconds) == (20, 60)

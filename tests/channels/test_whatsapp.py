@@ -434,18 +434,8 @@ def test_missing_credentials_fail_loudly():
     assert "app-secret-value" not in repr(settings) and "token-value" not in repr(settings)
 
 
-def test_credentials_yml_loads_with_the_stacks_environment(redis_url, tmp_path, monkeypatch):
-    from rasa.core.run import create_http_input_channels
-
-    from scripts.stack import ROOT, Stack
-
-    for name in [n for n in __import__("os").environ if n.startswith("WHATSAPP_")]:
-        monkeypatch.delenv(name)
-    env = Stack(redis_url=redis_url, jwt_secret="x", log_dir=tmp_path).env()
-    for name, value in env.items():
-        if name.startswith(("WHATSAPP_", "REDIS_")):
-            monkeypatch.setenv(name, value)
-    channels = create_http_input_channels(None, str(ROOT / "credentials.yml"))
+def test_credentials_yml_loads_with_the_stacks_environment(stack_channels):
+    env, channels = stack_channels
     [whatsapp] = [c for c in channels if isinstance(c, WhatsAppInput)]
     assert whatsapp.url_prefix() == "whatsapp"
     assert whatsapp.settings.graph_api_url == "https://graph.facebook.com/v19.0"

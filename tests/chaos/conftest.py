@@ -5,10 +5,6 @@ Reuses the end-to-end stack (tests/e2e/conftest.py) and scripts/stack.py; only t
 it is started here so a test can stop it and start it again on the same port and directory.
 """
 
-import os
-import shutil
-import signal
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -18,55 +14,32 @@ import pytest
 import requests
 
 from scripts.clients import Agent, wait_until
-from scripts.stack import ROOT, free_port, redis_ping
+from scripts.stack import ROOT, RedisServer, redis_ping
 from tests.e2e.conftest import assert_language, stack  # noqa: F401 (the e2e stack fixture, on this Redis)
 
 
-class RestartableRedis:
-    """A private redis-server with AOF (``appendfsync everysec``) that can be stopped and started again."""
+class RestartableRedis(RedisServer):
+    """The shared private Redis (AOF, ``appendfsync everysec``), waiting for the AOF to be loaded
+    after a start, and with a crash restart."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.dir = data_dir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: Optional[subprocess.Popen] = None
-
-    def start(self) -> None:
-        server = shutil.which("redis-server")
-        if server is None:
-            pytest.fail("redis-server is not installed (Debian/Ubuntu: sudo apt install redis-server)")
-        self.proc = subprocess.Popen(
-            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
-            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while not redis_ping(self.url):
-            assert self.proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
+    def start(self, timeout: float = 10) -> None:
+        super().start(timeout)
         # Loading the AOF: PING answers -LOADING until the data is back; wait for real data.
         import redis as redis_py
         client = redis_py.Redis.from_url(self.url)
         wait_until(lambda: _loaded(client), timeout=20)
         client.close()
 
-    def stop(self) -> None:
+    def crash(self) -> None:
         """Crash stop (SIGKILL) after > 1 s, so everything written so far is in the AOF."""
         time.sleep(1.5)
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        self.kill()
         assert not redis_ping(self.url)
 
     def restart(self, down_for: float = 1.0) -> None:
-        self.stop()
+        self.crash()
         time.sleep(down_for)
         self.start()
-
-    def terminate(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 def _loaded(client) -> bool:
@@ -78,10 +51,10 @@ def _loaded(client) -> bool:
 
 @pytest.fixture(scope="session")
 def chaos_redis(tmp_path_factory):
-    server = RestartableRedis(tmp_path_factory.mktemp("redis-chaos"))
-    server.start()
+    directory = tmp_path_factory.mktemp("redis-chaos")
+    server = RestartableRedis(directory, log=directory / "redis.log")
     yield server
-    server.terminate()
+    server.stop()
 
 
 @pytest.fixture(scope="session")
