@@ -3,12 +3,16 @@
 Usage::
 
     python -m handoff.agents add eva --name "Eva de Jong" --password-env EVA_PASSWORD
-    python -m handoff.agents add eva --name "Eva de Jong" --password 'a long passphrase'
+    python -m handoff.agents add eva --name "Eva de Jong" --password 'a long passphrase' --role supervisor
+    python -m handoff.agents role eva admin
     python -m handoff.agents list
     python -m handoff.agents remove eva
 
 Only ``HANDOFF_REDIS_URL`` (or ``--redis-url``) is needed; the service's secrets are not.
 ``--password-env`` keeps the password out of the shell history and the process list.
+Roles (``agent``, ``supervisor``, ``admin``; see ``handoff/api/roles.py``): a new agent is an
+``agent`` unless ``--role`` says otherwise; ``add`` for an existing agent (a new password) keeps
+their role unless ``--role`` is given.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import List, Optional
 
 from redis.exceptions import RedisError
 
+from handoff.models import DEFAULT_ROLE, ROLES
 from handoff.store import Agent, Store
 
 # scrypt cost: about 50 ms and 16 MiB per check on a laptop; slow for a guesser, fine for a login.
@@ -82,11 +87,17 @@ def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
-async def add_agent(store: Store, username: str, name: str, password: str) -> Agent:
+async def add_agent(
+    store: Store, username: str, name: str, password: str, role: Optional[str] = None,
+) -> Agent:
     """Creates (or replaces) an agent.
 
+    Args:
+        role: ``agent``, ``supervisor`` or ``admin``; None keeps an existing agent's role (a new
+            password must not demote an admin) and makes a new one an ``agent``.
+
     Raises:
-        ValueError: bad username, empty name or too short password.
+        ValueError: bad username, empty name, too short password or unknown role.
     """
     username = normalise_username(username)
     if not USERNAME.match(username):
@@ -95,7 +106,12 @@ async def add_agent(store: Store, username: str, name: str, password: str) -> Ag
         raise ValueError("name must not be empty")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
-    agent = Agent(username, name.strip(), await asyncio.to_thread(hash_password, password))
+    if role is not None and role not in ROLES:
+        raise ValueError(f"role: one of {', '.join(ROLES)}")
+    if role is None:
+        existing = await store.get_agent(username)
+        role = existing.role if existing else DEFAULT_ROLE
+    agent = Agent(username, name.strip(), await asyncio.to_thread(hash_password, password), role)
     await store.save_agent(agent)
     return agent
 
@@ -110,7 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     secret = add.add_mutually_exclusive_group()
     secret.add_argument("--password", help="the password (visible in the process list; prefer --password-env)")
     secret.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
-    commands.add_parser("list", help="list agents and who is online")
+    add.add_argument("--role", choices=ROLES, default=None,
+                     help="agent (default for a new agent), supervisor or admin; an existing agent keeps theirs")
+    role = commands.add_parser("role", help="change an agent's role (effective on their next request)")
+    role.add_argument("username")
+    role.add_argument("role", choices=ROLES)
+    commands.add_parser("list", help="list agents, their roles and who is online")
     remove = commands.add_parser("remove", help="delete an agent")
     remove.add_argument("username")
     return parser
@@ -145,12 +166,18 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         store = Store(redis, settings)
         if args.command == "add":
-            agent = await add_agent(store, args.username, args.name, _password(args))
-            print(f"agent {agent.username} ({agent.name}) saved")
+            agent = await add_agent(store, args.username, args.name, _password(args), args.role)
+            print(f"agent {agent.username} ({agent.name}, {agent.role}) saved")
+        elif args.command == "role":
+            if not await store.set_agent_role(normalise_username(args.username), args.role):
+                print(f"no agent {args.username}", file=sys.stderr)
+                return 1
+            print(f"agent {args.username} is now {args.role}")
         elif args.command == "list":
             online = set(await store.available_agents())
             for agent in await store.list_agents():
-                print(f"{agent.username}\t{agent.name}\t{'online' if agent.username in online else 'offline'}")
+                presence = "online" if agent.username in online else "offline"
+                print(f"{agent.username}\t{agent.name}\t{presence}\t{agent.role}")
         elif args.command == "remove":
             if not await store.remove_agent(normalise_username(args.username)):
                 print(f"no agent {args.username}", file=sys.stderr)

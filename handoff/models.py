@@ -13,6 +13,12 @@ from typing import Any, Dict, List, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CaseStatus = Literal["queued", "human", "bot", "resolved"]
+#: What an agent may do, each role everything of the one before it (``handoff/api/roles.py``):
+#: ``agent`` works the queue and their own cases, ``supervisor`` any case (and takes cases over
+#: from colleagues), ``admin`` also erasure and agent management.
+Role = Literal["agent", "supervisor", "admin"]
+ROLES: tuple = ("agent", "supervisor", "admin")
+DEFAULT_ROLE: Role = "agent"
 #: The reasons the bot sends today (``actions/handoff.py: HANDOFF_REASONS``) plus ``takeover``.
 #: Other well-formed reasons are accepted too: a customer's handoff must not fail because the bot
 #: learned a new reason before the service did.
@@ -241,6 +247,13 @@ class AgentPublic(BaseModel):
 
     username: str
     name: str
+    role: Role = DEFAULT_ROLE
+
+
+class RoleChange(_Request):
+    """An admin gives an agent another role."""
+
+    role: Role
 
 
 class SessionPublic(BaseModel):

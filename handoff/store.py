@@ -21,8 +21,8 @@ from redis.asyncio import Redis
 from bot.channels.whatsapp_state import last_inbound_at, seconds_left
 from handoff import keys
 from handoff.models import (
-    AgentPublic, CaseCreate, CaseCreated, CasePublic, ConversationPublic, NotePublic, Promise,
-    TranscriptLine,
+    DEFAULT_ROLE, ROLES, AgentPublic, CaseCreate, CaseCreated, CasePublic, ConversationPublic, NotePublic,
+    Promise, TranscriptLine,
 )
 from handoff.settings import Settings
 
@@ -130,6 +130,29 @@ redis.call('ZADD', from[ARGV[4]], created, ARGV[1])
 return {'ok', status}
 """
 
+# A supervisor takes a claimed case over from its owner, if it is still theirs and still open.
+# KEYS: case hash
+# ARGV: expected owner, new owner, new owner's name, now (ISO)
+_REASSIGN = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing', ''} end
+if status ~= 'human' then return {'closed', status} end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+  return {'changed', redis.call('HGET', KEYS[1], 'owner_name') or ''}
+end
+-- claimed_at stays: the customer's wait ended at the first claim.
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'owner_name', ARGV[3], 'taken_over_at', ARGV[4],
+           'taken_over_from', ARGV[1])
+return {'ok', ''}
+"""
+
+# KEYS: agent hash; ARGV: role
+_SET_ROLE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'role', ARGV[1])
+return 1
+"""
+
 # A transcript line, once per key (the stream may deliver an event twice, and the service records
 # an agent's line itself before the broker echoes it); the conversation's summary follows the
 # newest line.
@@ -154,10 +177,11 @@ class Agent:
     username: str
     name: str
     password_hash: str
+    role: str = DEFAULT_ROLE
 
     def public(self) -> AgentPublic:
         """Without the password hash."""
-        return AgentPublic(username=self.username, name=self.name)
+        return AgentPublic(username=self.username, name=self.name, role=self.role)
 
 
 @dataclass(frozen=True)
@@ -186,6 +210,7 @@ class Store:
         self._open_case = redis.register_script(_OPEN_CASE)
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
+        self._reassign = redis.register_script(_REASSIGN)
         self._record_line = redis.register_script(_RECORD_LINE)
 
     # --- cases ----------------------------------------------------------------------------------
@@ -284,6 +309,24 @@ class Store:
             raise StoreError(409, f"claimed by {info}")
         if code == "closed":
             raise StoreError(409, f"case is {info}")
+
+    async def reassign(self, case_id: str, agent: Agent, *, expected_owner: str) -> None:
+        """Makes ``agent`` the owner of a case ``expected_owner`` holds (a supervisor's takeover).
+
+        Raises:
+            StoreError: 404 unknown case, 409 no longer open or no longer ``expected_owner``'s.
+        """
+        now = self.clock()
+        code, info = await self._reassign(
+            keys=[keys.case(case_id)],
+            args=[expected_owner, agent.username, agent.name, iso(now)],
+        )
+        if code == "missing":
+            raise StoreError(404, "case not found")
+        if code == "closed":
+            raise StoreError(409, f"case is {info}")
+        if code == "changed":
+            raise StoreError(409, f"the case changed meanwhile (now {info or 'someone else'}'s)")
 
     async def finish(
         self, case_id: str, *, expected_status: str, expected_owner: Optional[str], target: str,
@@ -608,6 +651,7 @@ class Store:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(keys.agent(agent.username), mapping={
             "username": agent.username, "name": agent.name, "password_hash": agent.password_hash,
+            "role": agent.role,
         })
         pipe.sadd(keys.agents(), agent.username)
         await pipe.execute()
@@ -626,7 +670,18 @@ class Store:
         fields = await self.redis.hgetall(keys.agent(username))
         if not fields:
             return None
-        return Agent(fields["username"], fields["name"], fields["password_hash"])
+        # Records from before roles (or with a role this version does not know) are plain agents:
+        # an unknown role must never grant more.
+        role = fields.get("role")
+        return Agent(fields["username"], fields["name"], fields["password_hash"],
+                     role if role in ROLES else DEFAULT_ROLE)
+
+    async def set_agent_role(self, username: str, role: str) -> bool:
+        """Changes an agent's role (effective on their next request); False if there is no such agent."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}")
+        # One script: an agent removed meanwhile must not come back as a hash with only a role.
+        return bool(await self.redis.eval(_SET_ROLE, 1, keys.agent(username), role))
 
     async def list_agents(self) -> List[Agent]:
         """All agents, by username."""

@@ -2,18 +2,23 @@
 
 Agents sign in with a session cookie that holds only a signed, random session id; the session
 itself (agent, CSRF token) lives in Redis, so signing out really ends it on every instance.
+Both expire: the cookie's signature after ``HANDOFF_SESSION_HOURS`` (checked on every request,
+whatever the browser does with Max-Age) and the Redis session with the same TTL. The agent's
+record (and role) is read on every request, so a removed agent or a changed role takes effect at
+once. What each role may do is in :mod:`handoff.api.roles`.
 """
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Annotated, Mapping, Optional
+from typing import Annotated, Awaitable, Callable, Mapping, Optional
 
 from fastapi import Depends, HTTPException, Request, status
 from starlette.requests import HTTPConnection
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from handoff.api import roles
 from handoff.consumer import Hub
 from handoff.rasa_client import RasaClient
 from handoff.settings import Settings
@@ -83,7 +88,7 @@ async def signed_in(
     if session is None:
         return None
     agent = await store.get_agent(session.username)
-    return SignedIn(agent, session) if agent else None
+    return SignedIn(roles.effective(agent, settings), session) if agent else None
 
 
 async def optional_agent(request: Request, settings: SettingsDep, store: StoreDep) -> Optional[SignedIn]:
@@ -103,8 +108,24 @@ async def require_agent(request: Request, settings: SettingsDep, store: StoreDep
     return found
 
 
+def require_role(role: str) -> Callable[..., Awaitable[SignedIn]]:
+    """A dependency: a signed-in agent (CSRF-checked like every change) with ``role`` or above."""
+
+    async def dependency(me: Annotated[SignedIn, Depends(require_agent)]) -> SignedIn:
+        if not roles.has_role(me.agent, role):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"{role}s only")
+        return me
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
+
+
 async def require_bot(request: Request, settings: SettingsDep) -> None:
-    """The bot's bearer token (``HANDOFF_API_TOKEN``)."""
+    """The bot's bearer token (``HANDOFF_API_TOKEN``), compared in constant time.
+
+    Only the bot's routes use it, and they take nothing else: an agent's session cookie (even
+    with its CSRF token) is no bot token.
+    """
     expected = settings.api_token.get_secret_value()
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     # An empty configured token (possible only locally) must not let an empty header through.
@@ -114,5 +135,10 @@ async def require_bot(request: Request, settings: SettingsDep) -> None:
 
 
 AgentDep = Annotated[SignedIn, Depends(require_agent)]
+# One function per role, so FastAPI runs each check once per request wherever it is declared.
+require_supervisor = require_role(roles.SUPERVISOR)
+require_admin = require_role(roles.ADMIN)
+SupervisorDep = Annotated[SignedIn, Depends(require_supervisor)]
+AdminDep = Annotated[SignedIn, Depends(require_admin)]
 OptionalAgentDep = Annotated[Optional[SignedIn], Depends(optional_agent)]
 BotDep = Depends(require_bot)

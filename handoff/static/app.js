@@ -200,7 +200,7 @@
   // ---- console -------------------------------------------------------------------------------
 
   const state = {
-    agent: null, // {username, name}
+    agent: null, // {username, name, role}: role agent | supervisor | admin (handoff/api/roles.py)
     csrf: null,
     queue: [],
     queueLoadedAt: 0, // performance.now() when waiting_seconds were read
@@ -267,7 +267,7 @@
     if (!(err instanceof ApiError)) return what + ': ' + (err && err.message ? err.message : String(err));
     if (err.status === 0) return what + ': ' + err.detail + '.';
     let hint = '';
-    if (err.status === 403) hint = ' You are not allowed to do this (only the owner of a case can).';
+    if (err.status === 403) hint = ' You are not allowed to do this (only the owner of a case, or a supervisor, can).';
     if (err.status === 502 || err.status === 504) hint = ' The bot platform did not accept it; try again in a moment.';
     return what + ': ' + err.detail + ' (HTTP ' + err.status + ').' + hint;
   }
@@ -321,10 +321,12 @@
     state.agent = {
       username: agent.username || agent.id || agent.login || '',
       name: agent.name || agent.display_name || agent.username || '',
+      role: agent.role || 'agent',
     };
     state.csrf = me.csrf_token;
     state.agentNames.set(state.agent.username, state.agent.name);
-    $('me').textContent = 'Signed in as ' + (state.agent.name || state.agent.username);
+    $('me').textContent = 'Signed in as ' + (state.agent.name || state.agent.username) +
+      (state.agent.role === 'agent' ? '' : ' (' + state.agent.role + ')');
   }
 
   function learnName(kase) {
@@ -616,6 +618,11 @@
     return Boolean(kase && state.agent && kase.owner && kase.owner === state.agent.username);
   }
 
+  /** Supervisors and admins may act on a colleague's case (the service checks it again). */
+  function supervises() {
+    return Boolean(state.agent && (state.agent.role === 'supervisor' || state.agent.role === 'admin'));
+  }
+
   function renderDetail() {
     const kase = state.case;
     const conversation = state.conversation;
@@ -795,9 +802,10 @@
       claim.textContent = 'Take over';
       claim.disabled = busy;
     } else if (kase && kase.status === 'human') {
+      // A supervisor can take a colleague's case over; an agent only sees who has it.
       claim.hidden = mine;
-      claim.textContent = 'Take over';
-      claim.disabled = true;
+      claim.textContent = supervises() && !mine ? 'Take over from ' + (kase.owner_name || kase.owner) : 'Take over';
+      claim.disabled = !supervises() || busy;
       owner.textContent = mine ? 'You own this case' : 'Claimed by ' + (kase.owner_name || kase.owner);
     } else if (kase || conversation) {
       // Handed back, resolved, or never escalated: the bot has it; taking over opens a case.
@@ -812,9 +820,12 @@
     $('note-input').disabled = !kase;
     $('reply-form').classList.toggle('is-disabled', !canReply);
     document.querySelector('[data-testid="note-add"]').disabled = !kase || busy;
-    $('handback').disabled = !(kase && kase.status === 'human' && mine) || busy;
+    // Replies need the case (a supervisor takes it over first: one voice per conversation);
+    // a supervisor may hand back or resolve a colleague's case, e.g. one left behind.
+    const mayAct = mine || supervises();
+    $('handback').disabled = !(kase && kase.status === 'human' && mayAct) || busy;
     // The owner resolves their case; a queued or handed-back case anyone may close.
-    const canResolve = Boolean(kase && ((kase.status === 'human' && mine) || kase.status === 'queued' || kase.status === 'bot'));
+    const canResolve = Boolean(kase && ((kase.status === 'human' && mayAct) || kase.status === 'queued' || kase.status === 'bot'));
     $('resolve-input').disabled = !canResolve;
     document.querySelector('[data-testid="resolve-button"]').disabled = !canResolve || busy;
   }
@@ -842,6 +853,7 @@
       scheduleRefresh();
       return;
     }
+    // The bot's conversation, or (supervisors) a colleague's case: the takeover endpoint decides.
     const conversationId = state.conversationId;
     if (!conversationId) return;
     const ok = await act('Could not take over', async () => {

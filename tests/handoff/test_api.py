@@ -119,7 +119,7 @@ async def test_login_right_and_wrong_password(service: Service) -> None:
     eva = await service.agent("eva")
     me = await eva.get("/api/me")
     assert me.status_code == 200
-    assert me.json()["agent"] == {"username": "eva", "name": "Eva de Jong"}
+    assert me.json()["agent"] == {"username": "eva", "name": "Eva de Jong", "role": "agent"}
     assert me.json()["csrf_token"] == eva.headers["X-CSRF-Token"]
 
     stranger = service.client()

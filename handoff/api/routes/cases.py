@@ -1,4 +1,8 @@
-"""Cases: the bot opens them; agents list, claim, answer, annotate, hand back and resolve."""
+"""Cases: the bot opens them; agents list, claim, answer, annotate, hand back and resolve.
+
+Who may do what is :mod:`handoff.api.roles`: the owner (or a supervisor) answers, hands back and
+resolves a claimed case; anyone claims or resolves a queued one and adds private notes.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import List, Optional
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from handoff.api.deps import AgentDep, BotDep, HubDep, RasaDep, StoreDep
+from handoff.api.roles import require_case_access
 from handoff.models import (
     CaseCreate, CaseCreated, CaseDetail, CasePublic, CaseStatus, MessageCreate, NoteCreate, ResolveRequest,
     TranscriptLine,
@@ -104,12 +109,11 @@ async def announce_agent(rasa: RasaClient, conversation_id: str, agent_name: str
 async def send_message(
     case_id: str, body: MessageCreate, me: AgentDep, store: StoreDep, rasa: RasaDep, hub: HubDep,
 ) -> TranscriptLine:
-    """Delivers the owner's message to the customer's channel through Rasa."""
+    """Delivers the owner's (or a supervisor's) message to the customer's channel through Rasa."""
     case = await store.get_case(case_id)
     if case.status != "human":
         raise HTTPException(status.HTTP_409_CONFLICT, f"case is {case.status}: messages are closed")
-    if case.owner != me.agent.username:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"only {case.owner_name} can reply on this case")
+    require_case_access(me.agent, case, "reply on this case")
     message_id = uuid.uuid4().hex
     try:
         await rasa.send_agent_message(case.conversation_id, body.text, me.agent.username, me.agent.name, message_id)
@@ -135,17 +139,16 @@ async def add_note(case_id: str, body: NoteCreate, me: AgentDep, store: StoreDep
 
 @router.post("/cases/{case_id}/handback", response_model=CasePublic)
 async def hand_back(case_id: str, me: AgentDep, store: StoreDep, rasa: RasaDep, hub: HubDep) -> CasePublic:
-    """The owner gives the conversation back to the bot (resume + ``action_handback``)."""
+    """The owner (or a supervisor) gives the conversation back to the bot (resume + ``action_handback``)."""
     case = await store.get_case(case_id)
     if case.status != "human":
         raise HTTPException(status.HTTP_409_CONFLICT, f"case is {case.status}")
-    if case.owner != me.agent.username:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"only {case.owner_name} can hand this case back")
+    require_case_access(me.agent, case, "hand this case back")
     try:
         await rasa.hand_back(case.conversation_id)
     except RasaError as error:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"not handed back: {error}") from error
-    await store.finish(case_id, expected_status="human", expected_owner=me.agent.username, target="bot")
+    await store.finish(case_id, expected_status="human", expected_owner=case.owner, target="bot")
     case = await store.get_case(case_id)
     logger.info("case %s handed back by %s", case_id, me.agent.username)
     await publish_case(store, hub, case)
@@ -160,8 +163,8 @@ async def resolve(
     case = await store.get_case(case_id)
     if case.status == "resolved":
         raise HTTPException(status.HTTP_409_CONFLICT, "case is already resolved")
-    if case.status == "human" and case.owner != me.agent.username:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"only {case.owner_name} can resolve this case")
+    if case.status == "human":
+        require_case_access(me.agent, case, "resolve this case")
     if case.status in ("queued", "human"):
         # A handed-back case is already the bot's; the others are paused in Rasa until now.
         try:

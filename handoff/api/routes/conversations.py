@@ -1,4 +1,5 @@
-"""Live conversations: the list, a transcript, and taking over from the bot."""
+"""Live conversations: the list, a transcript, and taking over from the bot (or, for a supervisor,
+from a colleague)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from typing import Annotated, List
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from handoff.api.deps import AgentDep, HubDep, RasaDep, StoreDep
+from handoff.api.deps import AgentDep, HubDep, RasaDep, SignedIn, StoreDep
+from handoff.api.roles import SUPERVISOR, has_role
 from handoff.api.routes.cases import announce_agent, publish_case, transcript_of
+from handoff.consumer import Hub
 from handoff.models import CaseCreate, CasePublic, ConversationPublic, TranscriptLine
-from handoff.rasa_client import RasaError, packet_from_tracker
+from handoff.rasa_client import RasaClient, RasaError, packet_from_tracker
+from handoff.store import Store
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/conversations", tags=["conversations"])
@@ -35,12 +39,18 @@ async def transcript(conversation_id: ConversationId, _: AgentDep, store: StoreD
 async def take_over(
     conversation_id: ConversationId, me: AgentDep, store: StoreDep, rasa: RasaDep, hub: HubDep,
 ) -> CasePublic:
-    """Takes a conversation from the bot: case (reason ``takeover``), claimed by me, Rasa paused."""
+    """Takes a conversation from the bot: case (reason ``takeover``), claimed by me, Rasa paused.
+
+    A conversation a colleague owns: 409 for an agent; a supervisor takes the case over from them
+    (Rasa is paused already; the customer hears who joined).
+    """
     existing = await store.open_case_of(conversation_id)
     if existing and existing.status == "human":
-        if existing.owner != me.agent.username:
+        if existing.owner == me.agent.username:
+            return existing
+        if not has_role(me.agent, SUPERVISOR):
             raise HTTPException(status.HTTP_409_CONFLICT, f"claimed by {existing.owner_name}")
-        return existing
+        return await _take_from_colleague(existing, me, store, rasa, hub)
     try:
         tracker = await rasa.tracker(conversation_id)
         if not existing and not tracker.get("events") and not await store.conversation_known(conversation_id):
@@ -63,3 +73,15 @@ async def take_over(
     logger.info("conversation taken over by %s (case %s)", me.agent.username, case_id)
     await publish_case(store, hub, case)
     return case
+
+
+async def _take_from_colleague(
+    case: CasePublic, me: SignedIn, store: Store, rasa: RasaClient, hub: Hub,
+) -> CasePublic:
+    """A supervisor becomes the owner of a colleague's case (atomic: 409 if it changed meanwhile)."""
+    await store.reassign(case.id, me.agent, expected_owner=case.owner or "")
+    taken = await store.get_case(case.id)
+    await announce_agent(rasa, case.conversation_id, me.agent.name)
+    logger.info("case %s taken over from %s by %s", case.id, case.owner, me.agent.username)
+    await publish_case(store, hub, taken)
+    return taken
