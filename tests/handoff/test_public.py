@@ -1,4 +1,5 @@
-"""The widget's history endpoint: ``GET /public/conversations/{session_id}/transcript``.
+"""The widget's history endpoint: ``GET /public/conversations/transcript`` with the session id in
+the ``X-Helder-Session`` header.
 
 No sign-in: the session id is the secret. What a customer (or anyone guessing) can and cannot get.
 """
@@ -48,8 +49,16 @@ def web_chat(redis_sync: sync_redis.Redis, conversation_id: str, *, channel: str
                                                     "message_id": uuid.uuid4().hex}})
 
 
+TRANSCRIPT = "/public/conversations/transcript"
+
+
+async def fetch(client: httpx.AsyncClient, conversation_id: str, **headers: str) -> httpx.Response:
+    """What the widget does: the session id in its header, never in the URL."""
+    return await client.get(TRANSCRIPT, headers={"X-Helder-Session": conversation_id, **headers})
+
+
 async def get_lines(client: httpx.AsyncClient, conversation_id: str, count: int):
-    response = await client.get(f"/public/conversations/{conversation_id}/transcript")
+    response = await fetch(client, conversation_id)
     return response.json() if response.status_code == 200 and len(response.json()) == count else None
 
 
@@ -72,11 +81,11 @@ async def test_the_session_id_gets_its_own_transcript_without_signing_in(
     ]
     # Lines only: no metadata, slots, identity, case or notes.
     assert all(set(line) == {"from", "text", "at", "agent_name"} for line in lines)
-    response = await anonymous.get(f"/public/conversations/{mine}/transcript")
+    response = await fetch(anonymous, mine)
     assert "someone else's secret" not in response.text and "secret.jwt.token" not in response.text
     assert response.headers["cache-control"] == "no-store"
     # Upper case hex is a different Rasa conversation id: not this one.
-    assert (await anonymous.get(f"/public/conversations/{mine.upper()}/transcript")).status_code == 404
+    assert (await fetch(anonymous, mine.upper())).status_code == 404
 
 
 @pytest.mark.asyncio
@@ -96,7 +105,7 @@ async def test_unknown_malformed_and_other_channel_ids_get_the_same_404(
     await eventually(all_known)
     anonymous = service.client()
     for conversation_id in (session_id(), short, rest, whatsapp, "conv-readable", "31612345678", "x" * 40):
-        response = await anonymous.get(f"/public/conversations/{conversation_id}/transcript")
+        response = await fetch(anonymous, conversation_id)
         assert response.status_code == 404, conversation_id
         assert response.json() == {"detail": "conversation not found"}
     # The agents' endpoint still needs a signed-in agent.
@@ -107,7 +116,7 @@ async def test_unknown_malformed_and_other_channel_ids_get_the_same_404(
 async def test_before_the_stream_the_case_transcript_is_shown(service: Service) -> None:
     conversation_id = session_id()
     assert (await service.bot().post("/api/cases", json=packet(conversation_id))).status_code == 201
-    response = await service.client().get(f"/public/conversations/{conversation_id}/transcript")
+    response = await fetch(service.client(), conversation_id)
     assert response.status_code == 200
     assert [line["text"] for line in response.json()] == ["ik heb mijn laptop nooit ontvangen",
                                                           "Dat zoek ik voor u uit."]
@@ -121,23 +130,27 @@ async def test_cors_only_for_widget_origins_and_only_here(
     web_chat(redis_sync, conversation_id)
     client = service.client()
     await eventually(lambda: get_lines(client, conversation_id, 3))
-    path = f"/public/conversations/{conversation_id}/transcript"
+    path = TRANSCRIPT
 
-    allowed = await client.get(path, headers={"Origin": SHOP})
+    allowed = await fetch(client, conversation_id, Origin=SHOP)
     assert allowed.headers["access-control-allow-origin"] == SHOP
     assert "access-control-allow-credentials" not in allowed.headers
     assert "Origin" in allowed.headers["vary"]
     # The widget can read a 404 too (a new session has no history yet).
-    missing = await client.get(f"/public/conversations/{session_id()}/transcript", headers={"Origin": SHOP})
+    missing = await fetch(client, session_id(), Origin=SHOP)
     assert missing.status_code == 404 and missing.headers["access-control-allow-origin"] == SHOP
 
-    other = await client.get(path, headers={"Origin": "https://evil.example"})
+    other = await fetch(client, conversation_id, Origin="https://evil.example")
     assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
 
-    preflight = await client.options(path, headers={"Origin": SHOP, "Access-Control-Request-Method": "GET"})
+    preflight = await client.options(path, headers={"Origin": SHOP, "Access-Control-Request-Method": "GET",
+                                                    "Access-Control-Request-Headers": "x-helder-session"})
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == SHOP
     assert "GET" in preflight.headers["access-control-allow-methods"]
+    # The browser sends the session header only if the preflight allows it.
+    allowed_headers = {h.strip().lower() for h in preflight.headers["access-control-allow-headers"].split(",")}
+    assert "x-helder-session" in allowed_headers
     refused = await client.options(path, headers={"Origin": "https://evil.example",
                                                   "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in refused.headers
@@ -163,8 +176,7 @@ async def test_widget_origins_come_from_the_environment(
     async with running(create_app(configured)) as started:
         client = started.client()
         await eventually(lambda: get_lines(client, conversation_id, 3))
-        path = f"/public/conversations/{conversation_id}/transcript"
-        response = await client.get(path, headers={"Origin": "https://shop.example"})
+        response = await fetch(client, conversation_id, Origin="https://shop.example")
         assert response.headers["access-control-allow-origin"] == "https://shop.example"
-        response = await client.get(path, headers={"Origin": SHOP})
+        response = await fetch(client, conversation_id, Origin=SHOP)
         assert "access-control-allow-origin" not in response.headers

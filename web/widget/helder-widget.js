@@ -362,8 +362,13 @@
   function fetchHistory() {
     if (!cfg.historyUrl || !window.fetch || !used()) return Promise.resolve();
     var id = session.id;
-    var url = cfg.historyUrl + '/public/conversations/' + encodeURIComponent(id) + '/transcript';
-    return window.fetch(url, { credentials: 'omit', cache: 'no-store', mode: 'cors', headers: { Accept: 'application/json' } })
+    // The session id is the conversation's secret: in a header, never in the URL (URLs end up in
+    // the access logs of every proxy on the way).
+    var url = cfg.historyUrl + '/public/conversations/transcript';
+    return window.fetch(url, {
+      credentials: 'omit', cache: 'no-store', mode: 'cors', referrerPolicy: 'no-referrer',
+      headers: { Accept: 'application/json', 'X-Helder-Session': id }
+    })
       .then(function (response) {
         if (response.status === 404) return [];
         if (!response.ok) throw new Error('history ' + response.status);

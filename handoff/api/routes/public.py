@@ -3,22 +3,26 @@
 No sign-in: the widget's session id (the Rasa conversation id of a web chat) is the bearer
 secret. It is random (128 bits, ``crypto.randomUUID``) and kept in the customer's browser, so:
 
+- it travels in a request header (``X-Helder-Session``), never in the URL: URLs end up in access
+  logs (uvicorn's, nginx's, a load balancer's), browser history and ``Referer`` headers, and
+  anyone who reads a log line must not be able to read (or, over socket.io, write) the chat;
 - only ids of 32 to 128 hex characters are looked up (phone numbers of WhatsApp conversations,
   REST senders and other guessable ids never match), and only conversations of the web chat
   channel (``socketio``) are answered;
-- an unknown, malformed or other-channel id gets the same 404;
+- an unknown, malformed, missing or other-channel id gets the same 404;
 - the answer holds the customer, bot and agent lines of that one conversation (with the agent's
   display name), nothing else: no case, notes, identity or packet;
 - CORS is granted here only, to the shop origins in ``HANDOFF_WIDGET_ORIGINS``, without
-  credentials: the agents' API keeps its same-origin cookie rules.
+  credentials: the agents' API keeps its same-origin cookie rules. The custom header makes the
+  browser send a preflight, which allows exactly that header.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Dict, List
+from typing import Annotated, Dict, List
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from handoff.api.deps import SettingsDep, StoreDep
@@ -29,7 +33,10 @@ from handoff.settings import Settings
 router = APIRouter(prefix="/public", tags=["public"])
 
 SESSION_ID = re.compile(r"^[0-9a-fA-F]{32,128}$")
+SESSION_HEADER = "X-Helder-Session"
 WEB_CHANNEL = "socketio"
+TRANSCRIPT_PATH = "/conversations/transcript"
+NOT_FOUND = "conversation not found"
 
 
 def cors_headers(request: Request, settings: Settings) -> Dict[str, str]:
@@ -41,27 +48,31 @@ def cors_headers(request: Request, settings: Settings) -> Dict[str, str]:
     return headers
 
 
-@router.get("/conversations/{session_id}/transcript", response_model=List[TranscriptLine],
-            responses={404: {"description": "unknown, malformed or not a web chat session id"}})
-async def transcript(session_id: str, request: Request, settings: SettingsDep, store: StoreDep) -> JSONResponse:
+@router.get(TRANSCRIPT_PATH, response_model=List[TranscriptLine],
+            responses={404: {"description": "unknown, malformed, missing or not a web chat session id"}})
+async def transcript(
+    request: Request, settings: SettingsDep, store: StoreDep,
+    # No length or pattern here: a malformed id gets the same 404 as an unknown one, not a 422.
+    session_id: Annotated[str, Header(alias=SESSION_HEADER, description="the widget's session id (the secret)")] = "",
+) -> JSONResponse:
     """The web chat's lines, oldest first: ``[{"from": "customer|bot|agent", "text", "at", "agent_name"}]``."""
     headers = cors_headers(request, settings)
     if not SESSION_ID.match(session_id) or not await store.conversation_known(session_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "conversation not found", headers=headers)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=headers)
     conversation = await store.conversation(session_id)
     if conversation is None or conversation.channel != WEB_CHANNEL:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "conversation not found", headers=headers)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=headers)
     lines = await transcript_of(store, session_id)
     body = [line.model_dump(mode="json", by_alias=True) for line in lines if line.from_ in ("customer", "bot", "agent")]
     return JSONResponse(body, headers=headers)
 
 
-@router.options("/conversations/{session_id}/transcript", include_in_schema=False)
-async def transcript_preflight(session_id: str, request: Request, settings: SettingsDep) -> Response:
-    """CORS preflight (a plain GET needs none; a widget that adds headers does)."""
+@router.options(TRANSCRIPT_PATH, include_in_schema=False)
+async def transcript_preflight(request: Request, settings: SettingsDep) -> Response:
+    """CORS preflight: the session header is not a simple header, so the browser asks first."""
     headers = cors_headers(request, settings)
     if "Access-Control-Allow-Origin" in headers:
         headers.update({"Access-Control-Allow-Methods": "GET, OPTIONS",
-                        "Access-Control-Allow-Headers": "Accept, Content-Type",
+                        "Access-Control-Allow-Headers": f"Accept, Content-Type, {SESSION_HEADER}",
                         "Access-Control-Max-Age": "600"})
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
