@@ -180,3 +180,131 @@ async def test_widget_origins_come_from_the_environment(
         assert response.headers["access-control-allow-origin"] == "https://shop.example"
         response = await fetch(client, conversation_id, Origin=SHOP)
         assert "access-control-allow-origin" not in response.headers
+
+
+# --- the secret stays out of URLs and logs; ids that are not yours get nothing ----------------------
+
+@pytest.mark.asyncio
+async def test_the_session_id_is_never_taken_from_the_url(service: Service, redis_sync: sync_redis.Redis) -> None:
+    """The old form put the customer's secret in the path, i.e. in every access log on the way."""
+    conversation_id = session_id()
+    web_chat(redis_sync, conversation_id)
+    client = service.client()
+    await eventually(lambda: get_lines(client, conversation_id, 3))
+    for url in (f"/public/conversations/{conversation_id}/transcript",
+                f"{TRANSCRIPT}?session_id={conversation_id}", f"{TRANSCRIPT}?X-Helder-Session={conversation_id}"):
+        response = await client.get(url)
+        assert response.status_code in (404, 405), url
+        assert "i want to talk to a human" not in response.text, url
+
+
+@pytest.mark.asyncio
+async def test_missing_overlong_and_list_valued_session_headers_get_the_same_404(
+    service: Service, redis_sync: sync_redis.Redis,
+) -> None:
+    mine, theirs = session_id(), session_id()
+    web_chat(redis_sync, mine)
+    web_chat(redis_sync, theirs)
+    client = service.client()
+    await eventually(lambda: get_lines(client, mine, 3))
+    await eventually(lambda: get_lines(client, theirs, 3))
+    missing = await client.get(TRANSCRIPT)
+    assert missing.status_code == 404 and missing.json() == {"detail": "conversation not found"}
+    # A valid-looking id nobody has, one hex digit off, too long, two ids in one header, padding.
+    near = mine[:-1] + ("0" if mine[-1] != "0" else "1")
+    for value in (session_id(), near, mine + "0" * 97, f"{mine}, {theirs}", f"{mine},{theirs}", f" {mine}x"):
+        response = await fetch(client, value)
+        assert response.status_code == 404, value
+        assert response.json() == {"detail": "conversation not found"}
+    # Two separate headers are a list to the server; neither transcript comes back.
+    both = await client.get(TRANSCRIPT, headers=[("X-Helder-Session", mine), ("X-Helder-Session", theirs)])
+    assert both.status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_the_session_id_is_not_in_the_access_log(
+    settings: Settings, redis_sync: sync_redis.Redis, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """uvicorn logs every request line; with the id in a header that line holds no secret."""
+    import asyncio
+    import logging
+
+    import uvicorn
+
+    from scripts.stack import free_port
+
+    conversation_id = session_id()
+    web_chat(redis_sync, conversation_id)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None,
+                                           access_log=True, lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), "uvicorn did not start"
+            await asyncio.sleep(0.05)
+        with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                lines = await eventually(lambda: get_lines(client, conversation_id, 3))
+                assert lines[0]["text"] == "i want to talk to a human"
+                await client.options(TRANSCRIPT, headers={"Origin": SHOP, "Access-Control-Request-Method": "GET",
+                                                          "Access-Control-Request-Headers": "x-helder-session"})
+    finally:
+        server.should_exit = True
+        await serving
+    logged = [record.getMessage() for record in caplog.records if record.name == "uvicorn.access"]
+    assert any("GET /public/conversations/transcript" in line for line in logged), logged
+    assert not [line for line in logged if conversation_id in line]
+
+
+def test_the_widget_makes_unguessable_ids_and_sends_them_in_the_header() -> None:
+    """The widget's own code (run in node): 128-bit random ids from the Web Crypto API, never
+    Math.random, and the history request carries the id in X-Helder-Session, not in its URL."""
+    import json
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from handoff.api.routes.public import SESSION_ID
+
+    source = (Path(__file__).resolve().parents[2] / "web" / "widget" / "helder-widget.js").read_text()
+    assert "Math.random" not in source
+    function = re.search(r"function newSessionId\(\) \{.*?\n  \}\n", source, re.S)
+    assert function, "newSessionId() not found in the widget"
+    fetch_history = re.search(r"function fetchHistory\(\) \{.*?\n  \}\n", source, re.S)
+    assert fetch_history, "fetchHistory() not found in the widget"
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = """
+const { webcrypto } = require('crypto');
+%s
+%s
+const ids = [];
+let window = { crypto: webcrypto };
+for (let i = 0; i < 500; i++) ids.push(newSessionId());
+window = { crypto: { getRandomValues: (bytes) => webcrypto.getRandomValues(bytes) } };  // older browsers
+for (let i = 0; i < 500; i++) ids.push(newSessionId());
+let requested = null;
+window = { fetch: (url, options) => { requested = { url, headers: options.headers, credentials: options.credentials };
+                                       return new Promise(() => {}); } };
+const cfg = { historyUrl: 'https://handoff.example' };
+const session = { id: ids[0] };
+function used() { return true; }
+fetchHistory();
+console.log(JSON.stringify({ ids, requested }));
+""" % (function.group(0), fetch_history.group(0))
+    result = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    ids = out["ids"]
+    assert len(set(ids)) == len(ids) == 1000
+    assert all(SESSION_ID.match(i) and len(i) == 32 for i in ids)
+    # randomUUID is version 4: 122 random bits; the fallback is 128. Every hex digit gets used.
+    assert set("".join(ids)) == set("0123456789abcdef")
+    requested = out["requested"]
+    assert requested["url"] == "https://handoff.example/public/conversations/transcript"
+    assert ids[0] not in requested["url"]
+    assert requested["headers"]["X-Helder-Session"] == ids[0]
+    assert requested["credentials"] == "omit"

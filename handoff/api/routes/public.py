@@ -57,7 +57,9 @@ async def transcript(
 ) -> JSONResponse:
     """The web chat's lines, oldest first: ``[{"from": "customer|bot|agent", "text", "at", "agent_name"}]``."""
     headers = cors_headers(request, settings)
-    if not SESSION_ID.match(session_id) or not await store.conversation_known(session_id):
+    # Exactly one header: with several, which one counts would be up to the framework.
+    single = len(request.headers.getlist(SESSION_HEADER)) == 1
+    if not single or not SESSION_ID.fullmatch(session_id) or not await store.conversation_known(session_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=headers)
     conversation = await store.conversation(session_id)
     if conversation is None or conversation.channel != WEB_CHANNEL:
