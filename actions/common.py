@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.dates import format_date, format_fix_time  # noqa: F401 (the actions' date wording)
 from bot.language import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
-
-try:
-    from zoneinfo import ZoneInfo
-
-    _AMSTERDAM = ZoneInfo("Europe/Amsterdam")
-except Exception:  # pragma: no cover - no tz database: UTC is better than a crash
-    _AMSTERDAM = dt.timezone.utc
 
 # Cases the bot solves itself (after identification where needed), and cases for a person.
 SIMPLE_CASES = (
@@ -40,28 +33,10 @@ IDENTITY_SLOTS = (
     "identity_verified_at",
 )
 
-_MONTHS = {
-    "nl": "januari februari maart april mei juni juli augustus september oktober november december".split(),
-    "en": "January February March April May June July August September October November December".split(),
-}
-_WEEKDAYS = {
-    "nl": "maandag dinsdag woensdag donderdag vrijdag zaterdag zondag".split(),
-    "en": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split(),
-}
-
-
 def language(tracker: Tracker) -> str:
     """The conversation's reply language."""
     value = tracker.get_slot("language")
     return value if value in SUPPORTED_LANGUAGES else DEFAULT_LANGUAGE
-
-
-def format_date(day: Optional[dt.date], lang: str) -> str:
-    """"dinsdag 24 november" / "Tuesday 24 November"; an empty string for no date."""
-    if day is None:
-        return ""
-    lang = lang if lang in _MONTHS else DEFAULT_LANGUAGE
-    return f"{_WEEKDAYS[lang][day.weekday()]} {day.day} {_MONTHS[lang][day.month - 1]}"
 
 
 def disclose_once(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[str, Any]]:
@@ -111,23 +86,6 @@ def format_money(cents: int, lang: str) -> str:
     if lang == "nl":
         return "€ " + euros.replace(",", " ").replace(".", ",").replace(" ", ".")
     return "€" + euros
-
-
-def format_fix_time(moment: Optional[dt.datetime], lang: str, now: Optional[dt.datetime] = None) -> str:
-    """"vandaag om 16:30" / "today at 16:30" (Amsterdam time); a date further ahead.
-
-    Used for an outage's fix time and for the reply-by time of a handoff promise.
-    """
-    if moment is None:
-        return {"nl": "zo snel mogelijk", "en": "as soon as possible"}[lang if lang in _MONTHS else DEFAULT_LANGUAGE]
-    local = moment.astimezone(_AMSTERDAM) if moment.tzinfo else moment
-    today = (now or dt.datetime.now(_AMSTERDAM)).date()
-    clock = local.strftime("%H:%M")
-    if local.date() == today:
-        return {"nl": f"vandaag om {clock}", "en": f"today at {clock}"}[lang]
-    if local.date() == today + dt.timedelta(days=1):
-        return {"nl": f"morgen om {clock}", "en": f"tomorrow at {clock}"}[lang]
-    return {"nl": f"{format_date(local.date(), 'nl')} om {clock}", "en": f"{format_date(local.date(), 'en')} at {clock}"}[lang]
 
 
 def outage_notice_once(

@@ -109,18 +109,31 @@ class ActionHandoff(Action):
         case = open_case(context_packet(tracker, reason))
         events += [SlotSet("handoff_reason", reason), SlotSet("requested_slot", None), ActiveLoop(None)]
         if case is None:
-            # Nobody can take over right now: say so, and keep the bot available meanwhile.
+            # Nobody can take over right now: say so, keep the bot available meanwhile, and leave
+            # the request on the event stream: the handoff service opens it once it is back
+            # (handoff/pending.py).
             dispatcher.utter_message(response="utter_handoff_unavailable")
-            return events
+            return events + [SlotSet("handoff_pending", reason)]
         dispatcher.utter_message(response=f"utter_handoff_{reason}")
-        if case.get("status") == "queued":
-            dispatcher.utter_message(response="utter_handoff_queued", position=case.get("position") or 1,
-                                     minutes=max(1, int(case.get("estimate_minutes") or 1)))
-        else:
-            reply_by = format_fix_time(_parse_time(case.get("reply_by")), language(tracker))
-            dispatcher.utter_message(response="utter_handoff_no_agents", reply_by=reply_by)
+        wait = honest_wait(case, language(tracker))
+        dispatcher.utter_message(response=wait.pop("response"), **wait)
         logger.info("handoff of %s: case %s (%s)", tracker.sender_id, case.get("case_id"), reason)
-        return events + [SlotSet("handoff_case_id", case.get("case_id")), ConversationPaused()]
+        return events + [SlotSet("handoff_pending", None), SlotSet("handoff_case_id", case.get("case_id")),
+                         *(SlotSet(name, value) for name, value in wait.items()), ConversationPaused()]
+
+
+def honest_wait(case: Dict[str, Any], lang: str) -> Dict[str, str]:
+    """The response that tells the customer the case's wait, with its values (also slots).
+
+    ``utter_handoff_queued`` with the queue position and estimate, or ``utter_handoff_no_agents``
+    with the reply-by time of the promise. The handoff service words a case it opens itself the
+    same way (handoff/pending.py).
+    """
+    if case.get("status") == "queued":
+        return {"response": "utter_handoff_queued", "queue_position": str(case.get("position") or 1),
+                "queue_minutes": str(max(1, int(case.get("estimate_minutes") or 1)))}
+    return {"response": "utter_handoff_no_agents",
+            "reply_by": format_fix_time(_parse_time(case.get("reply_by")), lang)}
 
 
 class ActionHandback(Action):
@@ -133,7 +146,8 @@ class ActionHandback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         dispatcher.utter_message(response="utter_handback")
-        return [SlotSet("consecutive_misses", 0.0), SlotSet("next_step", "done"), SlotSet("handoff_reason", None)]
+        return [SlotSet("consecutive_misses", 0.0), SlotSet("next_step", "done"), SlotSet("handoff_reason", None),
+                SlotSet("service_trouble", None), SlotSet("handoff_pending", None)]
 
 
 class ActionAgentJoined(Action):

@@ -17,7 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from bot import log_masking
 from handoff import __version__
@@ -25,6 +28,7 @@ from handoff.api.deps import OptionalAgentDep
 from handoff.api.routes import admin, auth, cases, conversations, public, ws
 from handoff.consumer import EventConsumer, Hub, stop_task
 from handoff.models import Health
+from handoff.pending import PendingRequests
 from handoff.privacy import Privacy
 from handoff.rasa_client import RasaClient, RasaError
 from handoff.settings import Settings, get_settings
@@ -59,8 +63,12 @@ def create_app(
         # uvicorn has configured its loggers by now: mask personal data in every handler's output.
         log_masking.install()
         # socket_timeout above the consumer's 2 s XREADGROUP BLOCK so a quiet stream is no error.
+        # After a Redis restart every pooled connection is stale: a command that meets one is
+        # retried on a fresh connection instead of failing the request (503). Only connection
+        # errors: after a timeout the command may have run, and not every command is idempotent.
         redis = Redis.from_url(config.redis_url, decode_responses=True, socket_timeout=15,
-                               health_check_interval=30)
+                               health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+                               retry_on_error=[RedisConnectionError])
         store = Store(redis, config, clock) if clock else Store(redis, config)
         rasa = RasaClient(config.rasa_url, config.rasa_jwt_secret.get_secret_value(),
                           timeout=config.rasa_timeout_seconds, transport=rasa_transport)
@@ -69,20 +77,22 @@ def create_app(
             await hub.start()
         except (RedisError, OSError) as error:
             logger.warning("Redis not reachable at start-up (%s); retrying in the background", type(error).__name__)
-        consumer = EventConsumer(redis, store, hub)
+        pending = PendingRequests(redis, store, hub, rasa)
+        consumer = EventConsumer(redis, store, hub, on_pending=pending.wake)
         privacy = Privacy(redis, days=config.retention_days, tracker_key_prefix=config.tracker_key_prefix,
                           clock=store.clock)
         app.state.settings, app.state.store, app.state.rasa, app.state.hub = config, store, rasa, hub
-        app.state.consumer, app.state.privacy = consumer, privacy
+        app.state.consumer, app.state.privacy, app.state.pending = consumer, privacy, pending
         tasks = [asyncio.create_task(hub.run(), name="handoff-push"),
-                 asyncio.create_task(privacy.run_periodically(), name="handoff-retention")]
+                 asyncio.create_task(privacy.run_periodically(), name="handoff-retention"),
+                 asyncio.create_task(pending.run(), name="handoff-pending")]
         if start_consumer:
             tasks.append(asyncio.create_task(consumer.run(), name="handoff-consumer"))
         logger.info("handoff service %s started (consumer %s)", __version__, consumer.name)
         try:
             yield
         finally:
-            hub.stopping = consumer.stopping = True
+            hub.stopping = consumer.stopping = pending.stopping = True
             for task in tasks:
                 await stop_task(task)
             await consumer.leave()

@@ -17,7 +17,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -199,6 +199,8 @@ class StreamEvent:
     line: Optional[Tuple[str, TranscriptLine]]
     # False when building the line failed: the conversation is still touched, nothing is pushed.
     complete: bool = True
+    # The reason of a request for a person the bot could not hand over (slot handoff_pending).
+    pending: Optional[str] = None
 
 
 class EventConsumer:
@@ -216,11 +218,15 @@ class EventConsumer:
             meanwhile into the same batch. Rasa's broker writes a turn's 10-20 events one XADD at
             a time within a few milliseconds; handled together they cost a fraction of the CPU
             (0 = handle at once).
+        on_pending: called after a batch noted requests for a person that wait
+            (:class:`handoff.pending.PendingRequests`.wake).
     """
 
     def __init__(self, redis: Redis, store: Store, hub: Hub, name: Optional[str] = None,
-                 block_ms: int = 2000, batch: int = 100, linger_ms: float = 5.0) -> None:
+                 block_ms: int = 2000, batch: int = 100, linger_ms: float = 5.0,
+                 on_pending: Optional[Callable[[], None]] = None) -> None:
         self.redis = redis
+        self.on_pending = on_pending
         self.store = store
         self.hub = hub
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -315,8 +321,20 @@ class EventConsumer:
                 if event is not None:
                     events.append(event)
         pushes = await self.apply(events, redelivered=redelivered)
+        await self._note_pending(events)
         await self._push_and_ack(pushes, [entry_id for entry_id, _ in entries])
         return len(entries)
+
+    async def _note_pending(self, events: List[StreamEvent]) -> None:
+        """Notes requests for a person that wait in ``handoff:pending`` (before the XACK, so a
+        failure leaves them on the stream); handoff/pending.py opens them."""
+        pending = {event.conversation_id: event.pending for event in events if event.pending}
+        if not pending:
+            return
+        await self.redis.hset(keys.pending_requests(), mapping=pending)
+        logger.info("%d request(s) for a person wait to be opened", len(pending))
+        if self.on_pending is not None:
+            self.on_pending()
 
     async def _push_and_ack(self, pushes: List[Dict[str, Any]], entry_ids: List[str]) -> None:
         """Publishes the pushes in order, then acknowledges the entries, in one round trip.
@@ -368,6 +386,8 @@ class EventConsumer:
         if language not in ("nl", "en"):
             language = None
         parsed = StreamEvent(entry_id, conversation_id, float(timestamp), language, channel, None)
+        if kind == "slot" and event.get("name") == "handoff_pending" and isinstance(event.get("value"), str):
+            parsed.pending = event["value"][:64] or None
         if kind in ("user", "bot"):
             try:
                 parsed.line = line_from_event(event, entry_id)

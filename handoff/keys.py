@@ -96,3 +96,13 @@ def login_failures(username: str) -> str:
 def retention_lock() -> str:
     """Exists while one instance runs the retention sweep (handoff/privacy.py)."""
     return f"{PREFIX}retention:lock"
+
+
+def pending_requests() -> str:
+    """Hash conversation id → reason: requests for a person not opened yet (handoff/pending.py)."""
+    return f"{PREFIX}pending"
+
+
+def pending_lock(conversation_id: str) -> str:
+    """Exists while one instance opens a conversation's pending request."""
+    return f"{PREFIX}pending:lock:{conversation_id}"

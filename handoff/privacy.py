@@ -271,6 +271,7 @@ class Privacy:
                         keys.conversation(conversation_id), window_key(conversation_id),
                         language_key(conversation_id), template_key(conversation_id))
             pipe.zrem(keys.conversations(), conversation_id)
+            pipe.hdel(keys.pending_requests(), conversation_id)
             tracker_positions.append(len(pipe))
             pipe.delete(self.tracker(conversation_id))
         results = await pipe.execute()

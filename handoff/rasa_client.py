@@ -120,6 +120,20 @@ class RasaClient:
         await self._request("POST", f"{self._conversation(conversation_id)}/execute", "agent joined",
                             params={"output_channel": "latest"}, json={"name": "action_agent_joined"})
 
+    async def take_pending_request(self, conversation_id: str, slots: Dict[str, Any], response: str) -> None:
+        """For a request the service opens late (handoff/pending.py): pauses the bot, records
+        the case in the slots and tells the customer the wait with ``response`` (its values are
+        among ``slots``).
+
+        Rasa renders the response itself, in the conversation's language: this works while the
+        action server is down too.
+        """
+        events = [{"event": "slot", "name": name, "value": value} for name, value in slots.items()]
+        await self._request("POST", f"{self._conversation(conversation_id)}/tracker/events", "pending request",
+                            params={"output_channel": "latest"}, json=events + [{"event": "pause"}])
+        await self._request("POST", f"{self._conversation(conversation_id)}/execute", "honest wait",
+                            params={"output_channel": "latest"}, json={"name": response})
+
     async def tracker(self, conversation_id: str) -> Dict[str, Any]:
         """The conversation's tracker (slots, events, latest input channel)."""
         tracker = await self._request("GET", f"{self._conversation(conversation_id)}/tracker", "tracker")

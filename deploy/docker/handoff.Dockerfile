@@ -33,9 +33,9 @@ WORKDIR /app
 COPY handoff/ handoff/
 # The only Rasa-side modules the service imports (standard library only, no Rasa):
 # log masking (handoff/__main__.py, app.py), retention and tracker keys (handoff/privacy.py), the
-# WhatsApp window keys (handoff/store.py, privacy.py). bot/__init__.py installs the masking and
-# skips the action validator when Rasa is not loaded.
-COPY bot/__init__.py bot/action_validation.py bot/log_masking.py bot/privacy.py bot/
+# WhatsApp window keys (handoff/store.py, privacy.py), the date wording (handoff/pending.py).
+# bot/__init__.py installs the masking and skips the action validator when Rasa is not loaded.
+COPY bot/__init__.py bot/action_validation.py bot/dates.py bot/log_masking.py bot/privacy.py bot/
 COPY bot/channels/__init__.py bot/channels/whatsapp_state.py bot/channels/
 COPY deploy/docker/healthcheck.py /usr/local/bin/healthcheck.py
 USER app

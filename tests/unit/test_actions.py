@@ -280,8 +280,10 @@ def test_handoff_sends_the_whole_packet_says_the_wait_and_pauses(domain, languag
              "bot_attempts": ["defective_product:out_of_warranty"], "handoff_reason": "complexity", "product": "föhn"}
     dispatcher, events = run(ActionHandoff(), make_tracker("hij doet het nog steeds niet", "defective_product", slots=slots, language=language), domain)
     assert responses(dispatcher) == ["utter_handoff_complexity", "utter_handoff_queued"]
-    assert dispatcher.messages[1]["position"] == 2 and dispatcher.messages[1]["minutes"] == 12
+    assert dispatcher.messages[1]["queue_position"] == "2" and dispatcher.messages[1]["queue_minutes"] == "12"
     assert any(e["event"] == "pause" for e in events)
+    slots = slot_events(events)
+    assert slots["queue_position"] == "2" and slots["handoff_case_id"] == "c_1" and slots["handoff_pending"] is None
     packet = sent[0]
     assert packet["problem_description"] == "mijn föhn is kapot" and packet["language"] == language
     assert packet["identity"]["verified_by"] == "customer_number+postcode"
@@ -302,6 +304,15 @@ def test_handoff_service_down_is_said_and_the_bot_stays(domain, monkeypatch):
     dispatcher, events = run(ActionHandoff(), make_tracker("medewerker", "request_human"), domain)
     assert responses(dispatcher) == ["utter_handoff_unavailable"]
     assert not any(e["event"] == "pause" for e in events)
+    # The request is not lost: the handoff service opens it from the event stream once it is back.
+    assert slot_events(events)["handoff_pending"] == "request"
+
+
+def test_handback_ends_the_service_trouble(domain):
+    from actions.handoff import ActionHandback
+    tracker = make_tracker("", None, slots={"service_trouble": True, "handoff_pending": "backend_failure"})
+    _, events = run(ActionHandback(), tracker, domain)
+    assert slot_events(events)["service_trouble"] is None and slot_events(events)["handoff_pending"] is None
 
 
 def test_handback_keeps_every_slot(domain):

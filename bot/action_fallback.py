@@ -1,0 +1,181 @@
+"""When the action server cannot answer: one apology, the conversation to a person, no hang.
+
+Rasa 3.6 has no answer of its own for an action server that is down or slow. A failing custom
+action is logged ("Encountered an exception while running action ...") and its events are
+dropped, so the customer gets nothing at all, turn after turn; a slow one is waited for up to
+300 s per call (``rasa.core.constants.DEFAULT_REQUEST_TIMEOUT``, not configurable), several
+times per turn. Both break service rules 5 and 6 (no dead ends, always a way to a person).
+
+:func:`install` changes that in the Rasa server:
+
+- **A time limit per call**: ``ACTION_TIMEOUT_SECONDS`` (default 8) instead of 300.
+- **A fallback instead of silence**: when a call fails (cannot connect, times out, HTTP 5xx, an
+  invalid answer), the action returns, instead of raising, the events of
+  :func:`service_trouble_events`: the first time in a conversation, the apology
+  ``utter_service_trouble`` in the customer's language (which promises a colleague), the slots
+  ``service_trouble`` and ``handoff_pending`` (reason ``backend_failure``), and a pause; after
+  that only the pause. The handoff service reads ``handoff_pending`` from the event stream and
+  opens the case (handoff/pending.py), now or once it is back itself; the agent's hand-back
+  ends the pause. A rejection (HTTP 400: a form's "this slot is not mine") is not a failure and
+  is raised as before.
+- **No second wait**: after a failure, calls fail at once for ``ACTION_RETRY_SECONDS``
+  (default 10) instead of making every other customer wait for the same timeout; then the next
+  call tries again (a circuit breaker, per Rasa process).
+
+``action_extract_slots`` runs custom slot mappings (``action_observe_turn``) itself and keeps
+only their SlotSet and BotUttered events, so it would drop the pause: it gets the pause added
+when the fallback fired inside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Any, List
+
+logger = logging.getLogger(__name__)
+
+PATCHED_RASA_VERSION = "3.6.21"
+APOLOGY = "utter_service_trouble"
+TROUBLE_SLOT = "service_trouble"
+PENDING_SLOT = "handoff_pending"
+# The case's reason: the bot could not reach the systems it needs (as for a backend failure).
+REASON = "backend_failure"
+
+
+def _seconds(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        logger.warning("%s=%r is not a number; using %s", name, os.environ.get(name), default)
+        return default
+    return value if value > 0 else default
+
+
+class Breaker:
+    """Remembers that the action server failed, so the next calls fail at once for a while."""
+
+    def __init__(self, retry_seconds: float, clock=time.monotonic) -> None:
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        self._open_until = 0.0
+
+    def is_open(self) -> bool:
+        return self.clock() < self._open_until
+
+    def failed(self) -> None:
+        self._open_until = self.clock() + self.retry_seconds
+
+    def succeeded(self) -> None:
+        self._open_until = 0.0
+
+
+class ActionServerUnavailable(Exception):
+    """Raised instead of calling the action server while the breaker is open."""
+
+
+def conversation_language(tracker: Any) -> str:
+    """The conversation's language, or the one the NLU pipeline found in the latest message.
+
+    ``language`` is set by ``action_observe_turn``, on the action server: when that is down on
+    the first turn the slot is empty and the latest message's detection (or the channel's hint)
+    has to do.
+    """
+    from bot.language import Detection, channel_language_hint, decide_language
+    from bot.nlu.language_detector import LANGUAGE_DETECTION
+
+    latest = tracker.latest_message
+    parse_data = (latest.parse_data if latest is not None else None) or {}
+    return decide_language(tracker.get_slot("language"), Detection.from_dict(parse_data.get(LANGUAGE_DETECTION)),
+                           channel_language_hint(latest.metadata if latest is not None else None))
+
+
+async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) -> List[Any]:
+    """What a failed custom action returns instead: the apology once, then only the pause."""
+    from rasa.core.actions.action import create_bot_utterance
+    from rasa.shared.core.events import ConversationPaused, SlotSet
+
+    if tracker.get_slot(TROUBLE_SLOT):
+        return [ConversationPaused()]
+    events: List[Any] = []
+    language = conversation_language(tracker)
+    if tracker.get_slot("language") != language:
+        events.append(SlotSet("language", language))
+    # The response's variation depends on the language slot: render it with the slot set.
+    speaking = tracker.copy()
+    for event in events:
+        speaking.update(event)
+    message = await nlg.generate(APOLOGY, speaking, output_channel.name())
+    if message:
+        message.setdefault("metadata", {})["event"] = "service_trouble"
+        events.append(create_bot_utterance(message))
+    else:  # pragma: no cover - the domain lacks the response; the pause still ends the silence
+        logger.error("response %s missing from the domain", APOLOGY)
+    return events + [SlotSet(TROUBLE_SLOT, True), SlotSet(PENDING_SLOT, REASON), ConversationPaused()]
+
+
+def _is_failure(error: BaseException) -> bool:
+    from rasa.core.actions.action import ActionExecutionRejection
+
+    return not isinstance(error, ActionExecutionRejection)
+
+
+def install() -> bool:
+    """Installs the time limit, the fallback and the breaker into Rasa; True when active.
+
+    Called when bot.nlu is imported, which the Rasa server does for every model it loads. Only
+    in a process that has Rasa loaded, and only for the Rasa release whose methods these wrap.
+    """
+    if "rasa" not in sys.modules:
+        return False
+    try:
+        import rasa
+        import rasa.core.actions.action as rasa_action
+        from rasa.core.actions.action import ActionExtractSlots, RemoteAction
+    except ImportError:
+        return False
+    if getattr(RemoteAction.run, "__wrapped_by_helder__", False):
+        return True
+    if rasa.__version__ != PATCHED_RASA_VERSION:
+        logger.warning("rasa %s is not %s: no fallback for an unreachable action server",
+                       rasa.__version__, PATCHED_RASA_VERSION)
+        return False
+
+    # RemoteAction.run passes this module global as the request's total timeout.
+    rasa_action.DEFAULT_REQUEST_TIMEOUT = _seconds("ACTION_TIMEOUT_SECONDS", 8.0)
+    breaker = Breaker(_seconds("ACTION_RETRY_SECONDS", 10.0))
+    remote_run = RemoteAction.run
+    extract_run = ActionExtractSlots.run
+
+    async def run(self, output_channel, nlg, tracker, domain):  # type: ignore[no-untyped-def]
+        try:
+            if breaker.is_open():
+                raise ActionServerUnavailable("the action server failed moments ago")
+            events = await remote_run(self, output_channel, nlg, tracker, domain)
+        except Exception as error:  # noqa: BLE001 - every failure gets the same honest answer
+            if not _is_failure(error):
+                raise
+            if not isinstance(error, ActionServerUnavailable):
+                breaker.failed()
+            logger.error("custom action %s of %s failed (%s: %s); the conversation goes to a person",
+                         self.name(), tracker.sender_id, type(error).__name__, error)
+            return await service_trouble_events(tracker, nlg, output_channel)
+        breaker.succeeded()
+        return events
+
+    async def extract(self, output_channel, nlg, tracker, domain):  # type: ignore[no-untyped-def]
+        from rasa.shared.core.events import ConversationPaused, SlotSet
+
+        events = await extract_run(self, output_channel, nlg, tracker, domain)
+        fired = any(isinstance(e, SlotSet) and e.key == TROUBLE_SLOT and e.value for e in events)
+        if fired and not any(isinstance(e, ConversationPaused) for e in events):
+            events.append(ConversationPaused())
+        return events
+
+    run.__wrapped_by_helder__ = True  # type: ignore[attr-defined]
+    run.breaker = breaker  # type: ignore[attr-defined]
+    RemoteAction.run = run
+    ActionExtractSlots.run = extract
+    return True

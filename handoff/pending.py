@@ -1,0 +1,141 @@
+"""Requests for a person that could not be opened at the time: opened as soon as they can be.
+
+A request waits in two situations:
+
+- the handoff service was down when the customer asked (``action_handoff`` could not reach it:
+  actions/handoff.py tells the customer so, and the bot goes on helping meanwhile);
+- the action server was down or slow (bot/action_fallback.py: Rasa apologises, promises a
+  colleague and pauses the bot).
+
+Both leave the slot ``handoff_pending`` (the reason) on the tracker. Rasa's event broker appends
+that SlotSet to the event stream in Redis (AOF), and the consumer group reads the stream from
+where it stopped, so the request is still there when the service comes back, however long it was
+away. The consumer notes the conversation in the hash ``handoff:pending`` before it acknowledges
+the event (handoff/consumer.py); :class:`PendingRequests` works through that hash, on every
+instance, one instance per conversation at a time (a short Redis lock):
+
+1. read the conversation's tracker from Rasa; if ``handoff_pending`` is empty by now (the customer
+   asked again and that worked, an agent took over, the data was erased), there is nothing to do;
+2. open the case with the same context packet as a takeover (the transcript up to now);
+3. pause the bot, store the case and its wait in the slots (``handoff_pending`` cleared) and tell
+   the customer the honest wait, ``utter_handoff_queued`` or ``utter_handoff_no_agents``, rendered
+   by Rasa in the conversation's language;
+4. forget the entry.
+
+Rasa unreachable or refusing: the entry stays and is tried again after ``interval`` seconds.
+Opening twice is harmless: the store returns the conversation's open case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any, Dict, Optional
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.dates import format_fix_time
+from handoff import keys
+from handoff.consumer import Hub
+from handoff.models import CaseCreate, CaseCreated
+from handoff.rasa_client import RasaClient, RasaError, packet_from_tracker
+from handoff.store import Store
+
+logger = logging.getLogger(__name__)
+
+REASONS = ("request", "complexity", "second_miss", "identification_failed", "no_automation", "backend_failure")
+LOCK_SECONDS = 30
+
+
+def honest_wait(case: CaseCreated, language: str) -> Dict[str, str]:
+    """The response telling the wait and its values, as ``action_handoff`` says it
+    (actions/handoff.py: honest_wait)."""
+    if case.status == "queued":
+        return {"response": "utter_handoff_queued", "queue_position": str(case.position or 1),
+                "queue_minutes": str(max(1, int(case.estimate_minutes or 1)))}
+    due = datetime.fromisoformat(case.reply_by.replace("Z", "+00:00")) if case.reply_by else None
+    return {"response": "utter_handoff_no_agents", "reply_by": format_fix_time(due, language)}
+
+
+class PendingRequests:
+    """Opens the cases of ``handoff:pending`` until cancelled.
+
+    Args:
+        redis, store, hub, rasa: the service's clients.
+        interval: seconds between two looks at the hash (the consumer also wakes it at once).
+    """
+
+    def __init__(self, redis: Redis, store: Store, hub: Hub, rasa: RasaClient, interval: float = 5.0) -> None:
+        self.redis = redis
+        self.store = store
+        self.hub = hub
+        self.rasa = rasa
+        self.interval = interval
+        self.stopping = False
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A request was just noted: look now rather than at the next interval."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self.stopping:
+            try:
+                await self.process()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as error:
+                logger.warning("pending requests: Redis unreachable (%s); retrying", type(error).__name__)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def process(self) -> int:
+        """One pass over the hash; returns how many requests were opened."""
+        opened = 0
+        for conversation_id, reason in (await self.redis.hgetall(keys.pending_requests())).items():
+            lock = keys.pending_lock(conversation_id)
+            if not await self.redis.set(lock, "1", nx=True, ex=LOCK_SECONDS):
+                continue  # another instance is at it
+            try:
+                if await self.open(conversation_id, reason) is not None:
+                    opened += 1
+            except RasaError as error:
+                logger.warning("pending request of %s waits: %s", conversation_id, error)
+            finally:
+                await self.redis.delete(lock)
+        return opened
+
+    async def open(self, conversation_id: str, reason: str) -> Optional[str]:
+        """Opens the conversation's case unless the request is gone; the case id, or None."""
+        tracker = await self.rasa.tracker(conversation_id)
+        slots: Dict[str, Any] = tracker.get("slots") or {}
+        if not slots.get("handoff_pending"):
+            await self.redis.hdel(keys.pending_requests(), conversation_id)
+            return None
+        reason = slots["handoff_pending"] if slots["handoff_pending"] in REASONS else (
+            reason if reason in REASONS else "request")
+        try:
+            packet = CaseCreate.model_validate(packet_from_tracker(conversation_id, tracker, reason))
+        except ValidationError as error:
+            logger.error("pending request of %s dropped: no valid packet (%s)", conversation_id, error)
+            await self.redis.hdel(keys.pending_requests(), conversation_id)
+            return None
+        case_id, created = await self.store.open_case(packet)
+        answer = await self.store.case_created(case_id)
+        if created:
+            logger.info("case %s opened late (%s, %s)", case_id, reason, answer.status)
+            await self.hub.publish_case(await self.store.get_case(case_id))
+            await self.hub.publish_conversation(await self.store.conversation(conversation_id))
+        wait = honest_wait(answer, packet.language)
+        response = wait.pop("response")
+        await self.rasa.take_pending_request(
+            conversation_id, {"handoff_pending": None, "handoff_case_id": case_id, "handoff_reason": reason, **wait},
+            response)
+        await self.redis.hdel(keys.pending_requests(), conversation_id)
+        return case_id
