@@ -181,6 +181,7 @@ class Service:
     redis: "redis.Redis"
     log_path: Path
     env: Dict[str, str]
+    widget_origin: str = ""  # a shop page origin allowed to fetch the widget's history (CORS)
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
@@ -238,6 +239,7 @@ def _wait_for_consumer_group(client: "redis.Redis", timeout: float = 15.0) -> No
 @pytest.fixture(scope="session")
 def service(redis_url: str, fake_rasa: FakeRasa, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     port = free_port()
+    widget_origin = f"http://127.0.0.1:{free_port()}"
     log_path = tmp_path_factory.mktemp("handoff") / "handoff.log"
     api_token = "bot-token-" + uuid.uuid4().hex
     env = {
@@ -251,6 +253,7 @@ def service(redis_url: str, fake_rasa: FakeRasa, tmp_path_factory: pytest.TempPa
         "HANDOFF_API_TOKEN": api_token,
         "HANDOFF_SESSION_SECRET": "session-" + uuid.uuid4().hex,
         "HANDOFF_TEST_PASSWORD": PASSWORD,
+        "HANDOFF_WIDGET_ORIGINS": widget_origin,
     }
     for username, name in AGENTS.items():
         result = subprocess.run(
@@ -265,7 +268,8 @@ def service(redis_url: str, fake_rasa: FakeRasa, tmp_path_factory: pytest.TempPa
         proc = subprocess.Popen([sys.executable, "-m", "handoff"], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    running = Service(url=url, api_token=api_token, redis=client, log_path=log_path, env=env)
+    running = Service(url=url, api_token=api_token, redis=client, log_path=log_path, env=env,
+                      widget_origin=widget_origin)
     try:
         deadline = time.monotonic() + 30
         while True:
