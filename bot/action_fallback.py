@@ -18,22 +18,29 @@ times per turn. Both break service rules 5 and 6 (no dead ends, always a way to 
   opens the case (handoff/pending.py), now or once it is back itself; the agent's hand-back
   ends the pause. A rejection (HTTP 400: a form's "this slot is not mine") is not a failure and
   is raised as before.
-- **No second wait**: after a failure, calls fail at once for ``ACTION_RETRY_SECONDS``
+- **The session still starts**: when ``action_session_start`` fails, Rasa's own session start
+  runs instead (the customer's message is not read yet, so its language is not known); the
+  turn's next custom action fails too and apologises in the message's language.
+- **No second wait**: after a call timed out, calls fail at once for ``ACTION_RETRY_SECONDS``
   (default 10) instead of making every other customer wait for the same timeout; then the next
-  call tries again (a circuit breaker, per Rasa process).
+  call tries again (a circuit breaker, per Rasa process). A refused connection fails at once
+  anyway and opens nothing, so the assistant is back the moment its action server is.
 
 ``action_extract_slots`` runs custom slot mappings (``action_observe_turn``) itself and keeps
-only their SlotSet and BotUttered events, so it would drop the pause: it gets the pause added
-when the fallback fired inside it.
+only the SlotSet events of what they return, so it would drop the apology and the pause: a
+failure inside it returns nothing there, and the fallback's events are added to what
+``action_extract_slots`` returns (Rasa sends its bot messages and applies its events).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import os
 import sys
 import time
-from typing import Any, List
+from typing import Any, List, Optional
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +50,9 @@ TROUBLE_SLOT = "service_trouble"
 PENDING_SLOT = "handoff_pending"
 # The case's reason: the bot could not reach the systems it needs (as for a backend failure).
 REASON = "backend_failure"
+# While action_extract_slots runs: the names of the custom actions that failed inside it.
+_FAILED_IN_EXTRACTION: contextvars.ContextVar[Optional[List[str]]] = contextvars.ContextVar(
+    "helder_failed_in_extraction", default=None)
 
 
 def _seconds(name: str, default: float) -> float:
@@ -88,8 +98,9 @@ def conversation_language(tracker: Any) -> str:
 
     latest = tracker.latest_message
     parse_data = (latest.parse_data if latest is not None else None) or {}
+    metadata = (latest.metadata if latest is not None else None) or tracker.get_slot("session_started_metadata")
     return decide_language(tracker.get_slot("language"), Detection.from_dict(parse_data.get(LANGUAGE_DETECTION)),
-                           channel_language_hint(latest.metadata if latest is not None else None))
+                           channel_language_hint(metadata))
 
 
 async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) -> List[Any]:
@@ -116,6 +127,11 @@ async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) ->
     return events + [SlotSet(TROUBLE_SLOT, True), SlotSet(PENDING_SLOT, REASON), ConversationPaused()]
 
 
+def _is_timeout(error: BaseException) -> bool:
+    """A call that took too long (RemoteAction lets aiohttp's total timeout through as is)."""
+    return isinstance(error, asyncio.TimeoutError) or isinstance(error.__cause__, asyncio.TimeoutError)
+
+
 def _is_failure(error: BaseException) -> bool:
     from rasa.core.actions.action import ActionExecutionRejection
 
@@ -133,7 +149,8 @@ def install() -> bool:
     try:
         import rasa
         import rasa.core.actions.action as rasa_action
-        from rasa.core.actions.action import ActionExtractSlots, RemoteAction
+        from rasa.core.actions.action import ActionExtractSlots, ActionSessionStart, RemoteAction
+        from rasa.shared.core.constants import ACTION_SESSION_START_NAME
     except ImportError:
         return False
     if getattr(RemoteAction.run, "__wrapped_by_helder__", False):
@@ -157,22 +174,33 @@ def install() -> bool:
         except Exception as error:  # noqa: BLE001 - every failure gets the same honest answer
             if not _is_failure(error):
                 raise
-            if not isinstance(error, ActionServerUnavailable):
+            if _is_timeout(error):
                 breaker.failed()
             logger.error("custom action %s of %s failed (%s: %s); the conversation goes to a person",
                          self.name(), tracker.sender_id, type(error).__name__, error)
+            inside_extraction = _FAILED_IN_EXTRACTION.get()
+            if inside_extraction is not None:
+                # action_extract_slots keeps only SlotSets of what its actions return: it gets
+                # the apology and the pause added after it ran (see extract below).
+                inside_extraction.append(self.name())
+                return []
+            if self.name() == ACTION_SESSION_START_NAME:
+                # The customer's message is not read yet (the session starts first): start the
+                # session as Rasa would by itself; the turn's next custom action fails too and
+                # apologises in the language the message turns out to be in.
+                return await ActionSessionStart().run(output_channel, nlg, tracker, domain)
             return await service_trouble_events(tracker, nlg, output_channel)
         breaker.succeeded()
         return events
 
     async def extract(self, output_channel, nlg, tracker, domain):  # type: ignore[no-untyped-def]
-        from rasa.shared.core.events import ConversationPaused, SlotSet
-
-        events = await extract_run(self, output_channel, nlg, tracker, domain)
-        fired = any(isinstance(e, SlotSet) and e.key == TROUBLE_SLOT and e.value for e in events)
-        if fired and not any(isinstance(e, ConversationPaused) for e in events):
-            events.append(ConversationPaused())
-        return events
+        failed = _FAILED_IN_EXTRACTION.set([])
+        try:
+            events = await extract_run(self, output_channel, nlg, tracker, domain)
+            trouble = _FAILED_IN_EXTRACTION.get()
+        finally:
+            _FAILED_IN_EXTRACTION.reset(failed)
+        return events + (await service_trouble_events(tracker, nlg, output_channel) if trouble else [])
 
     run.__wrapped_by_helder__ = True  # type: ignore[attr-defined]
     run.breaker = breaker  # type: ignore[attr-defined]

@@ -22,6 +22,9 @@ What it changes compared with ``rasa.core.channels.socketio``:
   else gets a fresh random id in ``session_confirm``. A socket may only write to the session it
   joined, so a web client cannot put messages into another channel's conversation (a WhatsApp
   phone number, a REST sender) or another customer's.
+- **Replicas.** With ``redis_host`` set the socket.io rooms are shared over Redis pub/sub
+  (``share_rooms``, default true): a message for a customer reaches them whichever Rasa replica
+  it is sent from (an agent's line comes in over the API of any replica).
 - ``enter_room`` is awaited when it is a coroutine (python-socketio >= 5.9), so the channel works
   with the pinned 5.8.0 and with newer releases.
 - Message metadata is read from ``metadata_key`` (``customData``, what the widget and
@@ -69,6 +72,8 @@ logger = logging.getLogger(__name__)
 
 SESSION_ID = re.compile(r"^[0-9a-fA-F]{32,128}$")
 MAX_MESSAGE_CHARS = 4000
+# The Redis pub/sub channel the Rasa replicas share the socket.io rooms on.
+ROOMS_CHANNEL = "helder:socketio"
 # Metadata keys a browser may see (agent messages, notices); everything else stays server-side.
 PUBLIC_METADATA = ("agent_id", "agent_name", "event", "message_id", "utter_action", "language")
 # Keys of BotUttered.message() that are message content, not metadata.
@@ -217,6 +222,7 @@ class WebChatInput(SocketIOInput):
     ip_exempt: Tuple[Any, ...] = ip_networks(DEFAULT_IP_EXEMPT)
     _redis: Any = None
     _redis_settings: Optional[Dict[str, Any]] = None
+    share_rooms = True
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
@@ -234,6 +240,7 @@ class WebChatInput(SocketIOInput):
         channel.ping_interval = float(credentials.get("ping_interval", cls.ping_interval))
         channel.ping_timeout = float(credentials.get("ping_timeout", cls.ping_timeout))
         channel.configure_rate_limits(credentials)
+        channel.share_rooms = str(credentials.get("share_rooms", True)).strip().lower() not in ("false", "0", "no", "")
         return channel
 
     def configure_rate_limits(self, credentials: Optional[Dict[Text, Any]] = None) -> None:
@@ -266,6 +273,26 @@ class WebChatInput(SocketIOInput):
              Limit("ip", int(number("rate_limit_per_ip", 60)), window)],
             redis=self._redis_client if self._redis_settings else None,
         )
+
+    def _client_manager(self) -> Dict[str, Any]:
+        """With the assistant's Redis: socket.io rooms shared by every Rasa replica.
+
+        A customer's socket lives on one replica, but the message for it (an agent's line, the
+        hand-back, the honest wait of a late case) reaches Rasa's API on any of them; emitted
+        to the session's room, it goes over Redis pub/sub to the replica that holds the socket
+        (bot/channels/shared_rooms.py).
+        """
+        if not self._redis_settings or not self.share_rooms:
+            return {}
+        from urllib.parse import quote
+
+        from bot.channels.shared_rooms import SharedRooms
+
+        settings = self._redis_settings
+        password = f":{quote(settings['password'], safe='')}@" if settings.get("password") else ""
+        url = f"redis://{password}{settings['host']}:{settings['port']}/{settings['db']}"
+        return {"client_manager": SharedRooms(url, channel=ROOMS_CHANNEL,
+                                              redis_options={"socket_connect_timeout": 5})}
 
     def _redis_client(self) -> Any:
         if self._redis is None:
@@ -303,7 +330,7 @@ class WebChatInput(SocketIOInput):
         """The socket.io server at ``socketio_path`` and a health route."""
         # CORS is left to Sanic (rasa run --cors); socket.io's own origin check is off, as in Rasa.
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[], ping_interval=self.ping_interval,
-                          ping_timeout=self.ping_timeout)
+                          ping_timeout=self.ping_timeout, **self._client_manager())
         socketio_webhook = SocketBlueprint(sio, self.socketio_path, "webchat_webhook", __name__)
         self.sio = sio
         namespace = self.namespace

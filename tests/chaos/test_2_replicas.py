@@ -1,7 +1,8 @@
 """Two Rasa servers and two handoff service instances on one Redis.
 
 A REST conversation alternates between the Rasa servers message by message; agents signed in on
-either handoff instance see the same queue and the same case.
+either handoff instance see the same queue and the same case; an agent whose instance talks to
+the other Rasa server reaches a web customer whose socket is on the first.
 """
 
 import subprocess
@@ -9,7 +10,7 @@ import subprocess
 import pytest
 import requests
 
-from scripts.clients import wait_until
+from scripts.clients import WebCustomer, wait_until
 from scripts.stack import ROOT, _wait_http, free_port
 from tests.chaos.conftest import assert_language, handoff_python, retrying
 
@@ -108,3 +109,43 @@ def test_alternating_rasa_servers_and_handoff_instances(stack, replicas, sign_in
     assert retrying(noah.post, f"/api/cases/{case_id}/handback").status_code == 200
     assert not tracker(stack, servers[0], sender)["paused"]
     assert say(servers[0], sender, "bedankt" if language == "nl" else "thanks", language)
+
+
+AGENT_LINE = {"nl": "Hallo, ik ben Noah en ik kijk met u mee.", "en": "Hi, I'm Noah and I'm looking into it."}
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_an_agent_on_the_other_replica_reaches_a_web_customer(stack, replicas, sign_in, language):
+    """The customer's socket is on the first Rasa server; the agent's instance talks to the second.
+
+    The agent's line, the "who joined" notice and the hand-back are sent by the second server to
+    the socket.io room of the session, which only the first server holds: they reach the customer
+    because the replicas share the rooms over Redis (bot/channels/shared_rooms.py).
+    """
+    _, handoff2_url = replicas
+    customer = WebCustomer(stack.rasa_url, {"locale": language})
+    try:
+        replies = customer.say("ik wil een medewerker spreken" if language == "nl" else "can i talk to a human please")
+        assert_language(replies, language)
+        noah = sign_in("noah", handoff2_url)
+
+        def case():
+            return next((c for c in retrying(noah.get, "/api/queue").json()
+                         if c["conversation_id"] == customer.sender), None)
+        case_id = wait_until(case, timeout=20)["id"]
+        before = len(customer.received)
+        assert retrying(noah.post, f"/api/cases/{case_id}/claim").status_code == 200
+        assert retrying(noah.post, f"/api/cases/{case_id}/messages", {"text": AGENT_LINE[language]}).status_code == 200
+        wait_until(lambda: AGENT_LINE[language] in customer.texts()[before:], timeout=10)
+        arrived = customer.received[before:]
+        joined = [m for m in arrived if (m.get("metadata") or {}).get("event") == "agent_joined"]
+        assert joined and "Noah" in joined[0]["text"], arrived
+        line = next(m for m in arrived if m.get("text") == AGENT_LINE[language])
+        assert line["metadata"]["agent_name"] == "Noah Bakker"
+        assert customer.texts().count(AGENT_LINE[language]) == 1, "delivered twice"
+        before = len(customer.received)
+        assert retrying(noah.post, f"/api/cases/{case_id}/handback").status_code == 200
+        wait_until(lambda: len(customer.received) > before, timeout=10)
+        assert_language(customer.texts()[before:], language)
+    finally:
+        customer.close()

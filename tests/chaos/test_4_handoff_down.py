@@ -51,10 +51,6 @@ def test_customer_is_told_honestly(stack, handoff_down, language):
     assert not any(("wachtrij" if language == "nl" else "queue") in r for r in replies), replies
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the request is lost: actions/handoff.py open_case() logs 'handoff service unavailable' and "
-    "returns None; nothing keeps or retries it, so when the service is back there is no case for "
-    "the conversation"))
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_request_is_not_lost(stack, handoff_down, sign_in, language):
     sender, replies = ask_for_a_person_while_down(stack, language)
