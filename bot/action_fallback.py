@@ -120,7 +120,7 @@ async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) ->
         speaking.update(event)
     message = await nlg.generate(APOLOGY, speaking, output_channel.name())
     if message:
-        message.setdefault("metadata", {})["event"] = "service_trouble"
+        message["event"] = "service_trouble"  # becomes metadata.event (as agent_joined does): tells it apart
         events.append(create_bot_utterance(message))
     else:  # pragma: no cover - the domain lacks the response; the pause still ends the silence
         logger.error("response %s missing from the domain", APOLOGY)

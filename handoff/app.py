@@ -24,7 +24,7 @@ from redis.retry import Retry
 
 from bot import log_masking
 from handoff import __version__
-from handoff.api.deps import OptionalAgentDep
+from handoff.api.deps import AgentDep, OptionalAgentDep
 from handoff.api.routes import admin, auth, cases, conversations, public, ws
 from handoff.consumer import EventConsumer, Hub, stop_task
 from handoff.models import Health
@@ -100,7 +100,15 @@ def create_app(
             await rasa.aclose()
             await redis.aclose()
 
-    app = FastAPI(title="Handoff service", version=__version__, lifespan=lifespan)
+    # The API description is for signed-in agents (it maps every route); no Swagger page (it
+    # would load its scripts from a CDN): handoff/API.md is the human-readable version.
+    app = FastAPI(title="Handoff service", version=__version__, lifespan=lifespan,
+                  openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(_: AgentDep) -> JSONResponse:
+        """The OpenAPI description of the API."""
+        return JSONResponse(app.openapi())
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, error: StoreError) -> JSONResponse:

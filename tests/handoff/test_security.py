@@ -59,10 +59,6 @@ PUBLIC = {
     ("GET", "/"): "redirects to /login without a session (checked below)",
     ("GET", "/public/conversations/transcript"): "the widget; the session id header is the secret",
     ("OPTIONS", "/public/conversations/transcript"): "the widget's CORS preflight",
-    ("GET", "/openapi.json"): "the API description (FastAPI's default; see the report on issue 7)",
-    ("GET", "/docs"): "the API description",
-    ("GET", "/docs/oauth2-redirect"): "the API description",
-    ("GET", "/redoc"): "the API description",
 }
 PUBLIC_MOUNTS = {"/static": "the console's scripts and styles (the login page needs them)"}
 BOT_ONLY = {("POST", "/api/cases")}

@@ -1,0 +1,210 @@
+"""bot/action_fallback.py in Rasa's own classes: an action server that refuses, is slow or breaks
+gives one apology in the customer's language, the request for a person and a pause; never an
+exception, never the 300 s wait, never a second apology. (Against the whole stack: tests/chaos.)"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import rasa.core.actions.action as rasa_action
+from rasa.core.actions.action import ActionExecutionRejection, ActionExtractSlots, RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (ActionExecuted, BotUttered, ConversationPaused, SessionStarted, SlotSet,
+                                     UserUttered)
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+import bot.nlu  # noqa: F401  (installs the fallback, as the Rasa server does)
+from bot import action_fallback
+from bot.language import get_detector
+from scripts.stack import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+REFUSED = EndpointConfig(f"http://127.0.0.1:{free_port()}/webhook")  # nothing listens there
+MESSAGES = {"nl": "waar blijft mijn bestelling nou", "en": "where is my order please"}
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(ROOT / "domain"))
+
+
+@pytest.fixture
+def nlg(domain):
+    return TemplatedNaturalLanguageGenerator(domain.responses)
+
+
+@pytest.fixture(autouse=True)
+def closed_breaker():
+    """Each test starts with an action server that has not failed yet."""
+    RemoteAction.run.breaker.succeeded()
+    yield
+    RemoteAction.run.breaker.succeeded()
+
+
+def tracker_after(domain, text, *, slots=None, metadata=None):
+    """A conversation whose latest event is the customer's ``text`` (parsed, with its language)."""
+    parse_data = {"intent": {"name": "order_status", "confidence": 0.9}, "entities": [], "text": text,
+                  "language_detection": get_detector().detect(text).as_dict()}
+    events = [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
+    events += [SlotSet(name, value) for name, value in (slots or {}).items()]
+    events.append(UserUttered(text, parse_data["intent"], [], parse_data, metadata=metadata))
+    return DialogueStateTracker.from_events("c1", events, domain.slots)
+
+
+def run(action, tracker, nlg, domain):
+    return asyncio.run(action.run(CollectingOutputChannel(), nlg, tracker, domain))
+
+
+def apologies(events):
+    return [e for e in events if isinstance(e, BotUttered)]
+
+
+def slots_of(events):
+    return {e.key: e.value for e in events if isinstance(e, SlotSet)}
+
+
+def test_installed_in_the_rasa_server_only():
+    assert RemoteAction.run.__wrapped_by_helder__
+    assert rasa_action.DEFAULT_REQUEST_TIMEOUT == 8.0, "Rasa's 300 s per call"
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_refused_call_is_one_apology_in_the_customers_language_a_request_and_a_pause(domain, nlg, language):
+    tracker = tracker_after(domain, MESSAGES[language])
+    events = run(RemoteAction("action_order_status", REFUSED), tracker, nlg, domain)
+    [apology] = apologies(events)
+    expected = {"nl": "er gaat bij ons iets mis", "en": "something is going wrong on our side"}[language]
+    assert expected in apology.text and apology.metadata["event"] == "service_trouble"
+    assert slots_of(events) == {"language": language, "service_trouble": True, "handoff_pending": "backend_failure"}
+    assert isinstance(events[-1], ConversationPaused)
+
+
+def test_informal_dutch_gets_the_je_form(domain, nlg):
+    tracker = tracker_after(domain, "waar blijft mijn bestelling", slots={"language": "nl", "register": "je"})
+    [apology] = apologies(run(RemoteAction("action_order_status", REFUSED), tracker, nlg, domain))
+    assert " je " in apology.text and " u " not in apology.text
+
+
+def test_the_page_language_decides_when_the_message_does_not(domain, nlg):
+    tracker = tracker_after(domain, "ok", metadata={"locale": "en-GB"})
+    events = run(RemoteAction("action_order_status", REFUSED), tracker, nlg, domain)
+    assert slots_of(events)["language"] == "en"
+    assert "something is going wrong" in apologies(events)[0].text
+
+
+def test_after_the_apology_only_a_pause(domain, nlg):
+    tracker = tracker_after(domain, MESSAGES["nl"], slots={"language": "nl", "service_trouble": True})
+    assert run(RemoteAction("action_order_status", REFUSED), tracker, nlg, domain) == [ConversationPaused()]
+
+
+class SlowActionServer:
+    """Answers every call after ``delay`` seconds; counts the calls."""
+
+    def __init__(self, delay: float, status: int = 200, body: bytes = b'{"events": [], "responses": []}') -> None:
+        self.calls = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                server.calls += 1
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
+        self.endpoint = EndpointConfig(f"http://127.0.0.1:{self.http.server_address[1]}/webhook")
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.http.shutdown()
+        self.http.server_close()
+
+
+def test_a_slow_server_is_given_up_after_the_time_limit_and_not_waited_for_again(domain, nlg, monkeypatch):
+    monkeypatch.setattr(rasa_action, "DEFAULT_REQUEST_TIMEOUT", 0.5)
+    slow = SlowActionServer(delay=3)
+    try:
+        started = time.monotonic()
+        events = run(RemoteAction("action_order_status", slow.endpoint), tracker_after(domain, MESSAGES["en"]), nlg, domain)
+        took = time.monotonic() - started
+        assert len(apologies(events)) == 1 and isinstance(events[-1], ConversationPaused)
+        assert took < 2.5, f"waited {took:.1f}s for a 0.5 s limit"
+        # Another customer meanwhile: no second wait, the server is not even called.
+        other = run(RemoteAction("action_order_status", slow.endpoint), tracker_after(domain, MESSAGES["nl"]), nlg, domain)
+        assert len(apologies(other)) == 1 and slow.calls == 1
+    finally:
+        slow.close()
+
+
+def test_the_breaker_closes_again(domain, nlg):
+    breaker = action_fallback.Breaker(retry_seconds=10, clock=lambda: now[0])
+    now = [100.0]
+    breaker.failed()
+    assert breaker.is_open()
+    now[0] = 111.0
+    assert not breaker.is_open()
+
+
+def test_a_refused_connection_opens_no_breaker(domain, nlg):
+    run(RemoteAction("action_order_status", REFUSED), tracker_after(domain, MESSAGES["nl"]), nlg, domain)
+    assert not RemoteAction.run.breaker.is_open(), "the assistant must be back as soon as its action server is"
+
+
+def test_a_server_error_is_a_failure_too(domain, nlg):
+    broken = SlowActionServer(delay=0, status=500, body=b'{"error": "boom"}')
+    try:
+        events = run(RemoteAction("action_order_status", broken.endpoint), tracker_after(domain, MESSAGES["nl"]), nlg, domain)
+        assert len(apologies(events)) == 1
+    finally:
+        broken.close()
+
+
+def test_a_rejection_is_not_a_failure(domain, nlg):
+    """HTTP 400 is a form's "not my slot": Rasa's own handling, no apology."""
+    rejecting = SlowActionServer(delay=0, status=400, body=b'{"action_name": "validate_x", "error": "no"}')
+    try:
+        with pytest.raises(ActionExecutionRejection):
+            run(RemoteAction("validate_x", rejecting.endpoint), tracker_after(domain, MESSAGES["nl"]), nlg, domain)
+    finally:
+        rejecting.close()
+
+
+def test_a_failed_session_start_still_starts_the_session_without_apologising(domain, nlg):
+    tracker = DialogueStateTracker.from_events("c2", [], domain.slots)
+    events = run(RemoteAction("action_session_start", REFUSED), tracker, nlg, domain)
+    assert isinstance(events[0], SessionStarted) and events[-1] == ActionExecuted("action_listen")
+    assert not apologies(events), "the message's language is not known yet"
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_failing_inside_action_extract_slots_keeps_the_apology_and_the_pause(domain, language):
+    """Rasa keeps only SlotSets of a slot-mapping action; the fallback's events come after it."""
+    endpoint_domain = domain
+    extract = ActionExtractSlots(REFUSED)
+    tracker = tracker_after(domain, MESSAGES[language])
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    events = asyncio.run(extract.run(CollectingOutputChannel(), nlg, tracker, endpoint_domain))
+    [apology] = apologies(events)
+    assert apology.metadata["event"] == "service_trouble"
+    assert slots_of(events)["handoff_pending"] == "backend_failure"
+    assert slots_of(events)["language"] == language
+    assert isinstance(events[-1], ConversationPaused)
