@@ -17,10 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from bot import log_masking
 from handoff import __version__
@@ -64,11 +64,13 @@ def create_app(
         log_masking.install()
         # socket_timeout above the consumer's 2 s XREADGROUP BLOCK so a quiet stream is no error.
         # After a Redis restart every pooled connection is stale: a command that meets one is
-        # retried on a fresh connection instead of failing the request (503). Only connection
-        # errors: after a timeout the command may have run, and not every command is idempotent.
+        # retried on a fresh connection instead of failing the request with a 503 (redis-py's
+        # asyncio client retries nothing by default). Only connection errors: after a timeout
+        # the command may have run, and not every command is idempotent.
         redis = Redis.from_url(config.redis_url, decode_responses=True, socket_timeout=15,
-                               health_check_interval=30, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-                               retry_on_error=[RedisConnectionError])
+                               health_check_interval=30,
+                               retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3,
+                                           supported_errors=(RedisConnectionError,)))
         store = Store(redis, config, clock) if clock else Store(redis, config)
         rasa = RasaClient(config.rasa_url, config.rasa_jwt_secret.get_secret_value(),
                           timeout=config.rasa_timeout_seconds, transport=rasa_transport)
@@ -120,7 +122,8 @@ def create_app(
 
     @app.exception_handler(RedisError)
     async def redis_error(_: Request, error: RedisError) -> JSONResponse:
-        logger.error("Redis error: %s", type(error).__name__)
+        # The traceback says which command met the error (its text holds no customer data).
+        logger.error("Redis error: %s", type(error).__name__, exc_info=error)
         return JSONResponse({"detail": "storage unavailable, try again"}, status_code=503)
 
     @app.middleware("http")
