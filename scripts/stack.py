@@ -120,6 +120,9 @@ class RedisServer:
             self.proc.wait(timeout=10)
 
 
+LOCK_LIFETIME_SECONDS = 25
+
+
 def admin_token(secret: str) -> str:
     """A JWT for Rasa's HTTP API with the admin role (HS256)."""
     import jwt  # PyJWT comes with Rasa
@@ -213,6 +216,10 @@ class Stack:
                 "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             }
         )
+        # A conversation's lock outlives a killed Rasa server by this much (Rasa: 60 s, so the
+        # customer's next message would wait a minute); longer than any turn, which the action
+        # server's time limit bounds (bot/action_fallback.py).
+        env.setdefault("TICKET_LOCK_LIFETIME", str(LOCK_LIFETIME_SECONDS))
         # The WhatsApp channel in credentials.yml reads these. Until a Meta app is configured it
         # runs with random per-installation secrets, so no delivery passes its signature check.
         env.setdefault("WHATSAPP_VERIFY_TOKEN", _secret_from_file("whatsapp_verify_token"))
