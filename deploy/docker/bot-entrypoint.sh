@@ -15,9 +15,6 @@ case "$command" in
       echo "bot-entrypoint: no model at RASA_MODEL=$RASA_MODEL (build the default target, or mount one)" >&2
       exit 2
     fi
-    # A killed replica's conversation locks expire after this (Rasa's default 60 s would keep its
-    # customers waiting a minute); as in scripts/stack.py, longer than any turn.
-    export TICKET_LOCK_LIFETIME="${TICKET_LOCK_LIFETIME:-25}"
     # --cors as in scripts/stack.py: the widget on the shop's origin posts to the REST webhook and
     # socket.io; Rasa's HTTP API is JWT-protected and not routed by the customer-facing proxy.
     exec python -m rasa run --model "$RASA_MODEL" --port "${RASA_PORT:-5005}" \

@@ -5,7 +5,7 @@ A turn holds the conversation's lock in the Redis lock store until it ends; a ki
 releases it. Rasa lets a lock expire after ``TICKET_LOCK_LIFETIME`` (60 s by default): the next
 message would wait that long. A turn is bounded by the action server's time limit
 (bot/action_fallback.py, 8 s per call, calls fail at once after a timeout), so the stack sets
-25 s (scripts/stack.py, deploy/docker/bot-entrypoint.sh).
+25 s (scripts/stack.py, docker-compose.yml, deploy/k8s/configmap.yaml).
 """
 
 import os
