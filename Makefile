@@ -40,7 +40,7 @@ validate: $(PY) ## Check domain, data and config for inconsistencies
 	@$(RASA) data validate --domain domain --data data --config config.yml 2>&1 \
 	  | grep -v "is not used in any story or rule" ; exit $${PIPESTATUS[0]}
 
-test: $(PY) ## The whole suite: validation, unit, handoff API, browser, NLU hold-out, stories, end to end
+test: $(PY) ## The whole suite: validation, unit, handoff API, browser, NLU hold-out, stories, end to end, faults
 	@$(MAKE) --no-print-directory validate
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-handoff
@@ -49,6 +49,7 @@ test: $(PY) ## The whole suite: validation, unit, handoff API, browser, NLU hold
 	@$(MAKE) --no-print-directory test-nlu
 	@$(MAKE) --no-print-directory test-stories
 	@$(MAKE) --no-print-directory test-e2e
+	@$(MAKE) --no-print-directory chaos
 
 test-unit: $(PY) ## Unit tests: language, tokenizer, actions, domain, WhatsApp channel; the backend on SQLite and PostgreSQL
 	@$(PYTEST) tests/unit tests/backend tests/channels -q
@@ -74,7 +75,7 @@ test-browser: ## The agent console in headless Chromium (Playwright)
 test-e2e: $(PY) ## End-to-end conversations against real Rasa, actions, handoff service and Redis
 	@$(PYTEST) tests/e2e -q
 
-chaos: $(PY) ## Fault injection against the real stack: Redis restarts, two replicas, services down (not in make test)
+chaos: $(PY) ## Fault injection against the real stack: Redis restarts, Rasa killed, two replicas, services down
 	@$(PYTEST) tests/chaos -q
 
 bench: $(PY) ## All benchmarks next to same-run baselines (about 25 min); writes docs/benchmarks.md

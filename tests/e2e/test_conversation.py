@@ -184,8 +184,18 @@ def test_a_lone_surrogate_over_rest_is_no_server_error_and_the_next_message_work
 
 
 def test_the_http_api_needs_a_token(stack):
-    response = requests.get(f"{stack.rasa_url}/conversations/anyone/tracker", timeout=30)
-    assert response.status_code == 401
+    import jwt
+
+    url = f"{stack.rasa_url}/conversations/anyone/tracker"
+    assert requests.get(url, timeout=30).status_code == 401
+    forged = jwt.encode({"user": {"username": "x", "role": "admin"}}, "not-the-secret", algorithm="HS256")
+    assert requests.get(url, headers={"Authorization": f"Bearer {forged}"}, timeout=30).status_code == 401
+    # A customer's own token (role user) opens only their own conversation.
+    own = jwt.encode({"user": {"username": "someone-else", "role": "user"}}, stack.jwt_secret, algorithm="HS256")
+    assert requests.get(url, headers={"Authorization": f"Bearer {own}"}, timeout=30).status_code == 403
+    # The token is never taken from the URL, where logs would keep it.
+    admin = stack.auth_headers()["Authorization"].removeprefix("Bearer ")
+    assert requests.get(url, params={"token": admin}, timeout=30).status_code == 401
 
 
 def test_dutch_follows_the_customer_who_says_je(customer):
