@@ -2,6 +2,7 @@
 and the request is not lost (the case is there once the service is back)."""
 
 import pytest
+import requests
 import yaml
 
 from scripts.clients import WebCustomer, wait_until
@@ -53,14 +54,30 @@ def test_customer_is_told_honestly(stack, handoff_down, language):
 
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_request_is_not_lost(stack, handoff_down, sign_in, language):
-    sender, replies = ask_for_a_person_while_down(stack, language)
-    assert replies.count(honest_text(language)) == 1, replies
-    handoff_down()
-    eva = sign_in("eva")
+    customer = WebCustomer(stack.rasa_url, {"locale": language})
+    try:
+        replies = customer.say(ASK[language])
+        assert replies.count(honest_text(language)) == 1, replies
+        before = len(customer.received)
+        handoff_down()
+        eva = sign_in("eva")
 
-    def case():
-        return next((c for c in retrying(eva.get, "/api/cases").json() if c["conversation_id"] == sender), None)
+        def case():
+            return next((c for c in retrying(eva.get, "/api/cases").json()
+                         if c["conversation_id"] == customer.sender), None)
 
-    found = wait_until(case, timeout=30, interval=0.5)
-    assert found["status"] == "queued" and found["reason"] == "request"
-    assert found["language"] == language and found["channel"] == "socketio"
+        found = wait_until(case, timeout=30, interval=0.5)
+        assert found["status"] == "queued" and found["reason"] == "request"
+        assert found["language"] == language and found["channel"] == "socketio"
+        # The customer hears where they stand, in their language, on the open web chat.
+        wait_until(lambda: len(customer.received) > before, timeout=20)
+        told = customer.texts()[before:]
+        assert_language(told, language)
+        wait_words = {"nl": ("wachtrij", "uiterlijk"), "en": ("queue", "by")}[language]
+        assert any(w in " ".join(told) for w in wait_words), told
+        tracker = requests.get(f"{stack.rasa_url}/conversations/{customer.sender}/tracker",
+                               headers=stack.auth_headers(), timeout=30).json()
+        assert tracker["paused"] and tracker["slots"]["handoff_case_id"] == found["id"]
+        assert tracker["slots"]["handoff_pending"] is None
+    finally:
+        customer.close()
