@@ -104,11 +104,15 @@ def conversation_language(tracker: Any) -> str:
 
 
 async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) -> List[Any]:
-    """What a failed custom action returns instead: the apology once, then only the pause."""
+    """What a failed custom action returns instead: the apology once, then only the pause.
+
+    Once per outage: while the conversation is paused after the apology nothing is said again;
+    once a person resumed it (hand-back, resolve) a new failure is a new apology.
+    """
     from rasa.core.actions.action import create_bot_utterance
     from rasa.shared.core.events import ConversationPaused, SlotSet
 
-    if tracker.get_slot(TROUBLE_SLOT):
+    if tracker.get_slot(TROUBLE_SLOT) and tracker.is_paused():
         return [ConversationPaused()]
     events: List[Any] = []
     language = conversation_language(tracker)

@@ -89,6 +89,8 @@ class PendingRequests:
                 raise
             except (RedisError, OSError) as error:
                 logger.warning("pending requests: Redis unreachable (%s); retrying", type(error).__name__)
+            except Exception:  # noqa: BLE001 - the loop must outlive any one bad entry
+                logger.exception("pending requests: pass failed; retrying")
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             except asyncio.TimeoutError:
@@ -107,6 +109,10 @@ class PendingRequests:
                     opened += 1
             except RasaError as error:
                 logger.warning("pending request of %s waits: %s", conversation_id, error)
+            except (RedisError, OSError):
+                raise
+            except Exception:  # noqa: BLE001 - one bad entry must not keep the others waiting
+                logger.exception("pending request of %s failed; tried again later", conversation_id)
             finally:
                 await self.redis.delete(lock)
         return opened

@@ -49,12 +49,13 @@ def closed_breaker():
     RemoteAction.run.breaker.succeeded()
 
 
-def tracker_after(domain, text, *, slots=None, metadata=None):
+def tracker_after(domain, text, *, slots=None, metadata=None, paused=False):
     """A conversation whose latest event is the customer's ``text`` (parsed, with its language)."""
     parse_data = {"intent": {"name": "order_status", "confidence": 0.9}, "entities": [], "text": text,
                   "language_detection": get_detector().detect(text).as_dict()}
     events = [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")]
     events += [SlotSet(name, value) for name, value in (slots or {}).items()]
+    events += [ConversationPaused()] if paused else []
     events.append(UserUttered(text, parse_data["intent"], [], parse_data, metadata=metadata))
     return DialogueStateTracker.from_events("c1", events, domain.slots)
 
@@ -101,8 +102,14 @@ def test_the_page_language_decides_when_the_message_does_not(domain, nlg):
 
 
 def test_after_the_apology_only_a_pause(domain, nlg):
-    tracker = tracker_after(domain, MESSAGES["nl"], slots={"language": "nl", "service_trouble": True})
+    tracker = tracker_after(domain, MESSAGES["nl"], slots={"language": "nl", "service_trouble": True}, paused=True)
     assert run(RemoteAction("action_order_status", REFUSED), tracker, nlg, domain) == [ConversationPaused()]
+
+
+def test_a_new_outage_after_a_person_resumed_the_conversation_is_a_new_apology(domain, nlg):
+    """An agent resolved the case (the bot resumed) without a hand-back that clears the slot."""
+    tracker = tracker_after(domain, MESSAGES["nl"], slots={"language": "nl", "service_trouble": True})
+    assert len(apologies(run(RemoteAction("action_order_status", REFUSED), tracker, nlg, domain))) == 1
 
 
 class SlowActionServer:
