@@ -1,6 +1,9 @@
-"""Masks personal data in log output: e-mail addresses, phone numbers, postcodes and IBANs.
+"""Masks personal data in log output: e-mail addresses, phone numbers, postcodes and IBANs; and
+secrets in URLs.
 
-:func:`mask` replaces them in a text with ``[email]``, ``[phone]``, ``[postcode]``, ``[iban]``.
+:func:`mask` replaces them in a text with ``[email]``, ``[phone]``, ``[postcode]``, ``[iban]``,
+and the value of ``hub.verify_token=``, ``verify_token=``, ``access_token=`` and ``token=`` in a
+URL with ``[secret]`` (Sanic's access log, at debug level, writes whole URLs).
 :class:`MaskingFilter` is a ``logging.Filter`` that masks each record's message (and the text
 of its exception); :func:`install` puts it on every handler that exists at that moment: the root
 logger's and those of loggers with handlers of their own (Sanic's, uvicorn's). A handler filter,
@@ -50,12 +53,16 @@ POSTCODE_CONTEXT = re.compile(
 )
 POSTCODE_NL = re.compile(r"\b[1-9]\d{3}(?: ?[A-Z]{2}|[a-z]{2})\b")
 POSTCODE_UK = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
+# Secrets that arrive in a URL's query and would reach an access log with it: Meta's webhook
+# handshake (hub.verify_token), a Rasa --auth-token (token=), an access_token.
+URL_SECRET = re.compile(r"(?i)\b((?:hub\.verify_token|verify_token|access_token|token)=)[^&\s\"']+")
 
 
 def mask(text: str) -> str:
     """The text with e-mail addresses, IBANs, postcodes and phone numbers replaced."""
     if not text:
         return text
+    text = URL_SECRET.sub(lambda m: m.group(1) + "[secret]", text)
     text = EMAIL.sub("[email]", text)
     text = IBAN.sub("[iban]", text)
     text = POSTCODE_CONTEXT.sub(lambda m: m.group(1) + "[postcode]", text)

@@ -30,6 +30,11 @@ from bot.log_masking import MaskingFilter, install, mask
     ("call me on +44 7700 900123 or 07700 900123", "call me on [phone] or [phone]"),
     ("my postcode is SW1A 1AA", "my postcode is [postcode]"),
     ("pay to GB29 NWBK 6016 1331 9268 19", "pay to [iban]"),
+    # Secrets in URLs (an access log line of Meta's webhook handshake, a Rasa auth token)
+    ('"GET /webhooks/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=s3cr3t-Tok3n&hub.challenge=8364 HTTP/1.1" 200',
+     '"GET /webhooks/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=[secret]&hub.challenge=8364 HTTP/1.1" 200'),
+    ("GET /conversations/x/tracker?token=abc.def.ghi", "GET /conversations/x/tracker?token=[secret]"),
+    ("https://graph.example/v19.0/me?access_token=EAAB123", "https://graph.example/v19.0/me?access_token=[secret]"),
 ])
 def test_masks_personal_data(text, expected):
     assert mask(text) == expected
