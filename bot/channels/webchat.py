@@ -72,7 +72,8 @@ logger = logging.getLogger(__name__)
 
 SESSION_ID = re.compile(r"^[0-9a-fA-F]{32,128}$")
 MAX_MESSAGE_CHARS = 4000
-# The Redis pub/sub channel the Rasa replicas share the socket.io rooms on.
+# The Redis pub/sub channel the Rasa replicas share the socket.io rooms on (+ ":<db>": pub/sub
+# is not per database, and two installations may share one Redis server).
 ROOMS_CHANNEL = "helder:socketio"
 # Metadata keys a browser may see (agent messages, notices); everything else stays server-side.
 PUBLIC_METADATA = ("agent_id", "agent_name", "event", "message_id", "utter_action", "language")
@@ -291,7 +292,7 @@ class WebChatInput(SocketIOInput):
         settings = self._redis_settings
         password = f":{quote(settings['password'], safe='')}@" if settings.get("password") else ""
         url = f"redis://{password}{settings['host']}:{settings['port']}/{settings['db']}"
-        return {"client_manager": SharedRooms(url, channel=ROOMS_CHANNEL,
+        return {"client_manager": SharedRooms(url, channel=f"{ROOMS_CHANNEL}:{settings['db']}",
                                               redis_options={"socket_connect_timeout": 5})}
 
     def _redis_client(self) -> Any:
