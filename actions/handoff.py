@@ -7,7 +7,6 @@ bot promises. The conversation is then paused: the bot stays silent while a pers
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from typing import Any, Dict, List, Optional, Text
@@ -17,7 +16,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import disclose_once, format_fix_time, language
+from actions.common import disclose_once, language
+from bot.dates import honest_wait
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +85,6 @@ def open_case(packet: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _parse_time(value: Optional[str]) -> Optional[dt.datetime]:
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
-
-
 class ActionHandoff(Action):
     """Tells the customer honestly what happens, hands over the context, pauses the bot."""
 
@@ -120,20 +113,6 @@ class ActionHandoff(Action):
         logger.info("handoff of %s: case %s (%s)", tracker.sender_id, case.get("case_id"), reason)
         return events + [SlotSet("handoff_pending", None), SlotSet("handoff_case_id", case.get("case_id")),
                          *(SlotSet(name, value) for name, value in wait.items()), ConversationPaused()]
-
-
-def honest_wait(case: Dict[str, Any], lang: str) -> Dict[str, str]:
-    """The response that tells the customer the case's wait, with its values (also slots).
-
-    ``utter_handoff_queued`` with the queue position and estimate, or ``utter_handoff_no_agents``
-    with the reply-by time of the promise. The handoff service words a case it opens itself the
-    same way (handoff/pending.py).
-    """
-    if case.get("status") == "queued":
-        return {"response": "utter_handoff_queued", "queue_position": str(case.get("position") or 1),
-                "queue_minutes": str(max(1, int(case.get("estimate_minutes") or 1)))}
-    return {"response": "utter_handoff_no_agents",
-            "reply_by": format_fix_time(_parse_time(case.get("reply_by")), lang)}
 
 
 class ActionHandback(Action):

@@ -38,13 +38,13 @@ import asyncio
 import contextvars
 import logging
 import os
-import sys
 import time
 from typing import Any, List, Optional
 
+from bot.action_validation import rasa_to_patch
+
 logger = logging.getLogger(__name__)
 
-PATCHED_RASA_VERSION = "3.6.21"
 APOLOGY = "utter_service_trouble"
 TROUBLE_SLOT = "service_trouble"
 PENDING_SLOT = "handoff_pending"
@@ -145,24 +145,17 @@ def _is_failure(error: BaseException) -> bool:
 def install() -> bool:
     """Installs the time limit, the fallback and the breaker into Rasa; True when active.
 
-    Called when bot.nlu is imported, which the Rasa server does for every model it loads. Only
-    in a process that has Rasa loaded, and only for the Rasa release whose methods these wrap.
+    Called when bot.nlu is imported, which the Rasa server does for every model it loads; only
+    with the Rasa release whose methods these wrap (bot/action_validation.py: rasa_to_patch).
     """
-    if "rasa" not in sys.modules:
+    if not rasa_to_patch("no fallback for an unreachable action server"):
         return False
-    try:
-        import rasa
-        import rasa.core.actions.action as rasa_action
-        from rasa.core.actions.action import ActionExtractSlots, ActionSessionStart, RemoteAction
-        from rasa.shared.core.constants import ACTION_SESSION_START_NAME
-    except ImportError:
-        return False
+    import rasa.core.actions.action as rasa_action
+    from rasa.core.actions.action import ActionExtractSlots, ActionSessionStart, RemoteAction
+    from rasa.shared.core.constants import ACTION_SESSION_START_NAME
+
     if getattr(RemoteAction.run, "__wrapped_by_helder__", False):
         return True
-    if rasa.__version__ != PATCHED_RASA_VERSION:
-        logger.warning("rasa %s is not %s: no fallback for an unreachable action server",
-                       rasa.__version__, PATCHED_RASA_VERSION)
-        return False
 
     # RemoteAction.run passes this module global as the request's total timeout.
     rasa_action.DEFAULT_REQUEST_TIMEOUT = _seconds("ACTION_TIMEOUT_SECONDS", 8.0)

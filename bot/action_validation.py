@@ -57,27 +57,32 @@ def validate_action_result(self: Any, result: Dict[str, Any]) -> bool:
     raise error
 
 
-def install() -> bool:
-    """Installs the compiled validator into Rasa; True when it is active.
+def rasa_to_patch(skipped: str) -> bool:
+    """True when this process has Rasa loaded and it is the release whose methods bot/ replaces.
 
-    Only in a process that has Rasa loaded already: the Rasa server imports rasa before any of
-    our modules, while the action server (rasa-sdk) and the handoff service never load Rasa and
-    should not pay for importing it. Does nothing (and says so) for another Rasa release than
-    the one whose method this replaces.
+    Only the Rasa server: it imports rasa before any of our modules, while the action server
+    (rasa-sdk) and the handoff service never load Rasa and should not pay for importing it. For
+    another Rasa release it logs what is ``skipped`` and returns False. Used by every install()
+    of bot/ that replaces a Rasa method (this module, bot/action_fallback.py).
     """
     if "rasa" not in sys.modules:
         return False
-    try:
-        import rasa
-        from rasa.core.actions.action import RemoteAction
-    except ImportError:
+    import rasa
+
+    if rasa.__version__ != PATCHED_RASA_VERSION:
+        logger.warning("rasa %s is not %s: %s", rasa.__version__, PATCHED_RASA_VERSION, skipped)
         return False
+    return True
+
+
+def install() -> bool:
+    """Installs the compiled validator into Rasa (see :func:`rasa_to_patch`); True when it is active."""
+    if not rasa_to_patch("action responses are validated the slow way"):
+        return False
+    from rasa.core.actions.action import RemoteAction
+
     if getattr(RemoteAction._validate_action_result, "__wrapped_by_helder__", False):
         return True
-    if rasa.__version__ != PATCHED_RASA_VERSION:
-        logger.warning("rasa %s is not %s: action responses are validated the slow way",
-                       rasa.__version__, PATCHED_RASA_VERSION)
-        return False
     validate_action_result.__wrapped_by_helder__ = True  # type: ignore[attr-defined]
     RemoteAction._validate_action_result = validate_action_result
     return True

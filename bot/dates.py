@@ -1,13 +1,13 @@
 """How the assistant writes dates and times to customers, in Dutch and English (Amsterdam time).
 
 Dependency-free, so the action server and the handoff service (which tells a customer the
-reply-by time of a case it opened itself, handoff/pending.py) word them the same way.
+wait of a case it opened itself, handoff/pending.py) word them the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from typing import Any, Dict, Mapping, Optional
 
 try:
     from zoneinfo import ZoneInfo
@@ -50,3 +50,24 @@ def format_fix_time(moment: Optional[dt.datetime], lang: str, now: Optional[dt.d
     if local.date() == today + dt.timedelta(days=1):
         return {"nl": f"morgen om {clock}", "en": f"tomorrow at {clock}"}[lang]
     return f"{format_date(local.date(), lang)} {'om' if lang == 'nl' else 'at'} {clock}"
+
+
+def parse_iso(value: Optional[str]) -> Optional[dt.datetime]:
+    """An ISO 8601 time as the handoff service writes it ("...Z" too); None for none or garbage."""
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def honest_wait(case: Mapping[str, Any], lang: str) -> Dict[str, str]:
+    """The response that tells the customer a case's wait, with its values (also slots).
+
+    ``utter_handoff_queued`` with the queue position and estimate, or ``utter_handoff_no_agents``
+    with the reply-by time of the promise; ``case`` is the handoff service's answer to opening
+    it. Said the same way by ``action_handoff`` and by the service for a case it opens late.
+    """
+    if case.get("status") == "queued":
+        return {"response": "utter_handoff_queued", "queue_position": str(case.get("position") or 1),
+                "queue_minutes": str(max(1, int(case.get("estimate_minutes") or 1)))}
+    return {"response": "utter_handoff_no_agents", "reply_by": format_fix_time(parse_iso(case.get("reply_by")), lang)}

@@ -30,17 +30,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from typing import Any, Dict, Optional
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.dates import format_fix_time
+from bot.dates import honest_wait
 from handoff import keys
 from handoff.consumer import Hub
-from handoff.models import CaseCreate, CaseCreated
+from handoff.models import CaseCreate
 from handoff.rasa_client import RasaClient, RasaError, packet_from_tracker
 from handoff.store import Store
 
@@ -48,16 +47,6 @@ logger = logging.getLogger(__name__)
 
 REASONS = ("request", "complexity", "second_miss", "identification_failed", "no_automation", "backend_failure")
 LOCK_SECONDS = 30
-
-
-def honest_wait(case: CaseCreated, language: str) -> Dict[str, str]:
-    """The response telling the wait and its values, as ``action_handoff`` says it
-    (actions/handoff.py: honest_wait)."""
-    if case.status == "queued":
-        return {"response": "utter_handoff_queued", "queue_position": str(case.position or 1),
-                "queue_minutes": str(max(1, int(case.estimate_minutes or 1)))}
-    due = datetime.fromisoformat(case.reply_by.replace("Z", "+00:00")) if case.reply_by else None
-    return {"response": "utter_handoff_no_agents", "reply_by": format_fix_time(due, language)}
 
 
 class PendingRequests:
@@ -138,7 +127,7 @@ class PendingRequests:
             logger.info("case %s opened late (%s, %s)", case_id, reason, answer.status)
             await self.hub.publish_case(await self.store.get_case(case_id))
             await self.hub.publish_conversation(await self.store.conversation(conversation_id))
-        wait = honest_wait(answer, packet.language)
+        wait = honest_wait(answer.model_dump(), packet.language)
         response = wait.pop("response")
         await self.rasa.take_pending_request(
             conversation_id, {"handoff_pending": None, "handoff_case_id": case_id, "handoff_reason": reason, **wait},

@@ -101,12 +101,11 @@ def handoff_python() -> str:
     return str(ROOT / ".venv-handoff" / "bin" / "python")
 
 
-def retrying(call, *args, **kwargs) -> requests.Response:
+def answered(call, *args, **kwargs) -> requests.Response:
     """Calls the handoff API once; a 503 ("storage unavailable, try again") fails the test.
 
     Right after a Redis restart every pooled connection of the service is stale; the service
     retries a command on a fresh connection (handoff/app.py), so no request may fail for it.
-    (The name is from when these tests had to retry.)
     """
     response = call(*args, **kwargs)
     assert response.status_code != 503, f"the handoff API answered 503: {response.text}"

@@ -8,12 +8,12 @@ once while the case is queued and once while an agent owns it.
 import requests
 
 from scripts.clients import WebCustomer, wait_until
-from tests.chaos.conftest import assert_language, retrying, wait_healthy
+from tests.chaos.conftest import assert_language, answered, wait_healthy
 
 
 def snapshot(agent, case_id):
     """What must survive: state, owner, notes, promise and transcript (via the handoff API)."""
-    response = retrying(agent.get, f"/api/cases/{case_id}")
+    response = answered(agent.get, f"/api/cases/{case_id}")
     assert response.status_code == 200, response.text
     case = response.json()
     return {
@@ -37,7 +37,7 @@ def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in)
         eva = sign_in("eva")
         case = next(c for c in eva.get("/api/cases").json() if c["conversation_id"] == customer.sender)
         case_id = case["id"]
-        assert retrying(eva.post, f"/api/cases/{case_id}/notes", {"text": "klant belde gisteren al"}).status_code == 200
+        assert answered(eva.post, f"/api/cases/{case_id}/notes", {"text": "klant belde gisteren al"}).status_code == 200
         wait_until(lambda: len(snapshot(eva, case_id)["transcript"]) >= 8)
         before = snapshot(eva, case_id)
         assert before["status"] == "queued" and before["owner"] is None
@@ -48,7 +48,7 @@ def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in)
         chaos_redis.restart()
         wait_healthy(stack.handoff_url)
         assert snapshot(eva, case_id) == before
-        assert any(c["id"] == case_id for c in retrying(eva.get, "/api/queue").json()), "the case left the queue"
+        assert any(c["id"] == case_id for c in answered(eva.get, "/api/queue").json()), "the case left the queue"
 
         # The conversation continues: the customer's next message reaches the console (live and stored).
         eva.open_console_socket()
@@ -57,9 +57,9 @@ def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in)
         wait_until(lambda: ("customer", "hallo? is daar iemand?") in snapshot(eva, case_id)["transcript"])
 
         # 2. Redis restarted while Eva owns the case.
-        assert retrying(eva.post, f"/api/cases/{case_id}/claim").status_code == 200
-        assert retrying(eva.post, f"/api/cases/{case_id}/notes", {"text": "terugbetaling aangeboden"}).status_code == 200
-        assert retrying(eva.post, f"/api/cases/{case_id}/messages", {"text": "Goedemiddag, u spreekt met Eva."}).status_code == 200
+        assert answered(eva.post, f"/api/cases/{case_id}/claim").status_code == 200
+        assert answered(eva.post, f"/api/cases/{case_id}/notes", {"text": "terugbetaling aangeboden"}).status_code == 200
+        assert answered(eva.post, f"/api/cases/{case_id}/messages", {"text": "Goedemiddag, u spreekt met Eva."}).status_code == 200
         wait_until(lambda: "Goedemiddag, u spreekt met Eva." in customer.texts())
         wait_until(lambda: ("agent", "Goedemiddag, u spreekt met Eva.") in snapshot(eva, case_id)["transcript"])
         owned = snapshot(eva, case_id)
@@ -71,7 +71,7 @@ def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in)
         wait_healthy(stack.handoff_url)
         assert snapshot(eva, case_id) == owned
         noah = sign_in("noah")
-        assert retrying(noah.post, f"/api/cases/{case_id}/claim").status_code == 409, "the claim was lost"
+        assert answered(noah.post, f"/api/cases/{case_id}/claim").status_code == 409, "the claim was lost"
 
         # The customer's next message reaches the console; the bot stays silent while Eva owns it.
         assert customer.say("dank u, ik wacht even", expect_reply=False) == []
@@ -79,7 +79,7 @@ def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in)
         wait_until(lambda: ("customer", "dank u, ik wacht even") in snapshot(eva, case_id)["transcript"])
 
         # Hand back: the bot answers again, in Dutch, without asking who the customer is.
-        assert retrying(eva.post, f"/api/cases/{case_id}/handback").status_code == 200
+        assert answered(eva.post, f"/api/cases/{case_id}/handback").status_code == 200
         wait_until(lambda: customer.texts()[-1] != "Goedemiddag, u spreekt met Eva.")
         replies = customer.say("kan ik ook mijn wachtwoord resetten")
         assert replies, "the bot did not answer after hand-back"

@@ -12,7 +12,7 @@ import requests
 
 from scripts.clients import WebCustomer, wait_until
 from scripts.stack import ROOT, _wait_http, free_port
-from tests.chaos.conftest import assert_language, handoff_python, retrying
+from tests.chaos.conftest import assert_language, handoff_python, answered
 
 
 @pytest.fixture(scope="module")
@@ -89,24 +89,24 @@ def test_alternating_rasa_servers_and_handoff_instances(stack, replicas, sign_in
     # Agents on either handoff instance: the same queue, the same case, one owner.
     eva, noah = sign_in("eva"), sign_in("noah", handoff2_url)
     case_id = one["slots"]["handoff_case_id"]
-    queues = [[c["id"] for c in retrying(a.get, "/api/queue").json()] for a in (eva, noah)]
+    queues = [[c["id"] for c in answered(a.get, "/api/queue").json()] for a in (eva, noah)]
     assert case_id in queues[0] and queues[0] == queues[1]
 
     def comparable(agent):
-        case = retrying(agent.get, f"/api/cases/{case_id}").json()
+        case = answered(agent.get, f"/api/cases/{case_id}").json()
         case.pop("waiting_seconds", None)
         return case
 
     wait_until(lambda: [l["text"] for l in comparable(eva)["transcript"] if l["from"] == "customer"] == messages)
     assert comparable(eva) == comparable(noah)
-    assert retrying(noah.post, f"/api/cases/{case_id}/claim").status_code == 200
+    assert answered(noah.post, f"/api/cases/{case_id}/claim").status_code == 200
     seen_by_eva = comparable(eva)
     assert seen_by_eva["status"] == "human" and seen_by_eva["owner"] == "noah"
-    assert retrying(eva.post, f"/api/cases/{case_id}/claim").status_code == 409
-    assert retrying(eva.post, f"/api/cases/{case_id}/notes", {"text": "via instance 1"}).status_code == 200
+    assert answered(eva.post, f"/api/cases/{case_id}/claim").status_code == 409
+    assert answered(eva.post, f"/api/cases/{case_id}/notes", {"text": "via instance 1"}).status_code == 200
     assert [n["text"] for n in comparable(noah)["notes"]] == ["via instance 1"]
     # Noah's instance talks to the second Rasa server; hand back and the bot answers on the first.
-    assert retrying(noah.post, f"/api/cases/{case_id}/handback").status_code == 200
+    assert answered(noah.post, f"/api/cases/{case_id}/handback").status_code == 200
     assert not tracker(stack, servers[0], sender)["paused"]
     assert say(servers[0], sender, "bedankt" if language == "nl" else "thanks", language)
 
@@ -130,12 +130,12 @@ def test_an_agent_on_the_other_replica_reaches_a_web_customer(stack, replicas, s
         noah = sign_in("noah", handoff2_url)
 
         def case():
-            return next((c for c in retrying(noah.get, "/api/queue").json()
+            return next((c for c in answered(noah.get, "/api/queue").json()
                          if c["conversation_id"] == customer.sender), None)
         case_id = wait_until(case, timeout=20)["id"]
         before = len(customer.received)
-        assert retrying(noah.post, f"/api/cases/{case_id}/claim").status_code == 200
-        assert retrying(noah.post, f"/api/cases/{case_id}/messages", {"text": AGENT_LINE[language]}).status_code == 200
+        assert answered(noah.post, f"/api/cases/{case_id}/claim").status_code == 200
+        assert answered(noah.post, f"/api/cases/{case_id}/messages", {"text": AGENT_LINE[language]}).status_code == 200
         wait_until(lambda: AGENT_LINE[language] in customer.texts()[before:], timeout=10)
         arrived = customer.received[before:]
         joined = [m for m in arrived if (m.get("metadata") or {}).get("event") == "agent_joined"]
@@ -144,7 +144,7 @@ def test_an_agent_on_the_other_replica_reaches_a_web_customer(stack, replicas, s
         assert line["metadata"]["agent_name"] == "Noah Bakker"
         assert customer.texts().count(AGENT_LINE[language]) == 1, "delivered twice"
         before = len(customer.received)
-        assert retrying(noah.post, f"/api/cases/{case_id}/handback").status_code == 200
+        assert answered(noah.post, f"/api/cases/{case_id}/handback").status_code == 200
         wait_until(lambda: len(customer.received) > before, timeout=10)
         assert_language(customer.texts()[before:], language)
     finally:

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from scripts.clients import wait_until
-from tests.chaos.conftest import assert_language, retrying
+from tests.chaos.conftest import assert_language, answered
 
 # What the customer should get when the action server cannot be reached (bot/action_fallback.py).
 # Rasa 3.6 alone logs "Encountered an exception while running action ..." and drops the action's
@@ -138,10 +138,10 @@ def the_promised_person_has_the_case(sign_in, sender, language):
     eva = sign_in("eva")
 
     def case():
-        return next((c for c in retrying(eva.get, "/api/cases").json() if c["conversation_id"] == sender), None)
+        return next((c for c in answered(eva.get, "/api/cases").json() if c["conversation_id"] == sender), None)
 
     found = wait_until(case, timeout=30, interval=0.5)
     print(f"{language}: case {found['id']} {found['status']} ({found['reason']})")
     assert found["status"] == "queued" and found["reason"] == "backend_failure" and found["language"] == language
-    lines = retrying(eva.get, f"/api/conversations/{sender}/transcript").json()
+    lines = answered(eva.get, f"/api/conversations/{sender}/transcript").json()
     assert any(line["from"] == "customer" and line["text"] == CONVERSATION[language][0] for line in lines), lines

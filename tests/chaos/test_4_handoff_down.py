@@ -7,7 +7,7 @@ import yaml
 
 from scripts.clients import WebCustomer, wait_until
 from scripts.stack import ROOT
-from tests.chaos.conftest import assert_language, retrying, wait_healthy
+from tests.chaos.conftest import assert_language, answered, wait_healthy
 
 ASK = {"nl": "ik wil een medewerker spreken", "en": "can i talk to a human please"}
 
@@ -63,7 +63,7 @@ def test_request_is_not_lost(stack, handoff_down, sign_in, language):
         eva = sign_in("eva")
 
         def case():
-            return next((c for c in retrying(eva.get, "/api/cases").json()
+            return next((c for c in answered(eva.get, "/api/cases").json()
                          if c["conversation_id"] == customer.sender), None)
 
         found = wait_until(case, timeout=30, interval=0.5)

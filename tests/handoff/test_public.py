@@ -7,6 +7,7 @@ No sign-in: the session id is the secret. What a customer (or anyone guessing) c
 from __future__ import annotations
 
 import time
+from typing import Tuple
 import uuid
 
 import pytest
@@ -57,6 +58,14 @@ async def fetch(client: httpx.AsyncClient, conversation_id: str, **headers: str)
     return await client.get(TRANSCRIPT, headers={"X-Helder-Session": conversation_id, **headers})
 
 
+def two_web_chats(redis_sync: sync_redis.Redis) -> Tuple[str, str]:
+    """Two customers' web chats: (mine, theirs)."""
+    mine, theirs = session_id(), session_id()
+    web_chat(redis_sync, mine)
+    web_chat(redis_sync, theirs)
+    return mine, theirs
+
+
 async def get_lines(client: httpx.AsyncClient, conversation_id: str, count: int):
     response = await fetch(client, conversation_id)
     return response.json() if response.status_code == 200 and len(response.json()) == count else None
@@ -66,9 +75,7 @@ async def get_lines(client: httpx.AsyncClient, conversation_id: str, count: int)
 async def test_the_session_id_gets_its_own_transcript_without_signing_in(
     service: Service, redis_sync: sync_redis.Redis,
 ) -> None:
-    mine, theirs = session_id(), session_id()
-    web_chat(redis_sync, mine)
-    web_chat(redis_sync, theirs)
+    mine, theirs = two_web_chats(redis_sync)
     xadd(redis_sync, theirs, {"event": "user", "text": "someone else's secret", "timestamp": time.time(),
                               "input_channel": "socketio"})
     anonymous = service.client()  # no cookie, no token
@@ -202,9 +209,7 @@ async def test_the_session_id_is_never_taken_from_the_url(service: Service, redi
 async def test_missing_overlong_and_list_valued_session_headers_get_the_same_404(
     service: Service, redis_sync: sync_redis.Redis,
 ) -> None:
-    mine, theirs = session_id(), session_id()
-    web_chat(redis_sync, mine)
-    web_chat(redis_sync, theirs)
+    mine, theirs = two_web_chats(redis_sync)
     client = service.client()
     await eventually(lambda: get_lines(client, mine, 3))
     await eventually(lambda: get_lines(client, theirs, 3))
