@@ -5,6 +5,7 @@ more than a second so the AOF has been written) and started again on the same po
 once while the case is queued and once while an agent owns it.
 """
 
+import pytest
 import requests
 
 from scripts.clients import WebCustomer, wait_until
@@ -25,15 +26,40 @@ def snapshot(agent, case_id):
     }
 
 
-def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in):
-    customer = WebCustomer(stack.rasa_url, {"locale": "nl"})
+SCRIPT = {
+    "nl": {"identify": ("waar blijft mijn bestelling", "48213377", "3511 AB"),
+           "complaint": "ik wil een klacht indienen, niemand helpt me en ik ben het zat", "promise": "uiterlijk",
+           "anyone": "hallo? is daar iemand?", "agent": "Goedemiddag, u spreekt met Eva.",
+           "waiting": "dank u, ik wacht even", "next": "kan ik ook mijn wachtwoord resetten", "customer_id": "48213377"},
+    "en": {"identify": ("where is my order", "60418825", "SW1A 1AA"),
+           "complaint": "i want to file a complaint, nobody helps me and i am fed up with it", "promise": "at the latest",
+           "anyone": "hello? is anyone there?", "agent": "Good afternoon, this is Eva speaking.",
+           "waiting": "thank you, i will wait", "next": "i forgot my password", "customer_id": "60418825"},
+}
+
+
+def nobody_available(chaos_redis) -> bool:
+    """No agent present (an earlier test's console may have just closed)."""
+    import redis as redis_py
+    client = redis_py.Redis.from_url(chaos_redis.url)
+    try:
+        return not client.keys("handoff:presence:*")
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in, language):
+    say = SCRIPT[language]
+    wait_until(lambda: nobody_available(chaos_redis), timeout=70, interval=0.5)
+    customer = WebCustomer(stack.rasa_url, {"locale": language})
     try:
         # Nobody is signed in yet: the case queues with a promise (reply-by time).
-        for text in ("waar blijft mijn bestelling", "48213377", "3511 AB"):
+        for text in say["identify"]:
             customer.say(text)
-        replies = customer.say("ik wil een klacht indienen, niemand helpt me en ik ben het zat")
-        assert_language(replies, "nl")
-        assert any("uiterlijk" in r for r in replies), replies
+        replies = customer.say(say["complaint"])
+        assert_language(replies, language)
+        assert any(say["promise"] in r for r in replies), replies
         eva = sign_in("eva")
         case = next(c for c in eva.get("/api/cases").json() if c["conversation_id"] == customer.sender)
         case_id = case["id"]
@@ -52,16 +78,16 @@ def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in)
 
         # The conversation continues: the customer's next message reaches the console (live and stored).
         eva.open_console_socket()
-        assert customer.say("hallo? is daar iemand?", expect_reply=False) == []
-        wait_until(lambda: any(l["text"] == "hallo? is daar iemand?" for l in eva.pushed_lines(customer.sender)))
-        wait_until(lambda: ("customer", "hallo? is daar iemand?") in snapshot(eva, case_id)["transcript"])
+        assert customer.say(say["anyone"], expect_reply=False) == []
+        wait_until(lambda: any(l["text"] == say["anyone"] for l in eva.pushed_lines(customer.sender)))
+        wait_until(lambda: ("customer", say["anyone"]) in snapshot(eva, case_id)["transcript"])
 
         # 2. Redis restarted while Eva owns the case.
         assert answered(eva.post, f"/api/cases/{case_id}/claim").status_code == 200
         assert answered(eva.post, f"/api/cases/{case_id}/notes", {"text": "terugbetaling aangeboden"}).status_code == 200
-        assert answered(eva.post, f"/api/cases/{case_id}/messages", {"text": "Goedemiddag, u spreekt met Eva."}).status_code == 200
-        wait_until(lambda: "Goedemiddag, u spreekt met Eva." in customer.texts())
-        wait_until(lambda: ("agent", "Goedemiddag, u spreekt met Eva.") in snapshot(eva, case_id)["transcript"])
+        assert answered(eva.post, f"/api/cases/{case_id}/messages", {"text": say["agent"]}).status_code == 200
+        wait_until(lambda: say["agent"] in customer.texts())
+        wait_until(lambda: ("agent", say["agent"]) in snapshot(eva, case_id)["transcript"])
         owned = snapshot(eva, case_id)
         assert owned["status"] == "human" and owned["owner"] == "eva"
         # Eva's reply kept the promise: same promise, now with the time it was kept.
@@ -74,21 +100,21 @@ def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in)
         assert answered(noah.post, f"/api/cases/{case_id}/claim").status_code == 409, "the claim was lost"
 
         # The customer's next message reaches the console; the bot stays silent while Eva owns it.
-        assert customer.say("dank u, ik wacht even", expect_reply=False) == []
-        wait_until(lambda: any(l["text"] == "dank u, ik wacht even" for l in eva.pushed_lines(customer.sender)))
-        wait_until(lambda: ("customer", "dank u, ik wacht even") in snapshot(eva, case_id)["transcript"])
+        assert customer.say(say["waiting"], expect_reply=False) == []
+        wait_until(lambda: any(l["text"] == say["waiting"] for l in eva.pushed_lines(customer.sender)))
+        wait_until(lambda: ("customer", say["waiting"]) in snapshot(eva, case_id)["transcript"])
 
-        # Hand back: the bot answers again, in Dutch, without asking who the customer is.
+        # Hand back: the bot answers again, in the customer's language, without asking who they are.
         assert answered(eva.post, f"/api/cases/{case_id}/handback").status_code == 200
-        wait_until(lambda: customer.texts()[-1] != "Goedemiddag, u spreekt met Eva.")
-        replies = customer.say("kan ik ook mijn wachtwoord resetten")
+        wait_until(lambda: customer.texts()[-1] != say["agent"])
+        replies = customer.say(say["next"])
         assert replies, "the bot did not answer after hand-back"
-        assert_language(replies, "nl")
+        assert_language(replies, language)
         tracker = rasa_tracker(stack, customer.sender)
         asked = [e for e in tracker["events"] if e["event"] == "bot"
                  and (e.get("metadata") or {}).get("utter_action") in ("utter_ask_identifier", "utter_ask_postcode")]
         assert len(asked) == 2, "identification was asked again after the restarts"
-        assert tracker["slots"]["customer_id"] == "48213377"
+        assert tracker["slots"]["customer_id"] == say["customer_id"]
     finally:
         customer.close()
 
