@@ -12,7 +12,8 @@ times per turn. Both break service rules 5 and 6 (no dead ends, always a way to 
 - **A fallback instead of silence**: when a call fails (cannot connect, times out, HTTP 5xx, an
   invalid answer), the action returns, instead of raising, the events of
   :func:`service_trouble_events`: the first time in a conversation, the apology
-  ``utter_service_trouble`` in the customer's language (which promises a colleague), the slots
+  ``utter_service_trouble`` in the customer's language and form of address (which promises a
+  colleague), the slots
   ``service_trouble`` and ``handoff_pending`` (reason ``backend_failure``), and a pause; after
   that only the pause. The handoff service reads ``handoff_pending`` from the event stream and
   opens the case (handoff/pending.py), now or once it is back itself; the agent's hand-back
@@ -103,6 +104,22 @@ def conversation_language(tracker: Any) -> str:
                            channel_language_hint(metadata))
 
 
+def conversation_register(tracker: Any, language: str) -> Optional[str]:
+    """The Dutch form of address, following the latest message as ``action_observe_turn`` does.
+
+    ``register`` is set by ``action_observe_turn``, on the action server: when that is down, a
+    customer who just wrote "kun je ..." would otherwise get the apology with "u".
+    """
+    from bot.language import decide_register
+
+    current = tracker.get_slot("register")
+    latest = tracker.latest_message
+    text = (latest.text if latest is not None else None) or ""
+    if language != "nl" or text.startswith("/"):
+        return current
+    return decide_register(current, text)
+
+
 async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) -> List[Any]:
     """What a failed custom action returns instead: the apology once, then only the pause.
 
@@ -118,7 +135,10 @@ async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) ->
     language = conversation_language(tracker)
     if tracker.get_slot("language") != language:
         events.append(SlotSet("language", language))
-    # The response's variation depends on the language slot: render it with the slot set.
+    register = conversation_register(tracker, language)
+    if tracker.get_slot("register") != register:
+        events.append(SlotSet("register", register))
+    # The response's variations depend on the language and register slots: render with them set.
     speaking = tracker.copy()
     for event in events:
         speaking.update(event)

@@ -1,20 +1,23 @@
 """The domain speaks both languages, without stock phrases, and every action exists."""
 
+import importlib
 import inspect
+import pkgutil
 import re
+from pathlib import Path
 
 import pytest
+from rasa.shared.utils.io import read_yaml_file
 from rasa_sdk import Action
 from rasa_sdk.forms import FormValidationAction
-
-import importlib
-import pkgutil
 
 import actions
 from actions.common import CASE_INTENTS
 
 BANNED = [r"wat vervelend", r"fijne dag", r"excuses voor het ongemak", r"sorry for the inconvenience",
           r"have a nice day", r"uw mening", r"rate (our|this)", r"beoordeel"]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_response_has_a_dutch_and_an_english_variant(domain):
@@ -26,25 +29,61 @@ def test_every_response_has_a_dutch_and_an_english_variant(domain):
         assert all(v.get("condition") for v in variants), f"{name} has an unconditional variant"
 
 
-def _register(variant):
-    return next((c["value"] for c in variant["condition"] if c["name"] == "register"), None)
+# Dutch forms of address, as whole words ("uur", "huur", "jeugd" and "jullie" are not).
+FORMAL = re.compile(r"\b(u|uw)\b", re.IGNORECASE)
+INFORMAL = re.compile(r"\b(je|jij|jou|jouw)\b", re.IGNORECASE)
+DOMAIN_FILES = sorted((ROOT / "domain").glob("*.yml"))
 
 
-def test_dutch_uses_u_unless_the_customer_says_je(domain):
-    for name, variants in domain["responses"].items():
-        dutch = [v for v in variants if any(c.get("value") == "nl" for c in v["condition"])]
-        for variant in dutch:
-            if _register(variant) == "je":
-                assert not re.search(r"\b(u|uw)\b", variant["text"]), name
-            else:
-                assert not re.search(r"\b(je|jij|jou|jouw)\b", variant["text"], re.I), name
-        groups = {}
-        for variant in dutch:
-            other = tuple(sorted((c["name"], str(c["value"])) for c in variant["condition"] if c["name"] != "register"))
-            groups.setdefault(other, []).append(_register(variant))
-        for other, registers in groups.items():
-            # Either one Dutch text for everyone, or exactly one per register: never a random mix.
-            assert registers in ([None], ["u", "je"]), f"{name} {other}: {registers}"
+def _conditions(variant):
+    return {c["name"]: str(c["value"]) for c in variant.get("condition") or []}
+
+
+def register_problems(name, variants):
+    """What is wrong with the form of address of one response's Dutch variants (empty: nothing).
+
+    Every Dutch text comes twice, for each combination of its other conditions: once with
+    ``register: u`` (u/uw, never je/jij/jou/jouw) and once with ``register: je`` (never u/uw),
+    so one turn never mixes the two.
+    """
+    problems = []
+    registers = {}  # the other conditions -> the registers of the Dutch variants having them
+    for variant in variants:
+        conditions = _conditions(variant)
+        if conditions.get("language") != "nl":
+            continue
+        register = conditions.pop("register", None)
+        registers.setdefault(tuple(sorted(conditions.items())), []).append(register)
+        text = variant.get("text") or ""
+        if register == "je" and FORMAL.search(text):
+            problems.append(f"{name}: the je variant says u/uw: {text!r}")
+        if register == "u" and INFORMAL.search(text):
+            problems.append(f"{name}: the u variant says je/jij/jou/jouw: {text!r}")
+    for other, found in registers.items():
+        if sorted(found, key=str) != ["je", "u"]:
+            problems.append(f"{name} {dict(other)}: Dutch variants with register {found}, not one u and one je")
+    return problems
+
+
+def test_the_register_check_itself():
+    def nl(register, text):
+        return {"condition": [{"type": "slot", "name": "language", "value": "nl"}]
+                + ([{"type": "slot", "name": "register", "value": register}] if register else []), "text": text}
+
+    assert not register_problems("ok", [nl("u", "Wilt u uw uur kiezen?"), nl("je", "Wil je jouw uur kiezen?")])
+    assert register_problems("no_register", [nl(None, "Ik help graag.")])
+    assert register_problems("only_u", [nl("u", "Kunt u dat herhalen?")])
+    assert register_problems("twice_u", [nl("u", "Dank u."), nl("u", "Dank u."), nl("je", "Dank je.")])
+    assert register_problems("capital_u", [nl("u", "Dank u."), nl("je", "U kunt hier verder.")])
+    assert register_problems("jouw_in_u", [nl("u", "Dank u voor jouw vraag."), nl("je", "Dank je.")])
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda path: path.name)
+def test_dutch_uses_u_unless_the_customer_says_je(path):
+    # Every file, domain/conversation.yml included: each is read on its own, so a failure names it.
+    responses = (read_yaml_file(path) or {}).get("responses") or {}
+    problems = [problem for name, variants in responses.items() for problem in register_problems(name, variants)]
+    assert not problems, "\n".join(problems)
 
 
 def test_no_stock_phrases_or_survey_spam(domain):
@@ -62,9 +101,9 @@ def test_every_case_has_a_confirmation_and_a_best_guess_question(domain):
 
 def test_the_first_messages_disclose_the_bot_and_the_way_to_a_person(domain):
     for name in ("utter_greet", "utter_disclosure", "utter_iamabot"):
-        texts = {c["value"]: v["text"] for v in domain["responses"][name] for c in v["condition"]}
-        assert "assistent" in texts["nl"] and "medewerker" in texts["nl"]
-        assert "assistant" in texts["en"] and ("agent" in texts["en"])
+        for variant in domain["responses"][name]:  # Dutch: both the u and the je variant
+            words = {"nl": ("assistent", "medewerker"), "en": ("assistant", "agent")}[_conditions(variant)["language"]]
+            assert all(word in variant["text"] for word in words), f"{name}: {variant['text']}"
 
 
 def test_every_custom_action_in_the_domain_is_implemented(domain):
