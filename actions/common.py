@@ -59,6 +59,20 @@ def record_attempt(tracker: Tracker, attempt: str) -> SlotSet:
     return SlotSet("bot_attempts", attempts)
 
 
+def remember_topic(topic: str, facts: Optional[Dict[str, Any]] = None) -> List[SlotSet]:
+    """What was just handled, for follow-ups ("how long?", "it still doesn't work").
+
+    ``facts`` are what the customer was told (reference, dates, carrier), as JSON-ready values,
+    so a question about a detail just given is answered with that detail.
+    """
+    return [SlotSet("last_topic", topic), SlotSet("topic_facts", facts or {}), SlotSet("follow_up_asked", None)]
+
+
+def latest_intent(tracker: Tracker) -> Optional[str]:
+    """The intent of the latest customer message."""
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
 def latest_user_metadata(tracker: Tracker) -> Dict[str, Any]:
     """Metadata sent by the channel with the latest customer message, else the session's."""
     for event in reversed(tracker.events):
@@ -103,7 +117,7 @@ def outage_notice_once(
         description_en=outage.description_en,
         fix_time=format_fix_time(outage.expected_fix_at, lang),
     )
-    return [SlotSet("outage_notified", True)]
+    return [SlotSet("outage_notified", True), *remember_topic("report_outage", {"postcode": postcode})]
 
 
 def proactive_outage_notice(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[str, Any]]:

@@ -111,6 +111,9 @@ class ActionHandoff(Action):
         wait = honest_wait(case, language(tracker))
         dispatcher.utter_message(response=wait.pop("response"), **wait)
         logger.info("handoff of %s: case %s (%s)", tracker.sender_id, case.get("case_id"), reason)
+        # A new wait: nobody owns it yet, and the customer's next message gets one acknowledgement
+        # (actions/waiting.py).
+        events += [SlotSet("agent_name", None), SlotSet("waiting_ack_at", None)]
         return events + [SlotSet("handoff_pending", None), SlotSet("handoff_case_id", case.get("case_id")),
                          *(SlotSet(name, value) for name, value in wait.items()), ConversationPaused()]
 
@@ -126,6 +129,7 @@ class ActionHandback(Action):
     ) -> List[EventType]:
         dispatcher.utter_message(response="utter_handback")
         return [SlotSet("consecutive_misses", 0.0), SlotSet("next_step", "done"), SlotSet("handoff_reason", None),
+                SlotSet("agent_name", None),
                 SlotSet("service_trouble", None), SlotSet("handoff_pending", None)]
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions.backend import BackendUnavailable, get_backend
-from actions.common import outage_notice_once
+from actions.common import COMPLEX_CASES, disclose_once, is_identified, outage_notice_once
 from actions.identifiers import parse_identifier, parse_postcode
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class ValidateIdentificationForm(FormValidationAction):
     ) -> Dict[Text, Any]:
         identifier = parse_identifier(value if isinstance(value, str) else None)
         if identifier is None:
-            return self._failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
+            return failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
         return {"identifier": identifier.value}
 
     def validate_postcode(
@@ -60,7 +60,7 @@ class ValidateIdentificationForm(FormValidationAction):
     ) -> Dict[Text, Any]:
         postcode = parse_postcode(value if isinstance(value, str) else None)
         if postcode is None:
-            return self._failed_attempt(dispatcher, tracker, "utter_invalid_postcode", {"postcode": None})
+            return failed_attempt(dispatcher, tracker, "utter_invalid_postcode", {"postcode": None})
         return {"postcode": postcode}
 
     async def get_validation_events(
@@ -82,64 +82,164 @@ class ValidateIdentificationForm(FormValidationAction):
             and not tracker.get_slot("customer_id")
             and not tracker.get_slot("identification_failed")
         ):
-            verified = self._verify(dispatcher, tracker, identifier, postcode)
+            verified = verify_identity(dispatcher, tracker, identifier, postcode)
             tracker.slots.update(verified)
             events += [SlotSet(slot, value) for slot, value in verified.items()]
         return events
 
-    def _verify(
-        self,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        identifier_text: str,
-        postcode: str,
-    ) -> Dict[Text, Any]:
-        identifier = parse_identifier(identifier_text)
-        try:
-            customer = get_backend().verify(identifier, postcode) if identifier else None
-        except BackendUnavailable as error:
-            logger.warning("backend unavailable during identification: %s", error)
-            dispatcher.utter_message(response="utter_backend_unavailable")
-            return {"identification_failed": True, "handoff_reason": "backend_failure"}
-        if customer is None:
-            # Never say which of the two was wrong: that would tell a stranger who is a customer.
-            return self._failed_attempt(
-                dispatcher,
-                tracker,
-                "utter_identification_mismatch",
-                {"identifier": None, "postcode": None},
-            )
-        method = {"customer_number": "customer_number", "email": "email", "phone": "phone"}[identifier.kind]
-        slots = {
-            "customer_id": customer.id,
-            "customer_name": customer.name,
-            "identity_verified_by": f"{method}+postcode",
-            "identity_verified_at": time.time(),
-        }
-        dispatcher.utter_message(response="utter_identified", customer_name=customer.name)
-        # Rule 9: a known outage at their address comes first, before anything is asked.
-        try:
-            outages = get_backend().outages_at(customer.postcode)
-        except BackendUnavailable:
-            outages = []
-        if outage_notice_once(dispatcher, tracker, customer.postcode, outages):
-            slots["outage_notified"] = True
-        return slots
 
-    @staticmethod
-    def _failed_attempt(
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        response: str,
-        cleared: Dict[Text, Any],
-    ) -> Dict[Text, Any]:
-        attempts = int(tracker.get_slot("identification_attempts") or 0) + 1
-        failed = attempts >= MAX_IDENTIFICATION_ATTEMPTS
-        if not failed:
-            dispatcher.utter_message(response=response)
-        return {
-            **cleared,
-            "identification_attempts": float(attempts),
-            "identification_failed": failed,
-            **({"handoff_reason": "identification_failed"} if failed else {}),
-        }
+def failed_attempt(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    response: str,
+    cleared: Dict[Text, Any],
+) -> Dict[Text, Any]:
+    """One unusable or wrong answer: said once; the second goes to a person.
+
+    Before handing a complex case over, identification is asked once and is optional: an
+    answer that is not an identity means the customer cannot or will not give it, and the
+    case goes to a person without it.
+    """
+    if tracker.get_slot("problem_intent") in COMPLEX_CASES:
+        return {**cleared, "identification_failed": True, "handoff_reason": "complexity"}
+    attempts = int(tracker.get_slot("identification_attempts") or 0) + 1
+    failed = attempts >= MAX_IDENTIFICATION_ATTEMPTS
+    if not failed:
+        dispatcher.utter_message(response=response)
+    return {
+        **cleared,
+        "identification_attempts": float(attempts),
+        "identification_failed": failed,
+        **({"handoff_reason": "identification_failed"} if failed else {}),
+    }
+
+
+def verify_identity(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    identifier_text: str,
+    postcode: str,
+) -> Dict[Text, Any]:
+    """Checks identifier + postcode against the backend; the slots to set.
+
+    On success the customer is greeted by name and, before anything is asked, told about a
+    known outage at their address (rule 9). A mismatch never says which detail was wrong.
+    """
+    identifier = parse_identifier(identifier_text)
+    try:
+        customer = get_backend().verify(identifier, postcode) if identifier else None
+    except BackendUnavailable as error:
+        logger.warning("backend unavailable during identification: %s", error)
+        dispatcher.utter_message(response="utter_backend_unavailable")
+        return {"identification_failed": True, "handoff_reason": "backend_failure"}
+    if customer is None:
+        return failed_attempt(
+            dispatcher,
+            tracker,
+            "utter_identification_mismatch",
+            {"identifier": None, "postcode": None},
+        )
+    method = {"customer_number": "customer_number", "email": "email", "phone": "phone"}[identifier.kind]
+    slots: Dict[Text, Any] = {
+        "customer_id": customer.id,
+        "customer_name": customer.name,
+        "identity_verified_by": f"{method}+postcode",
+        "identity_verified_at": time.time(),
+        "identification_failed": False,
+    }
+    dispatcher.utter_message(response="utter_identified", customer_name=customer.name)
+    try:
+        outages = get_backend().outages_at(customer.postcode)
+    except BackendUnavailable:
+        outages = []
+    for event in outage_notice_once(dispatcher, tracker, customer.postcode, outages):
+        slots[event["name"]] = event["value"]
+    return slots
+
+
+def identity_given(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
+    """The usable identifier and postcode the customer has given (in this message or before)."""
+    identifier = parse_identifier(tracker.get_slot("identifier"))
+    postcode = parse_postcode(tracker.get_slot("postcode"))
+    return (identifier.value if identifier else None), postcode
+
+
+def identify_now(dispatcher: CollectingDispatcher, tracker: Tracker) -> Tuple[List[EventType], str]:
+    """Identity details given outside the form: verifies them when complete.
+
+    Returns the events and what is next: ``verified``, ``failed`` (a person takes over),
+    ``ask`` (something is missing or was wrong: the form asks only for that) or ``none``
+    (nothing usable was given).
+    """
+    if is_identified(tracker):
+        return [], "verified"
+    identifier, postcode = identity_given(tracker)
+    if not identifier and not postcode:
+        return [], "none"
+    events: List[EventType] = []
+    if tracker.get_slot("identification_failed"):
+        # A customer who gives their details after a failed try gets a fresh chance.
+        events.append(SlotSet("identification_failed", False))
+        tracker.slots["identification_failed"] = False
+    if not (identifier and postcode):
+        return events + [SlotSet("identifier", identifier), SlotSet("postcode", postcode)], "ask"
+    slots = verify_identity(dispatcher, tracker, identifier, postcode)
+    tracker.slots.update(slots)
+    events += [SlotSet(slot, value) for slot, value in slots.items()]
+    if slots.get("customer_id"):
+        return events, "verified"
+    return events, "failed" if slots.get("identification_failed") else "ask"
+
+
+class ActionIdentify(Action):
+    """The customer gave identity details outside a question (first message, mid-conversation).
+
+    Verifies them when complete, asks only what is missing, then goes on with the problem
+    already told or asks what it is about (``action_solve_problem`` does both).
+    """
+
+    def name(self) -> Text:
+        return "action_identify"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        events: List[EventType] = disclose_once(dispatcher, tracker)
+        latest = tracker.latest_message or {}
+        order = next((e.get("value") for e in latest.get("entities") or [] if e.get("entity") == "order_number"), None)
+        if order and not tracker.get_slot("problem_intent"):
+            # An order number on its own: the customer wants to know about that order.
+            events += [SlotSet("problem_intent", "order_status"),
+                       SlotSet("problem_description", tracker.get_slot("problem_description") or latest.get("text"))]
+            tracker.slots["problem_intent"] = "order_status"
+        found, status = identify_now(dispatcher, tracker)
+        events += found
+        if status == "ask":
+            return events + [SlotSet("next_step", "identify")]
+        if status == "failed":
+            return events + [SlotSet("next_step", "handoff")]
+        if status == "none" and not is_identified(tracker):
+            if tracker.get_slot("problem_intent"):
+                return events + [SlotSet("next_step", "identify")]
+            dispatcher.utter_message(response="utter_ask_problem")
+            return events + [SlotSet("next_step", "done")]
+        return events + [SlotSet("next_step", "solve")]
+
+
+class ActionAskIdentifier(Action):
+    """The identification form's question for the identifier.
+
+    Before a complex case goes to a person the question says why, and that it is optional.
+    """
+
+    def name(self) -> Text:
+        return "action_ask_identifier"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        if tracker.get_slot("problem_intent") in COMPLEX_CASES:
+            dispatcher.utter_message(response="utter_ask_identifier_before_handoff")
+        else:
+            dispatcher.utter_message(response="utter_ask_identifier")
+        return []

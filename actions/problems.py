@@ -24,8 +24,11 @@ from actions.common import (
     is_identified,
     proactive_outage_notice,
     record_attempt,
+    remember_topic,
     says_unsupported_language,
 )
+from actions.follow_up import answer_follow_up, repeated_case
+from actions.identity import identify_now
 from actions.solvers import SOLVERS, Outcome
 
 logger = logging.getLogger(__name__)
@@ -65,6 +68,11 @@ class ActionTakeProblem(Action):
             dispatcher.utter_message(response="utter_ask_problem")
             return events + [SlotSet("next_step", "done")]
 
+        repeat = repeated_case(tracker, case)
+        if repeat:
+            # Told again after the bot handled it: the next step, never the same answer.
+            return events + answer_follow_up(dispatcher, tracker, case, repeat)
+
         continuing = case == tracker.get_slot("problem_intent")
         events += [SlotSet("problem_intent", case), SlotSet("suggested_intent", None)]
         if not tracker.get_slot("problem_description"):
@@ -73,11 +81,35 @@ class ActionTakeProblem(Action):
             dispatcher.utter_message(response=f"utter_understood_{case}")
         events += proactive_outage_notice(dispatcher, tracker)
 
-        if case in COMPLEX_CASES:
-            return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
-        if case not in CASES_WITHOUT_IDENTITY and not is_identified(tracker):
-            return events + [SlotSet("next_step", "identify")]
-        return events + [SlotSet("next_step", "solve")]
+        if case in CASES_WITHOUT_IDENTITY or is_identified(tracker):
+            if case in COMPLEX_CASES:
+                return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
+            return events + [SlotSet("next_step", "solve")]
+        # Identity details in the same message as the problem are used at once.
+        tracker.slots["problem_intent"] = case
+        found, status = identify_now(dispatcher, tracker)
+        events += found
+        if status == "verified":
+            if case in COMPLEX_CASES:
+                return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
+            return events + [SlotSet("next_step", "solve")]
+        if status == "failed" or (case in COMPLEX_CASES and tracker.get_slot("identification_failed")):
+            reason = "complexity" if case in COMPLEX_CASES else tracker.get_slot("handoff_reason")
+            return events + [SlotSet("handoff_reason", reason or "identification_failed"),
+                             SlotSet("next_step", "handoff")]
+        # A complex case: identification is asked once (and is optional) before a person takes it,
+        # so the agent does not have to ask again (action_ask_identifier says why).
+        return events + [SlotSet("next_step", "identify")]
+
+
+def _outage_told_now(tracker: Tracker) -> bool:
+    """True when the outage notice went out since the customer's latest message."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") == "utter_outage_notice":
+            return True
+    return False
 
 
 class ActionSolveProblem(Action):
@@ -91,6 +123,16 @@ class ActionSolveProblem(Action):
     ) -> List[EventType]:
         case = tracker.get_slot("problem_intent")
         events: List[EventType] = [SlotSet("requested_slot", None)]
+        if case is None:
+            # Identified before saying what it is about: ask now (the outage, if any, was told).
+            if is_identified(tracker):
+                response = "utter_ask_problem_after_outage" if _outage_told_now(tracker) else "utter_ask_problem_identified"
+            else:
+                response = "utter_ask_problem"
+            dispatcher.utter_message(response=response)
+            return events + [SlotSet("next_step", "done")]
+        if case in COMPLEX_CASES:
+            return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
         if case not in CASES_WITHOUT_IDENTITY and not is_identified(tracker):
             reason = tracker.get_slot("handoff_reason") or "identification_failed"
             return events + [SlotSet("handoff_reason", reason), SlotSet("next_step", "handoff")]
@@ -113,6 +155,8 @@ class ActionSolveProblem(Action):
                 SlotSet("next_step", "handoff"),
             ]
         events += [record_attempt(tracker, f"{case}:{outcome.result}"), *outcome.events]
+        if outcome.facts:
+            events += remember_topic(case, outcome.facts)
         if outcome.handoff_reason:
             return events + [SlotSet("handoff_reason", outcome.handoff_reason), SlotSet("next_step", "handoff")]
         if outcome.next_step:

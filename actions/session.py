@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.channel_identity import identify_from_channel
 from actions.common import IDENTITY_SLOTS, latest_user_metadata, proactive_outage_notice
+from actions.waiting import while_waiting
 from bot.language import (
     Detection,
     channel_language_hint,
@@ -75,7 +76,12 @@ def identity_events(tracker: Tracker) -> List[EventType]:
 
 
 class ActionObserveTurn(Action):
-    """Runs after every customer message (custom slot mapping of ``language``).
+    """Runs after every customer message, as Rasa's ``action_validate_slot_mappings``.
+
+    ``action_extract_slots`` runs it after the slot mappings of every message, also while the
+    conversation is paused for a person (when no policy runs), sees this message's slots, and
+    (unlike a custom slot-mapping action, whose messages it drops) sends what it says: that is
+    how a customer waiting for an agent is acknowledged and identified (actions/waiting.py).
 
     Keeps the reply language sticky (only a clear switch changes it), follows the customer's
     Dutch form of address, and resets the count of consecutive misunderstandings when a
@@ -83,7 +89,7 @@ class ActionObserveTurn(Action):
     """
 
     def name(self) -> Text:
-        return "action_observe_turn"
+        return "action_validate_slot_mappings"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
@@ -106,6 +112,8 @@ class ActionObserveTurn(Action):
                 events.append(SlotSet("register", register))
         if not tracker.get_slot("customer_id"):
             events += identity_events(tracker)
+        # While a case waits for a person, no policy runs: acknowledge and take identity here.
+        events += while_waiting(dispatcher, tracker)
         intent = (latest.get("intent") or {}).get("name")
         # A bare "no" after "did you mean ...?" is no progress: it does not reset the count.
         if intent not in ("nlu_fallback", "deny") and tracker.get_slot("consecutive_misses"):
@@ -127,3 +135,25 @@ class ActionGreet(Action):
             return proactive_outage_notice(dispatcher, tracker)
         dispatcher.utter_message(response="utter_greet")
         return [SlotSet("disclosed", True), *proactive_outage_notice(dispatcher, tracker)]
+
+
+class ActionAcknowledge(Action):
+    """A bare "ok", "ja" or "nee" with nothing open: one short acknowledgement, then quiet.
+
+    Nothing was asked, so it is no misunderstanding (no "could you rephrase?"); a second "ok"
+    in a row gets no reply rather than the same sentence again.
+    """
+
+    def name(self) -> Text:
+        return "action_acknowledge"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        for event in reversed(tracker.events[:-1]):
+            if event.get("event") == "bot":
+                if (event.get("metadata") or {}).get("utter_action") == "utter_acknowledge":
+                    return []
+                break
+        dispatcher.utter_message(response="utter_acknowledge")
+        return []

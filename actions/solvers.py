@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -42,9 +42,15 @@ class Outcome:
     handoff_reason: Optional[str] = None
     events: List[EventType] = field(default_factory=list)
     next_step: Optional[str] = None
+    # What the customer was told (dates as ISO strings), kept for follow-up questions.
+    facts: Dict[str, Any] = field(default_factory=dict)
 
 
 Solver = Callable[[CollectingDispatcher, Tracker], Outcome]
+
+
+def _iso(day: Optional[dt.date]) -> Optional[str]:
+    return day.isoformat() if day else None
 
 
 def _customer_id(tracker: Tracker) -> str:
@@ -96,7 +102,9 @@ def solve_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
         get_backend().add_promise(_customer_id(tracker), "redelivery", f"resend order {order.number} if not delivered",
                                   due, reference=order.number, conversation_id=tracker.sender_id)
     reason = "complexity" if order.status == "lost" else None
-    return Outcome(f"order {order.number} {order.status}", handoff_reason=reason, events=events)
+    facts = {"order_number": order.number, "status": order.status, "carrier": order.carrier,
+             "tracking": order.tracking, "expected_on": _iso(order.expected_on), "delivered_on": _iso(order.delivered_on)}
+    return Outcome(f"order {order.number} {order.status}", handoff_reason=reason, events=events, facts=facts)
 
 
 # -- outages ---------------------------------------------------------------------------------
@@ -109,13 +117,14 @@ def solve_report_outage(dispatcher: CollectingDispatcher, tracker: Tracker) -> O
     if outages:
         events = outage_notice_once(dispatcher, tracker, customer.postcode, outages)
         dispatcher.utter_message(response="utter_outage_confirmed")
-        return Outcome(f"known outage {outages[0].id} at {customer.postcode}", events=events)
+        return Outcome(f"known outage {outages[0].id} at {customer.postcode}", events=events,
+                       facts={"postcode": customer.postcode, "outage_id": outages[0].id})
     tried = [a for a in (tracker.get_slot("bot_attempts") or []) if a.startswith("report_outage:")]
     if tried:
         # The restart did not help: a person (technician) takes it from here.
         return Outcome("still down after restart", handoff_reason="complexity")
     dispatcher.utter_message(response="utter_no_outage_restart")
-    return Outcome("no known outage, restart advised")
+    return Outcome("no known outage, restart advised", facts={"postcode": customer.postcode, "restart_advised": True})
 
 
 # -- defective products ----------------------------------------------------------------------
@@ -159,7 +168,9 @@ def solve_defective_product(dispatcher: CollectingDispatcher, tracker: Tracker) 
         return Outcome(f"{purchase.product}: {refusal.reason}", handoff_reason="complexity")
     dispatcher.utter_message(response="utter_replacement_sent", product=purchase.product, carrier=shipment.carrier,
                              expected_date=format_date(shipment.expected_on, lang), reference=shipment.reference)
-    return Outcome(f"replacement {shipment.reference} for {purchase.product}", events=[SlotSet("product", purchase.category)])
+    return Outcome(f"replacement {shipment.reference} for {purchase.product}", events=[SlotSet("product", purchase.category)],
+                   facts={"reference": shipment.reference, "carrier": shipment.carrier, "product": purchase.product,
+                          "expected_on": _iso(shipment.expected_on), "pickup_on": _iso(shipment.pickup_on)})
 
 
 # -- refunds ---------------------------------------------------------------------------------
@@ -194,7 +205,9 @@ def solve_request_refund(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
     dispatcher.utter_message(response="utter_refund_done", order_number=order.number,
                              amount=format_money(refund.amount_cents, lang), reference=refund.reference,
                              due_date=format_date(refund.due_on, lang), return_label=refund.return_label or "-")
-    return Outcome(f"refund {refund.reference} for {order.number}", events=[SlotSet("order_number", order.number)])
+    return Outcome(f"refund {refund.reference} for {order.number}", events=[SlotSet("order_number", order.number)],
+                   facts={"reference": refund.reference, "order_number": order.number,
+                          "amount_cents": refund.amount_cents, "due_on": _iso(refund.due_on)})
 
 
 # -- account ---------------------------------------------------------------------------------
@@ -203,7 +216,8 @@ def solve_account_access(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
     reset = get_backend().reset_password(_customer_id(tracker))
     response = "utter_account_unlocked" if reset.unlocked else "utter_password_reset_sent"
     dispatcher.utter_message(response=response, masked_email=mask_email(reset.email))
-    return Outcome("unlocked and reset link sent" if reset.unlocked else "reset link sent")
+    return Outcome("unlocked and reset link sent" if reset.unlocked else "reset link sent",
+                   facts={"masked_email": mask_email(reset.email), "unlocked": reset.unlocked})
 
 
 # -- contact details -------------------------------------------------------------------------
@@ -233,6 +247,13 @@ def infer_contact_field(tracker: Tracker) -> Optional[str]:
         given = parse_identifier(new_value)
         if given is not None:
             return "email" if given.kind == "email" else "phone" if given.kind == "phone" else None
+    # The message that asked for the change names the detail more often than the first
+    # description does ("and can you change my e-mail address too?").
+    latest = tracker.latest_message or {}
+    if (latest.get("intent") or {}).get("name") == "change_contact_details":
+        named = detect_contact_field(latest.get("text") or "", [])
+        if named:
+            return named
     return detect_contact_field(tracker.get_slot("problem_description") or "", [])
 
 
@@ -252,7 +273,7 @@ def solve_change_contact_details(dispatcher: CollectingDispatcher, tracker: Trac
         return Outcome(f"{field_name} rejected by backend", handoff_reason="complexity")
     shown = {"email": customer.email, "phone": customer.phone}.get(field_name, value)
     dispatcher.utter_message(response=f"utter_contact_updated_{field_name}", value=shown)
-    return Outcome(f"{field_name} changed", events=[SlotSet("contact_field", None), SlotSet("new_contact_value", None),
+    return Outcome(f"{field_name} changed", facts={"field": field_name, "value": shown}, events=[SlotSet("contact_field", None), SlotSet("new_contact_value", None),
                                                    SlotSet("contact_attempts", 0.0)])
 
 

@@ -27,7 +27,7 @@ times per turn. Both break service rules 5 and 6 (no dead ends, always a way to 
   call tries again (a circuit breaker, per Rasa process). A refused connection fails at once
   anyway and opens nothing, so the assistant is back the moment its action server is.
 
-``action_extract_slots`` runs custom slot mappings (``action_observe_turn``) itself and keeps
+``action_extract_slots`` runs the per-turn observer (``action_validate_slot_mappings``) itself and keeps
 only the SlotSet events of what they return, so it would drop the apology and the pause: a
 failure inside it returns nothing there, and the fallback's events are added to what
 ``action_extract_slots`` returns (Rasa sends its bot messages and applies its events).
@@ -90,7 +90,7 @@ class ActionServerUnavailable(Exception):
 def conversation_language(tracker: Any) -> str:
     """The conversation's language, or the one the NLU pipeline found in the latest message.
 
-    ``language`` is set by ``action_observe_turn``, on the action server: when that is down on
+    ``language`` is set by the per-turn observer, on the action server: when that is down on
     the first turn the slot is empty and the latest message's detection (or the channel's hint)
     has to do.
     """
@@ -105,9 +105,9 @@ def conversation_language(tracker: Any) -> str:
 
 
 def conversation_register(tracker: Any, language: str) -> Optional[str]:
-    """The Dutch form of address, following the latest message as ``action_observe_turn`` does.
+    """The Dutch form of address, following the latest message as the per-turn observer does.
 
-    ``register`` is set by ``action_observe_turn``, on the action server: when that is down, a
+    ``register`` is set by the per-turn observer, on the action server: when that is down, a
     customer who just wrote "kun je ..." would otherwise get the apology with "u".
     """
     from bot.language import decide_register

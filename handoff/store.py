@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from bot.channels.whatsapp_state import last_inbound_at, seconds_left
 from handoff import keys
@@ -259,6 +260,33 @@ class Store:
         if int(created):
             await self._remember_conversation(packet.conversation_id, now, packet.language, packet.channel)
         return str(found_id), bool(int(created))
+
+    async def add_identity(self, case_id: str, identity: Dict[str, Any]) -> bool:
+        """Adds the identity the bot verified after opening the case to the case's packet.
+
+        Only an open case whose packet has no verified customer yet changes (the first
+        identity stands); returns True when it changed. Optimistic: the packet is rewritten only
+        if nobody changed it meanwhile.
+        """
+        if not identity.get("customer_id"):
+            return False
+        key = keys.case(case_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                status, raw = await pipe.hmget(key, "status", "packet")
+                if status not in ("queued", "human") or not raw:
+                    return False
+                packet = json.loads(raw)
+                if (packet.get("identity") or {}).get("customer_id"):
+                    return False
+                packet["identity"] = identity
+                pipe.multi()
+                pipe.hset(key, "packet", json.dumps(packet, ensure_ascii=False))
+                await pipe.execute()
+                return True
+            except WatchError:
+                return False
 
     def reply_by(self, now: datetime) -> datetime:
         """When a reply is promised: one hour from now when open, else the next opening + 1 h."""

@@ -39,4 +39,7 @@ def test_backend_down_means_one_apology_and_a_person(stack_without_backend, lang
     assert sum(apology in r for r in replies) == 1
     slots = person.slots()
     assert slots["handoff_reason"] == "backend_failure"
-    assert person.say("hallo?") == []  # paused for the person: no loop, no second apology
+    # Paused for the person: no loop, no second apology; one acknowledgement with the wait, then quiet.
+    ack = person.say("hallo?")
+    assert len(ack) == 1 and not any(apology in r for r in ack)
+    assert person.say("hallo??") == []

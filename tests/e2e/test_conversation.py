@@ -70,8 +70,12 @@ def test_a_person_is_honoured_at_once_even_inside_identification(customer):
         assert tracker["latest_action_name"] in ("action_handoff", "action_listen")
         assert tracker["slots"]["handoff_reason"] == "request"
         assert tracker["active_loop"] in ({}, None) or not tracker["active_loop"].get("name")
-        # The bot owns nothing any more: it stays silent.
-        assert person.say("hallo? is daar iemand?") == []
+        # The bot owns nothing any more: one acknowledgement with the wait, then it stays silent.
+        ack = person.say("hallo? is daar iemand?" if language == "nl" else "hello? is anyone there?")
+        assert len(ack) == 1
+        assert_language(ack, language)
+        assert person.bot_actions()[-1] in ("utter_waiting_ack_queued", "utter_waiting_ack_no_agents")
+        assert person.say("hallo??") == []
 
 
 def test_language_is_sticky_and_follows_a_clear_switch(customer):

@@ -222,6 +222,24 @@ async def test_open_case_is_idempotent_per_conversation(service: Service) -> Non
 
 
 @pytest.mark.asyncio
+async def test_identity_verified_while_waiting_reaches_the_case_card(service: Service) -> None:
+    unknown = {"customer_id": None, "name": None, "verified_by": None, "verified_at": None}
+    case_id = (await open_case(service, "conv-later-id", identity=unknown)).json()["case_id"]
+    eva = await service.agent("eva")
+    assert (await eva.get(f"/api/cases/{case_id}")).json()["packet"]["identity"]["customer_id"] is None
+    emily = {"customer_id": "60418825", "name": "Emily Clarke", "verified_by": "customer_number+postcode",
+             "verified_at": 1764700000.0}
+    again = await open_case(service, "conv-later-id", identity=emily)
+    assert again.status_code == 200 and again.json()["case_id"] == case_id
+    card = (await eva.get(f"/api/cases/{case_id}")).json()["packet"]
+    assert card["identity"]["customer_id"] == "60418825" and card["identity"]["name"] == "Emily Clarke"
+    assert card["problem_description"] == "ik heb mijn laptop nooit ontvangen"  # the rest is the bot's first packet
+    # The first verified identity stands: a later packet cannot replace it.
+    await open_case(service, "conv-later-id", identity={**emily, "customer_id": "48213377", "name": "Sanne"})
+    assert (await eva.get(f"/api/cases/{case_id}")).json()["packet"]["identity"]["customer_id"] == "60418825"
+
+
+@pytest.mark.asyncio
 async def test_queued_positions_and_estimates_with_available_agents(service: Service) -> None:
     await service.agent("eva", present=True)
     tom = await service.agent("tom", present=True)

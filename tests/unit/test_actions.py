@@ -113,9 +113,13 @@ def test_facts_need_no_identity(domain):
 
 @pytest.mark.parametrize("case", ["complaint", "billing_dispute", "privacy_request"])
 def test_complex_cases_go_to_a_person(domain, case):
-    _, events = run(ActionTakeProblem(), make_tracker("...", case), domain)
+    known = {"customer_id": "48213377", "customer_name": "Sanne de Vries"}
+    _, events = run(ActionTakeProblem(), make_tracker("...", case, slots=known), domain)
     assert slot_events(events)["next_step"] == "handoff"
     assert slot_events(events)["handoff_reason"] == "complexity"
+    # An unknown customer is asked once who they are first (tests/unit/test_following.py).
+    _, events = run(ActionTakeProblem(), make_tracker("...", case), domain)
+    assert slot_events(events)["next_step"] == "identify"
 
 
 def test_disclosure_comes_first_when_the_first_message_is_a_problem(domain):

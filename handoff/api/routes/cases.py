@@ -53,12 +53,17 @@ async def publish_case(store: Store, hub: Hub, case: CasePublic) -> None:
 @router.post("/cases", response_model=CaseCreated, dependencies=[BotDep],
              responses={200: {"description": "the conversation's open case"}, 201: {"description": "new case"}})
 async def open_case(packet: CaseCreate, response: Response, store: StoreDep, hub: HubDep) -> CaseCreated:
-    """Opens a case for the bot (or returns the conversation's open one)."""
+    """Opens a case for the bot, or returns the conversation's open one (adding the identity the
+    bot verified since, when the case had none)."""
     case_id, created = await store.open_case(packet)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     answer = await store.case_created(case_id)
     if created:
         logger.info("case %s opened (%s, %s)", case_id, packet.reason, answer.status)
+        await publish_case(store, hub, await store.get_case(case_id))
+    elif await store.add_identity(case_id, packet.identity.model_dump(mode="json")):
+        # Identified while waiting: the agent's card shows who it is at once.
+        logger.info("case %s: customer identified while waiting", case_id)
         await publish_case(store, hub, await store.get_case(case_id))
     return answer
 

@@ -1,0 +1,249 @@
+"""Follow-ups about what was just handled: "how long?", "can it be faster?", "it still doesn't work".
+
+The topic is the case in hand (``problem_intent``) or the one handled last (``last_topic``, with
+``topic_facts``: what the customer was told). Answers come from the backend where it knows more
+than the facts (an outage's fix time, an order's status). A repeated "it still doesn't work" gets
+the next step (a new link, a person), never the same answer again. A follow-up without a topic
+asks once what it is about; the second goes to a person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import BackendUnavailable, get_backend
+from actions.common import (
+    disclose_once,
+    format_date,
+    format_fix_time,
+    format_money,
+    is_identified,
+    language,
+    latest_intent,
+    record_attempt,
+    remember_topic,
+)
+from actions.identifiers import mask_email
+
+logger = logging.getLogger(__name__)
+
+FOLLOW_UP_INTENTS = ("ask_when", "ask_faster", "not_solved")
+
+
+@dataclass
+class Answer:
+    """What a follow-up did: a short result for the agent, or a handoff."""
+
+    result: str
+    handoff_reason: Optional[str] = None
+    events: List[EventType] = field(default_factory=list)
+
+
+def _date(value: Any) -> Optional[dt.date]:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _said_before(tracker: Tracker, topic: str, what: str) -> bool:
+    return f"{topic}:follow_up_{what}" in (tracker.get_slot("bot_attempts") or [])
+
+
+# -- one function per topic ------------------------------------------------------------------
+def outage(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+    """The outage at the customer's address: its fix time from the backend, now."""
+    customer = get_backend().get_customer(str(tracker.get_slot("customer_id")))
+    if customer is None:
+        raise BackendUnavailable("verified customer not found")
+    outages = get_backend().outages_at(customer.postcode)
+    lang = language(tracker)
+    if outages:
+        fix_time = format_fix_time(outages[0].expected_fix_at, lang)
+        if kind == "not_solved":
+            if _said_before(tracker, "report_outage", "not_solved"):
+                return Answer("still down, second time", handoff_reason="complexity")
+            dispatcher.utter_message(response="utter_follow_up_outage_not_solved", fix_time=fix_time)
+        elif kind == "ask_faster":
+            dispatcher.utter_message(response="utter_follow_up_outage_faster", fix_time=fix_time)
+        else:
+            dispatcher.utter_message(response="utter_follow_up_report_outage", fix_time=fix_time)
+        return Answer(f"outage {outages[0].id}: fix {fix_time}")
+    # No outage (any more): the restart is the next step, then a technician (a person).
+    if kind == "not_solved":
+        if facts.get("restart_advised") or _said_before(tracker, "report_outage", "not_solved"):
+            return Answer("still down after restart", handoff_reason="complexity")
+        dispatcher.utter_message(response="utter_no_outage_restart")
+        return Answer("no outage now, restart advised",
+                      events=remember_topic("report_outage", {**facts, "restart_advised": True}))
+    dispatcher.utter_message(response="utter_follow_up_no_outage")
+    return Answer("no outage known")
+
+
+def order(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+    """The order just looked up, as the backend knows it now."""
+    number = facts.get("order_number") or tracker.get_slot("order_number")
+    orders = get_backend().orders(str(tracker.get_slot("customer_id")))
+    found = next((o for o in orders if o.number == number), None)
+    if found is None:
+        return Answer("order no longer found", handoff_reason="complexity")
+    lang = language(tracker)
+    values = dict(order_number=found.number, carrier=found.carrier or "", tracking=found.tracking or "",
+                  expected_date=format_date(found.expected_on, lang),
+                  delivered_date=format_date(found.delivered_on, lang))
+    if found.status == "delivered":
+        if kind == "not_solved":
+            # Delivered on paper, not at the door: a person looks into it (carrier claim).
+            return Answer(f"order {found.number} delivered but not received", handoff_reason="complexity")
+        dispatcher.utter_message(response="utter_follow_up_order_delivered", **values)
+        return Answer(f"order {found.number} delivered")
+    if found.status in ("lost",):
+        return Answer(f"order {found.number} lost", handoff_reason="complexity")
+    due = found.expected_on is not None and found.expected_on >= dt.date.today()
+    if kind == "not_solved":
+        if not due or found.status == "late" or _said_before(tracker, "order_status", "not_solved"):
+            return Answer(f"order {found.number} still not received", handoff_reason="complexity")
+        dispatcher.utter_message(response="utter_follow_up_order_not_due", **values)
+        return Answer(f"order {found.number} not due yet")
+    if found.status == "late":
+        # Past its date: say so plainly, with the resend already promised.
+        dispatcher.utter_message(response="utter_follow_up_order_late", **values)
+    elif kind == "ask_faster":
+        dispatcher.utter_message(response="utter_follow_up_order_faster", **values)
+    else:
+        dispatcher.utter_message(response="utter_follow_up_order_status", **values)
+    return Answer(f"order {found.number} {found.status}")
+
+
+def replacement(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+    """The replacement just sent."""
+    if not facts.get("reference"):
+        return Answer("no replacement to follow up", handoff_reason="complexity")
+    if kind == "not_solved":
+        # The new one does not work either: nothing more the bot can do well.
+        return Answer(f"replacement {facts['reference']}: still a problem", handoff_reason="complexity")
+    lang = language(tracker)
+    dispatcher.utter_message(response="utter_follow_up_defective_product", reference=facts["reference"],
+                             carrier=facts.get("carrier") or "", product=facts.get("product") or "",
+                             expected_date=format_date(_date(facts.get("expected_on")), lang),
+                             pickup_date=format_date(_date(facts.get("pickup_on")), lang))
+    return Answer(f"replacement {facts['reference']} restated")
+
+
+def refund(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+    """The refund just granted: when the money arrives."""
+    if not facts.get("reference"):
+        return Answer("no refund to follow up", handoff_reason="complexity")
+    lang = language(tracker)
+    due_on = _date(facts.get("due_on"))
+    values = dict(reference=facts["reference"], amount=format_money(int(facts.get("amount_cents") or 0), lang),
+                  due_date=format_date(due_on, lang), order_number=facts.get("order_number") or "")
+    if kind == "not_solved":
+        overdue = due_on is None or due_on < dt.date.today()
+        if overdue or _said_before(tracker, "request_refund", "not_solved"):
+            return Answer(f"refund {facts['reference']} not received", handoff_reason="complexity")
+        dispatcher.utter_message(response="utter_follow_up_refund_not_due", **values)
+        return Answer(f"refund {facts['reference']} not due yet")
+    dispatcher.utter_message(response="utter_follow_up_request_refund", **values)
+    return Answer(f"refund {facts['reference']} restated")
+
+
+def account(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+    """The reset link: where it went; no mail the first time → a new link, the second → a person."""
+    if kind == "not_solved":
+        if _said_before(tracker, "account_access", "not_solved"):
+            return Answer("reset link still not working", handoff_reason="complexity")
+        reset = get_backend().reset_password(str(tracker.get_slot("customer_id")))
+        dispatcher.utter_message(response="utter_follow_up_account_resent", masked_email=mask_email(reset.email))
+        return Answer("new reset link sent")
+    dispatcher.utter_message(response="utter_follow_up_account_access", masked_email=facts.get("masked_email") or "")
+    return Answer("reset link restated")
+
+
+def contact(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+    """A changed contact detail takes effect at once."""
+    if kind == "not_solved":
+        return Answer(f"{facts.get('field')} change not right", handoff_reason="complexity")
+    dispatcher.utter_message(response="utter_follow_up_change_contact_details", value=facts.get("value") or "")
+    return Answer("change restated")
+
+
+def opening_hours(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+    """A question after the opening hours is about the opening hours."""
+    dispatcher.utter_message(response="utter_opening_hours")
+    return Answer("opening hours restated")
+
+
+Handler = Callable[[CollectingDispatcher, Tracker, str, Dict[str, Any]], Answer]
+HANDLERS: Dict[str, Handler] = {
+    "report_outage": outage,
+    "order_status": order,
+    "defective_product": replacement,
+    "request_refund": refund,
+    "account_access": account,
+    "change_contact_details": contact,
+    "opening_hours": opening_hours,
+}
+
+
+# A case told again after it was handled is a follow-up: the next step, not the same answer.
+REPEAT_MEANS = {"report_outage": "not_solved", "defective_product": "not_solved", "account_access": "not_solved",
+                "order_status": "ask_when", "request_refund": "ask_when"}
+
+
+def repeated_case(tracker: Tracker, case: str) -> Optional[str]:
+    """The follow-up a repeated case stands for, when the bot already handled it this session."""
+    if case != tracker.get_slot("last_topic") or case not in REPEAT_MEANS or not is_identified(tracker):
+        return None
+    handled = any(str(a).startswith(f"{case}:") for a in tracker.get_slot("bot_attempts") or [])
+    return REPEAT_MEANS[case] if handled else None
+
+
+def answer_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, topic: str, kind: str) -> List[EventType]:
+    """Answers a follow-up of ``kind`` about ``topic``; the events end with ``next_step``."""
+    events: List[EventType] = []
+    handler = HANDLERS[topic]
+    try:
+        answer = handler(dispatcher, tracker, kind, dict(tracker.get_slot("topic_facts") or {}))
+    except BackendUnavailable as error:
+        logger.warning("backend unavailable for a follow-up on %s: %s", topic, error)
+        dispatcher.utter_message(response="utter_backend_unavailable")
+        return events + [record_attempt(tracker, f"{topic}:backend_failure"),
+                         SlotSet("handoff_reason", "backend_failure"), SlotSet("next_step", "handoff")]
+    attempts = list(tracker.get_slot("bot_attempts") or [])
+    attempts += [f"{topic}:follow_up_{kind}", f"{topic}:{answer.result}"]
+    events += [SlotSet("bot_attempts", attempts), *answer.events]
+    if answer.handoff_reason:
+        # The agent's card shows the case as the topic, not "ask_when".
+        return events + [SlotSet("problem_intent", topic), SlotSet("handoff_reason", answer.handoff_reason),
+                         SlotSet("next_step", "handoff")]
+    return events + [SlotSet("next_step", "done")]
+
+
+class ActionFollowUp(Action):
+    """Answers a follow-up about the topic in hand, from the backend."""
+
+    def name(self) -> Text:
+        return "action_follow_up"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        events: List[EventType] = disclose_once(dispatcher, tracker)
+        kind = latest_intent(tracker) or "ask_when"
+        topic = tracker.get_slot("last_topic") or tracker.get_slot("problem_intent")
+        handler = HANDLERS.get(topic or "")
+        needs_identity = topic != "opening_hours"
+        if handler is None or (needs_identity and not is_identified(tracker)):
+            if tracker.get_slot("follow_up_asked"):
+                return events + [SlotSet("handoff_reason", "second_miss"), SlotSet("next_step", "handoff")]
+            dispatcher.utter_message(response="utter_follow_up_no_topic")
+            return events + [SlotSet("follow_up_asked", True), SlotSet("next_step", "done")]
+        return events + answer_follow_up(dispatcher, tracker, topic, kind)

@@ -1,0 +1,61 @@
+"""NLU component: a message whose substance is identity details is ``inform``.
+
+"goedemiddag, ik ben klant 39481726, postcode 3581 KP" opens with a greeting; DIET may call it
+``greet`` (or miss it). The customer number and postcode, found by the regex extractor, are what
+the message is about: with one of them and an intent that is not a case or a follow-up
+(greeting, thanks, yes/no, out of scope, a miss), the intent becomes ``inform`` so the
+dialogue identifies the customer at once. A case intent is kept ("mijn internet doet het niet,
+klantnummer 39481726"): the case action uses the details itself. Runs after FallbackClassifier.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY
+from rasa.shared.nlu.training_data.message import Message
+
+IDENTITY_ENTITIES = ("customer_number", "email", "phone_number", "postcode")
+# Intents that say nothing the identity details would contradict.
+SMALL_TALK = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope", "nlu_fallback", "inform")
+OVERRIDDEN_FROM = "identity_overrode"
+
+
+def identity_intent(intent: Dict[str, Any], entities: List[Dict[str, Any]]) -> bool:
+    """True when a message with ``intent`` and ``entities`` should be ``inform``."""
+    return (intent or {}).get(INTENT_NAME_KEY) in SMALL_TALK and any(
+        entity.get("entity") in IDENTITY_ENTITIES for entity in entities or [])
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class IdentityIntent(GraphComponent):
+    """Sets the intent to ``inform`` for greetings/misses that carry identity details."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """The component's default config."""
+        return {}
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "IdentityIntent":
+        """Creates the component (see parent class for full docstring)."""
+        return cls()
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Overrides the intent where the identity details are the message."""
+        for message in messages:
+            intent = message.get(INTENT) or {}
+            if intent.get(INTENT_NAME_KEY) != "inform" and identity_intent(intent, message.get(ENTITIES) or []):
+                message.set(OVERRIDDEN_FROM, intent.get(INTENT_NAME_KEY), add_to_output=True)
+                message.set(INTENT, {INTENT_NAME_KEY: "inform", PREDICTED_CONFIDENCE_KEY: 1.0}, add_to_output=True)
+        return messages

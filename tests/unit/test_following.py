@@ -1,0 +1,215 @@
+"""Following the customer (issue 12), action by action, in both languages.
+
+Identity at any moment, complex cases asked once, follow-ups about what was just handled, a
+repeated case getting the next step, the acknowledgement while a case waits, "ok" at any point,
+and the NLU rule that makes identity details an ``inform``.
+"""
+
+import asyncio
+import time
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.follow_up import ActionFollowUp
+from actions.identity import ActionAskIdentifier, ActionIdentify, ValidateIdentificationForm
+from actions.problems import ActionSolveProblem, ActionTakeProblem
+from actions.session import ActionAcknowledge, ActionObserveTurn
+from actions.solvers import infer_contact_field
+from bot.nlu.identity_intent import identity_intent
+from tests.unit.conftest import make_tracker, responses, slot_events
+
+LANGUAGES = ["nl", "en"]
+LOTTE = {"customer_id": "39481726", "customer_name": "Lotte Visser", "identity_verified_by": "customer_number+postcode",
+         "identity_verified_at": time.time()}
+SANNE = {"customer_id": "48213377", "customer_name": "Sanne de Vries", "identity_verified_by": "customer_number+postcode",
+         "identity_verified_at": time.time()}
+
+
+def run(action, tracker, domain):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    return dispatcher, events
+
+
+def entity(name, value):
+    return {"entity": name, "value": value}
+
+
+# -- identity at any moment ------------------------------------------------------------------
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_identity_first_verifies_and_tells_the_outage(domain, language):
+    tracker = make_tracker("goedemiddag, ik ben klant 39481726, postcode 3581 KP", "inform", language=language,
+                           slots={"identifier": "39481726", "postcode": "3581 KP"})
+    dispatcher, events = run(ActionIdentify(), tracker, domain)
+    slots = slot_events(events)
+    assert slots["customer_id"] == "39481726" and slots["next_step"] == "solve"
+    assert responses(dispatcher) == ["utter_identified", "utter_outage_notice"]
+    assert slots["last_topic"] == "report_outage"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_after_identity_without_a_problem_the_bot_asks_what_it_is_about(domain, language):
+    events = [{"event": "bot", "text": "...", "metadata": {"utter_action": "utter_outage_notice"}}]
+    tracker = make_tracker("...", "inform", language=language, slots=LOTTE)
+    tracker.events.extend(events)
+    dispatcher, _ = run(ActionSolveProblem(), tracker, domain)
+    assert responses(dispatcher) == ["utter_ask_problem_after_outage"]
+    dispatcher, _ = run(ActionSolveProblem(), make_tracker("x", "inform", language=language, slots=SANNE), domain)
+    assert responses(dispatcher) == ["utter_ask_problem_identified"]
+
+
+@pytest.mark.parametrize("slots, missing", [({"identifier": "51937204"}, "postcode"), ({"postcode": "2000"}, "identifier")])
+def test_half_an_identity_asks_only_the_other_half(domain, slots, missing):
+    dispatcher, events = run(ActionIdentify(), make_tracker("mijn klantnummer is 51937204", "inform", slots=slots), domain)
+    assert slot_events(events)["next_step"] == "identify"
+    assert slot_events(events)[missing] is None and responses(dispatcher) == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_problem_and_identity_in_one_message_are_solved_at_once(domain, language):
+    tracker = make_tracker("waar blijft mijn pakket, klantnummer 48213377 postcode 3511 AB", "order_status",
+                           language=language, slots={"identifier": "48213377", "postcode": "3511 AB"})
+    dispatcher, events = run(ActionTakeProblem(), tracker, domain)
+    slots = slot_events(events)
+    assert slots["customer_id"] == "48213377" and slots["next_step"] == "solve"
+    assert "utter_identified" in responses(dispatcher)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_complex_case_asks_identity_once_and_says_why(domain, language):
+    tracker = make_tracker("ik ben twee keer afgeschreven", "billing_dispute", language=language)
+    _, events = run(ActionTakeProblem(), tracker, domain)
+    assert slot_events(events)["next_step"] == "identify"
+    asked, _ = run(ActionAskIdentifier(), make_tracker(slots={"problem_intent": "billing_dispute"}, language=language), domain)
+    assert responses(asked) == ["utter_ask_identifier_before_handoff"]
+    plain, _ = run(ActionAskIdentifier(), make_tracker(slots={"problem_intent": "order_status"}, language=language), domain)
+    assert responses(plain) == ["utter_ask_identifier"]
+
+
+def test_a_complex_case_goes_to_a_person_when_the_customer_cannot_identify(domain):
+    tracker = make_tracker("weet ik niet uit mijn hoofd", "deny", slots={"problem_intent": "billing_dispute"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_identifier("weet ik niet uit mijn hoofd", dispatcher, tracker, domain)
+    assert result["identification_failed"] is True and result["handoff_reason"] == "complexity"
+    assert responses(dispatcher) == []  # no "that is not a customer number": the handoff says what happens
+    _, events = run(ActionSolveProblem(), make_tracker(slots={"problem_intent": "billing_dispute"}), domain)
+    assert slot_events(events)["handoff_reason"] == "complexity"
+
+
+# -- follow-ups ------------------------------------------------------------------------------
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_how_long_after_the_outage_notice_is_about_the_outage(domain, language):
+    tracker = make_tracker("hoe lang gaat dat nog duren?", "ask_when", language=language,
+                           slots={**LOTTE, "last_topic": "report_outage", "topic_facts": {"postcode": "3581 KP"}})
+    dispatcher, events = run(ActionFollowUp(), tracker, domain)
+    assert responses(dispatcher) == ["utter_follow_up_report_outage"]
+    assert dispatcher.messages[0]["fix_time"]
+    assert slot_events(events)["next_step"] == "done"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_still_not_working_twice_goes_to_a_person(domain, language):
+    slots = {**LOTTE, "last_topic": "report_outage", "topic_facts": {"postcode": "3581 KP"}}
+    dispatcher, events = run(ActionFollowUp(), make_tracker("werkt nog steeds niet", "not_solved", language=language,
+                                                             slots=slots), domain)
+    assert responses(dispatcher) == ["utter_follow_up_outage_not_solved"]
+    slots["bot_attempts"] = slot_events(events)["bot_attempts"]
+    dispatcher, events = run(ActionFollowUp(), make_tracker("nog steeds niks", "not_solved", language=language,
+                                                             slots=slots), domain)
+    assert responses(dispatcher) == [] and slot_events(events)["next_step"] == "handoff"
+    assert slot_events(events)["problem_intent"] == "report_outage"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_when_is_the_money_there_after_a_refund(domain, language):
+    facts = {"reference": "RF-1", "order_number": "2024097710", "amount_cents": 4999, "due_on": "2099-01-05"}
+    tracker = make_tracker("when will the money be in my account?", "ask_when", language=language,
+                           slots={**SANNE, "last_topic": "request_refund", "topic_facts": facts})
+    dispatcher, _ = run(ActionFollowUp(), tracker, domain)
+    assert responses(dispatcher) == ["utter_follow_up_request_refund"]
+    assert dispatcher.messages[0]["reference"] == "RF-1" and "49" in dispatcher.messages[0]["amount"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_follow_up_without_a_topic_asks_once(domain, language):
+    dispatcher, events = run(ActionFollowUp(), make_tracker("hoe lang nog", "ask_when", language=language), domain)
+    assert responses(dispatcher) == ["utter_follow_up_no_topic"] and slot_events(events)["follow_up_asked"] is True
+    dispatcher, events = run(ActionFollowUp(), make_tracker("hoe lang nog", "ask_when", language=language,
+                                                             slots={"follow_up_asked": True}), domain)
+    assert responses(dispatcher) == [] and slot_events(events)["next_step"] == "handoff"
+
+
+def test_a_repeated_outage_report_gets_the_next_step(domain):
+    slots = {**SANNE, "last_topic": "report_outage", "topic_facts": {"postcode": "3511 AB", "restart_advised": True},
+             "bot_attempts": ["report_outage:no known outage, restart advised"]}
+    dispatcher, events = run(ActionTakeProblem(), make_tracker("mijn internet doet het nog steeds niet", "report_outage",
+                                                                slots=slots), domain)
+    assert "utter_no_outage_restart" not in responses(dispatcher)
+    assert slot_events(events)["next_step"] == "handoff"
+
+
+# -- while waiting for a person --------------------------------------------------------------
+def waiting_tracker(text, slots=None, entities=None):
+    tracker = make_tracker(text, "nlu_fallback", slots={"handoff_case_id": "c_1", "handoff_reason": "complexity",
+                                                         **(slots or {})}, entities=entities)
+    tracker._paused = True
+    return tracker
+
+
+def test_the_first_message_while_waiting_is_acknowledged_then_quiet(domain, monkeypatch):
+    monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")  # nothing listens: the plain acknowledgement
+    dispatcher, events = run(ActionObserveTurn(), waiting_tracker("hallo? is daar iemand?"), domain)
+    assert responses(dispatcher) == ["utter_waiting_ack"]
+    acked = slot_events(events)["waiting_ack_at"]
+    dispatcher, events = run(ActionObserveTurn(), waiting_tracker("hallo??", {"waiting_ack_at": acked}), domain)
+    assert responses(dispatcher) == [] and "waiting_ack_at" not in slot_events(events)
+    dispatcher, _ = run(ActionObserveTurn(), waiting_tracker("hallo??", {"waiting_ack_at": acked - 3600}), domain)
+    assert responses(dispatcher) == ["utter_waiting_ack"]
+
+
+def test_nothing_is_said_once_an_agent_owns_the_conversation(domain):
+    dispatcher, events = run(ActionObserveTurn(), waiting_tracker("60418825 SW1A 1AA", {"agent_name": "Eva"},
+                                                                  [entity("customer_number", "60418825")]), domain)
+    assert responses(dispatcher) == [] and "customer_id" not in slot_events(events)
+
+
+def test_identity_given_while_waiting_is_verified(domain, monkeypatch):
+    monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")
+    tracker = waiting_tracker("60418825 SW1A 1AA", {"waiting_ack_at": time.time()},
+                              [entity("customer_number", "60418825"), entity("postcode", "SW1A 1AA")])
+    dispatcher, events = run(ActionObserveTurn(), tracker, domain)
+    assert slot_events(events)["customer_id"] == "60418825"
+    assert responses(dispatcher) == ["utter_identified"]
+    half = waiting_tracker("60418825", {"waiting_ack_at": time.time()}, [entity("customer_number", "60418825")])
+    dispatcher, events = run(ActionObserveTurn(), half, domain)
+    assert responses(dispatcher) == ["utter_ask_postcode"] and slot_events(events)["identifier"] == "60418825"
+
+
+# -- small things ----------------------------------------------------------------------------
+def test_ok_is_acknowledged_once_then_quiet(domain):
+    dispatcher, _ = run(ActionAcknowledge(), make_tracker("ok", "affirm"), domain)
+    assert responses(dispatcher) == ["utter_acknowledge"]
+    again = make_tracker("ok", "affirm", events=[{"event": "bot", "text": "Prima.",
+                                                   "metadata": {"utter_action": "utter_acknowledge"}}])
+    dispatcher, _ = run(ActionAcknowledge(), again, domain)
+    assert responses(dispatcher) == []
+
+
+@pytest.mark.parametrize("text, field", [("kan je ook mijn emailadres aanpassen?", "email"),
+                                         ("can you change my phone number as well", "phone")])
+def test_the_detail_named_in_the_question_is_used(text, field):
+    tracker = make_tracker(text, "change_contact_details", slots={"problem_description": "waar is mijn pakket"})
+    assert infer_contact_field(tracker) == field
+
+
+@pytest.mark.parametrize("intent, entities, expected", [
+    ("greet", [entity("customer_number", "39481726")], True),
+    ("nlu_fallback", [entity("postcode", "3581 KP")], True),
+    ("thank", [entity("email", "a@b.nl")], True),
+    ("report_outage", [entity("customer_number", "39481726")], False),
+    ("greet", [entity("order_number", "2024118832")], False),
+    ("ask_when", [entity("postcode", "3581 KP")], False),
+])
+def test_identity_details_make_small_talk_an_inform(intent, entities, expected):
+    assert identity_intent({"name": intent}, entities) is expected
