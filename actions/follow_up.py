@@ -195,12 +195,16 @@ HANDLERS: Dict[str, Handler] = {
 
 # A case told again after it was handled is a follow-up: the next step, not the same answer.
 REPEAT_MEANS = {"report_outage": "not_solved", "defective_product": "not_solved", "account_access": "not_solved",
-                "order_status": "ask_when", "request_refund": "ask_when"}
+                "order_status": "ask_when", "request_refund": "ask_when", "opening_hours": "ask_when"}
+# Facts anyone may ask; everything else is about the customer's own account.
+TOPICS_WITHOUT_IDENTITY = ("opening_hours",)
 
 
 def repeated_case(tracker: Tracker, case: str) -> Optional[str]:
     """The follow-up a repeated case stands for, when the bot already handled it this session."""
-    if case != tracker.get_slot("last_topic") or case not in REPEAT_MEANS or not is_identified(tracker):
+    if case != tracker.get_slot("last_topic") or case not in REPEAT_MEANS:
+        return None
+    if case not in TOPICS_WITHOUT_IDENTITY and not is_identified(tracker):
         return None
     handled = any(str(a).startswith(f"{case}:") for a in tracker.get_slot("bot_attempts") or [])
     return REPEAT_MEANS[case] if handled else None
@@ -240,7 +244,7 @@ class ActionFollowUp(Action):
         kind = latest_intent(tracker) or "ask_when"
         topic = tracker.get_slot("last_topic") or tracker.get_slot("problem_intent")
         handler = HANDLERS.get(topic or "")
-        needs_identity = topic != "opening_hours"
+        needs_identity = topic not in TOPICS_WITHOUT_IDENTITY
         if handler is None or (needs_identity and not is_identified(tracker)):
             if tracker.get_slot("follow_up_asked"):
                 return events + [SlotSet("handoff_reason", "second_miss"), SlotSet("next_step", "handoff")]

@@ -61,7 +61,7 @@ def _customer_id(tracker: Tracker) -> str:
 def solve_opening_hours(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Opening hours and contact facts."""
     dispatcher.utter_message(response="utter_opening_hours")
-    return Outcome("answered")
+    return Outcome("answered", facts={"answered": True})
 
 
 # -- orders ----------------------------------------------------------------------------------

@@ -213,3 +213,11 @@ def test_the_detail_named_in_the_question_is_used(text, field):
 ])
 def test_identity_details_make_small_talk_an_inform(intent, entities, expected):
     assert identity_intent({"name": intent}, entities) is expected
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_second_question_about_opening_hours_gets_the_hours_without_the_preamble(domain, language):
+    slots = {"last_topic": "opening_hours", "topic_facts": {"answered": True}, "bot_attempts": ["opening_hours:answered"]}
+    dispatcher, events = run(ActionTakeProblem(), make_tracker("en op zondag?", "opening_hours", language=language,
+                                                                slots=slots), domain)
+    assert responses(dispatcher) == ["utter_opening_hours"] and slot_events(events)["next_step"] == "done"
