@@ -9,6 +9,7 @@ needs one more answer (which contact detail to change).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
@@ -257,12 +258,26 @@ def infer_contact_field(tracker: Tracker) -> Optional[str]:
     return detect_contact_field(tracker.get_slot("problem_description") or "", [])
 
 
+_NEW_ADDRESS = re.compile(r"\b(?:naar|wordt|is nu|to|is now|new address is|nieuwe adres is)\s*:?\s+(.+)$", re.IGNORECASE)
+
+
+def address_in_request(tracker: Tracker) -> Optional[str]:
+    """The new address when the request itself gives it: "... mijn adres wijzigen naar Oudegracht 12, 3511 AB"."""
+    latest = tracker.latest_message or {}
+    if (latest.get("intent") or {}).get("name") != "change_contact_details":
+        return None
+    found = _NEW_ADDRESS.search(latest.get("text") or "")
+    return found.group(1).strip(" .!") if found else None
+
+
 def solve_change_contact_details(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Changes e-mail, phone or address for the verified customer and confirms it back."""
     if int(tracker.get_slot("contact_attempts") or 0) >= MAX_CONTACT_ATTEMPTS:
         return Outcome("new details not understood twice", handoff_reason="second_miss")
     field_name = tracker.get_slot("contact_field") or infer_contact_field(tracker)
     value = normalise_contact_value(field_name, tracker.get_slot("new_contact_value"))
+    if field_name == "address" and not value:
+        value = normalise_contact_value("address", address_in_request(tracker))
     if not field_name or not value:
         # Ask only what is missing; what the customer already said is kept.
         return Outcome("asked for the new details", next_step="collect_contact",

@@ -221,3 +221,19 @@ def test_a_second_question_about_opening_hours_gets_the_hours_without_the_preamb
     dispatcher, events = run(ActionTakeProblem(), make_tracker("en op zondag?", "opening_hours", language=language,
                                                                 slots=slots), domain)
     assert responses(dispatcher) == ["utter_opening_hours"] and slot_events(events)["next_step"] == "done"
+
+
+@pytest.mark.parametrize("language, text", [
+    ("nl", "kunt u mijn adres wijzigen naar Veldstraat 10, 9000 Gent"),
+    ("en", "please change my address to Veldstraat 10, 9000 Gent"),
+])
+def test_a_new_address_in_the_request_is_used_not_asked(domain, language, text):
+    from actions.solvers import solve_change_contact_details
+
+    tracker = make_tracker(text, "change_contact_details", language=language,
+                           slots={**SANNE, "customer_id": "45678912", "problem_intent": "change_contact_details"})
+    dispatcher = CollectingDispatcher()
+    outcome = solve_change_contact_details(dispatcher, tracker)
+    assert outcome.next_step is None and outcome.result == "address changed"
+    assert responses(dispatcher) == ["utter_contact_updated_address"]
+    assert dispatcher.messages[0]["value"] == "Veldstraat 10, 9000 Gent"
