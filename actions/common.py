@@ -68,6 +68,14 @@ def remember_topic(topic: str, facts: Optional[Dict[str, Any]] = None) -> List[S
     return [SlotSet("last_topic", topic), SlotSet("topic_facts", facts or {}), SlotSet("follow_up_asked", None)]
 
 
+def acknowledged_last(tracker: Tracker) -> bool:
+    """True when the bot's latest line was the short acknowledgement (say it once, not twice)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "bot":
+            return (event.get("metadata") or {}).get("utter_action") == "utter_acknowledge"
+    return False
+
+
 def latest_intent(tracker: Tracker) -> Optional[str]:
     """The intent of the latest customer message."""
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")

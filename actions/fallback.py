@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import CASE_INTENTS, disclose_once, says_unsupported_language
+from actions.common import CASE_INTENTS, acknowledged_last, disclose_once, says_unsupported_language
 
 MAX_CONSECUTIVE_MISSES = 2
 
@@ -40,6 +40,11 @@ class ActionHandleMiss(Action):
             dispatcher.utter_message(response="utter_empty_message")
             return events + [SlotSet("next_step", "done")]
         if says_unsupported_language(dispatcher, tracker):
+            return events + [SlotSet("next_step", "done")]
+        if not any(ch.isalnum() for ch in latest.get("text") or ""):
+            # "👍", "!!", "?": an acknowledgement or a nudge, not a misunderstanding.
+            if not acknowledged_last(tracker):
+                dispatcher.utter_message(response="utter_acknowledge")
             return events + [SlotSet("next_step", "done")]
 
         misses = int(tracker.get_slot("consecutive_misses") or 0) + 1

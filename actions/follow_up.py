@@ -64,6 +64,8 @@ def outage(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts:
     if customer is None:
         raise BackendUnavailable("verified customer not found")
     outages = get_backend().outages_at(customer.postcode)
+    if facts.get("restart_advised") and not facts.get("outage_id"):
+        outages = []  # the outage there is of another service than the customer's problem
     lang = language(tracker)
     if outages:
         fix_time = format_fix_time(outages[0].expected_fix_at, lang)
@@ -112,7 +114,9 @@ def order(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: 
             return Answer(f"order {found.number} still not received", handoff_reason="complexity")
         dispatcher.utter_message(response="utter_follow_up_order_not_due", **values)
         return Answer(f"order {found.number} not due yet")
-    if found.status == "late":
+    if found.status == "processing":
+        dispatcher.utter_message(response="utter_follow_up_order_processing", **values)
+    elif found.status == "late":
         # Past its date: say so plainly, with the resend already promised.
         dispatcher.utter_message(response="utter_follow_up_order_late", **values)
     elif kind == "ask_faster":

@@ -14,6 +14,15 @@ POSTCODE_BE = re.compile(r"(?<![\d\w])([1-9]\d{3})(?![\d\w])")
 POSTCODE_UK = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,2}\d[A-Za-z\d]?)\s*(\d[A-Za-z]{2})(?![A-Za-z0-9])")
 
 
+# A Belgian postcode is four digits, like a year or an amount: outside the question for it, it is
+# taken only where the customer says it is one, or right after their customer number.
+BE_POSTCODE_NAMED = re.compile(
+    r"\b(?:postcode|postnummer|post code|postal code|zip)\W{0,3}(?:is\W{1,2}|:\W?)?([1-9]\d{3})(?!\d)(?!\s?[A-Za-z]{2}\b)",
+    re.IGNORECASE)
+BE_POSTCODE_AFTER_NUMBER = re.compile(
+    r"(?<!\d)\d{8}(?!\d)[\s,;/]+(?:en\s+|and\s+|&\s*)?([1-9]\d{3})(?!\d)(?!\s?[A-Za-z]{2}\b)", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Identifier:
     """Something a customer can be looked up by."""
@@ -22,13 +31,21 @@ class Identifier:
     value: str  # normalised
 
 
-def normalise_phone(text: str) -> str:
-    """E.164-style: "06 1234 5678" → "+31612345678", "0032 470..." → "+32470..."."""
+COUNTRY_CODES = {"NL": "+31", "BE": "+32", "GB": "+44"}
+
+
+def normalise_phone(text: str, country: str = "NL") -> str:
+    """E.164-style: "06 1234 5678" → "+31612345678", "0032 470..." → "+32470...".
+
+    A national number ("0475 11 22 33") takes the country of the customer it belongs to
+    (Dutch by default): 04.. is a Belgian mobile and a Dutch regional number alike.
+    """
     digits = re.sub(r"[^\d+]", "", text.replace("(0)", ""))
     if digits.startswith("00"):
         return "+" + digits[2:]
-    if digits.startswith("0") and len(digits) == 10:
-        return "+31" + digits[1:]  # a Dutch national number
+    national = {"NL": (10,), "BE": (9, 10), "GB": (10, 11)}.get(country, (10,))
+    if digits.startswith("0") and len(digits) in national:
+        return COUNTRY_CODES.get(country, "+31") + digits[1:]
     return digits
 
 
@@ -62,6 +79,14 @@ def parse_postcode(text: Optional[str]) -> Optional[str]:
     if be:
         return be.group(1)
     return None
+
+
+def belgian_postcode_in(text: Optional[str]) -> Optional[str]:
+    """A four-digit postcode the customer marked as one ("postcode 2000", "51937204, 2000")."""
+    if not text:
+        return None
+    found = BE_POSTCODE_NAMED.search(text) or BE_POSTCODE_AFTER_NUMBER.search(text)
+    return found.group(1) if found else None
 
 
 def mask_email(email: Optional[str]) -> str:

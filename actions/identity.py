@@ -13,7 +13,7 @@ from rasa_sdk.forms import FormValidationAction
 
 from actions.backend import BackendUnavailable, get_backend
 from actions.common import COMPLEX_CASES, disclose_once, is_identified, outage_notice_once
-from actions.identifiers import parse_identifier, parse_postcode
+from actions.identifiers import belgian_postcode_in, parse_identifier, parse_postcode
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ class ValidateIdentificationForm(FormValidationAction):
         domain: Dict[Text, Any],
     ) -> Dict[Text, Any]:
         identifier = parse_identifier(value if isinstance(value, str) else None)
+        if identifier is None and _small_talk(tracker):
+            # "ok", "thanks", "👍" while the question stands is no wrong answer: ask again.
+            return {"identifier": None}
         if identifier is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
         return {"identifier": identifier.value}
@@ -59,6 +62,8 @@ class ValidateIdentificationForm(FormValidationAction):
         domain: Dict[Text, Any],
     ) -> Dict[Text, Any]:
         postcode = parse_postcode(value if isinstance(value, str) else None)
+        if postcode is None and _small_talk(tracker):
+            return {"postcode": None}
         if postcode is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_postcode", {"postcode": None})
         return {"postcode": postcode}
@@ -86,6 +91,13 @@ class ValidateIdentificationForm(FormValidationAction):
             tracker.slots.update(verified)
             events += [SlotSet(slot, value) for slot, value in verified.items()]
         return events
+
+
+def _small_talk(tracker: Tracker) -> bool:
+    """An acknowledgement ("ok", "thanks", "hallo", an emoji) rather than an answer."""
+    text = (tracker.latest_message or {}).get("text") or ""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    return intent in ("affirm", "thank", "greet") or not any(ch.isalnum() for ch in text)
 
 
 def failed_attempt(
@@ -160,7 +172,8 @@ def verify_identity(
 def identity_given(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
     """The usable identifier and postcode the customer has given (in this message or before)."""
     identifier = parse_identifier(tracker.get_slot("identifier"))
-    postcode = parse_postcode(tracker.get_slot("postcode"))
+    postcode = parse_postcode(tracker.get_slot("postcode")) or belgian_postcode_in(
+        (tracker.latest_message or {}).get("text"))
     return (identifier.value if identifier else None), postcode
 
 

@@ -11,7 +11,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.channel_identity import identify_from_channel
-from actions.common import IDENTITY_SLOTS, latest_user_metadata, proactive_outage_notice
+from actions.common import IDENTITY_SLOTS, acknowledged_last, latest_user_metadata, proactive_outage_notice
 from actions.waiting import while_waiting
 from bot.language import (
     Detection,
@@ -150,10 +150,6 @@ class ActionAcknowledge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        for event in reversed(tracker.events[:-1]):
-            if event.get("event") == "bot":
-                if (event.get("metadata") or {}).get("utter_action") == "utter_acknowledge":
-                    return []
-                break
-        dispatcher.utter_message(response="utter_acknowledge")
+        if not acknowledged_last(tracker):
+            dispatcher.utter_message(response="utter_acknowledge")
         return []

@@ -26,7 +26,7 @@ from actions.backend import (
     get_backend,
 )
 from actions.common import format_date, format_money, language, outage_notice_once
-from actions.identifiers import mask_email, normalise_phone, parse_identifier, parse_postcode
+from actions.identifiers import PHONE, mask_email, normalise_phone, parse_identifier, parse_postcode
 
 ORDER_STATES = ("processing", "shipped", "late", "delivered", "lost")
 REFUND_REFUSALS = ("too_late", "not_delivered", "amount_too_high", "already_refunded")
@@ -109,12 +109,30 @@ def solve_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
 
 
 # -- outages ---------------------------------------------------------------------------------
+_SERVICE_WORDS = {
+    "internet": re.compile(r"internet|wifi|wi-fi|glasvezel|fibre|fiber|modem|router|online|broadband", re.IGNORECASE),
+    "tv": re.compile(r"\btv\b|televisie|television|zender|kanalen|channels|decoder|beeld", re.IGNORECASE),
+    "mobile": re.compile(r"mobiel|mobile|\bgsm\b|[45]g\b|bellen|calls?\b|mobiele data|mobile data|sms|bereik|reception",
+                         re.IGNORECASE),
+}
+
+
+def mentioned_service(*texts: str) -> Optional[str]:
+    """The one service (internet, tv, mobile) the customer's words name, None for none or several."""
+    named = {service for service, words in _SERVICE_WORDS.items() if any(words.search(t) for t in texts)}
+    return named.pop() if len(named) == 1 else None
+
+
 def solve_report_outage(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """A known outage explains it; otherwise one restart, and a second report goes to a technician."""
     customer = get_backend().get_customer(_customer_id(tracker))
     if customer is None:
         raise BackendUnavailable("verified customer not found")
-    outages = get_backend().outages_at(customer.postcode)
+    all_outages = get_backend().outages_at(customer.postcode)
+    named = mentioned_service(tracker.get_slot("problem_description") or "", (tracker.latest_message or {}).get("text") or "")
+    # A TV outage does not explain an internet problem: only an outage of the service the
+    # customer names (or any, when they name none) is the cause.
+    outages = [o for o in all_outages if named is None or o.service == named]
     if outages:
         events = outage_notice_once(dispatcher, tracker, customer.postcode, outages)
         dispatcher.utter_message(response="utter_outage_confirmed")
@@ -222,8 +240,11 @@ def solve_account_access(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
 
 
 # -- contact details -------------------------------------------------------------------------
-def normalise_contact_value(field_name: str, value: Optional[str]) -> Optional[str]:
-    """The new value in its stored form, or None when it is not valid for the field."""
+def normalise_contact_value(field_name: str, value: Optional[str], country: str = "NL") -> Optional[str]:
+    """The new value in its stored form, or None when it is not valid for the field.
+
+    A national phone number takes the customer's ``country`` ("0475 11 22 33" in Belgium).
+    """
     if not value:
         return None
     if field_name == "email":
@@ -231,7 +252,8 @@ def normalise_contact_value(field_name: str, value: Optional[str]) -> Optional[s
         return found.value if found and found.kind == "email" else None
     if field_name == "phone":
         found = parse_identifier(value)
-        return normalise_phone(found.value) if found and found.kind == "phone" else None
+        raw = PHONE.search(value)
+        return normalise_phone(raw.group(0), country) if found and found.kind == "phone" and raw else None
     if field_name == "address":
         postcode = parse_postcode(value)
         street = value.replace(postcode or "", "").strip(" ,") if postcode else ""
@@ -275,7 +297,9 @@ def solve_change_contact_details(dispatcher: CollectingDispatcher, tracker: Trac
     if int(tracker.get_slot("contact_attempts") or 0) >= MAX_CONTACT_ATTEMPTS:
         return Outcome("new details not understood twice", handoff_reason="second_miss")
     field_name = tracker.get_slot("contact_field") or infer_contact_field(tracker)
-    value = normalise_contact_value(field_name, tracker.get_slot("new_contact_value"))
+    customer = get_backend().get_customer(_customer_id(tracker))
+    country = customer.country if customer else "NL"
+    value = normalise_contact_value(field_name, tracker.get_slot("new_contact_value"), country)
     if field_name == "address" and not value:
         value = normalise_contact_value("address", address_in_request(tracker))
     if not field_name or not value:

@@ -14,7 +14,7 @@ Rasa logs the customer's messages while the conversation is paused, and runs
 from __future__ import annotations
 
 import time
-from typing import List, Optional, Tuple
+from typing import List
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -22,38 +22,18 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import is_identified, language
 from actions.handoff import context_packet, open_case
-from actions.identifiers import parse_identifier, parse_postcode
-from actions.identity import verify_identity
+from actions.identity import identity_given, verify_identity
 from bot.dates import honest_wait
 
 # After an acknowledgement, further messages stay quiet this long.
 QUIET_SECONDS = 300.0
 _ACK_RESPONSES = {"utter_handoff_queued": "utter_waiting_ack_queued",
                   "utter_handoff_no_agents": "utter_waiting_ack_no_agents"}
-_IDENTIFIER_ENTITIES = ("customer_number", "email", "phone_number")
 
 
 def waiting_for_agent(tracker: Tracker) -> bool:
     """True while the conversation is paused with a case no agent has claimed yet."""
     return bool(tracker.is_paused() and tracker.get_slot("handoff_case_id") and not tracker.get_slot("agent_name"))
-
-
-def identity_in_message(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
-    """Identifier and postcode from the latest message's entities, else from earlier messages.
-
-    Runs inside ``action_extract_slots``, before this message's slot mappings are applied.
-    """
-    identifier = parse_identifier(tracker.get_slot("identifier"))
-    postcode = parse_postcode(tracker.get_slot("postcode"))
-    for entity in (tracker.latest_message or {}).get("entities") or []:
-        value = entity.get("value")
-        if not isinstance(value, str):
-            continue
-        if entity.get("entity") in _IDENTIFIER_ENTITIES:
-            identifier = parse_identifier(value) or identifier
-        elif entity.get("entity") == "postcode":
-            postcode = parse_postcode(value) or postcode
-    return (identifier.value if identifier else None), postcode
 
 
 def while_waiting(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
@@ -63,7 +43,8 @@ def while_waiting(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Ev
     events: List[EventType] = []
     tell_case = False
     if not is_identified(tracker):
-        identifier, postcode = identity_in_message(tracker)
+        # The observer runs after the slot mappings: this message's details are in the slots.
+        identifier, postcode = identity_given(tracker)
         if identifier and postcode:
             slots = verify_identity(dispatcher, tracker, identifier, postcode)
             tracker.slots.update(slots)

@@ -519,7 +519,7 @@ class SqlBackend:
                     raise ValueError("e-mail address already in use")
                 row.email = email
             elif field == "phone":
-                phone = normalise_phone(value)
+                phone = normalise_phone(value, row.country)
                 if not PHONE_E164.fullmatch(phone):
                     raise ValueError("not a phone number")
                 row.phone = phone

@@ -176,12 +176,13 @@ def test_nothing_is_said_once_an_agent_owns_the_conversation(domain):
 
 def test_identity_given_while_waiting_is_verified(domain, monkeypatch):
     monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")
-    tracker = waiting_tracker("60418825 SW1A 1AA", {"waiting_ack_at": time.time()},
-                              [entity("customer_number", "60418825"), entity("postcode", "SW1A 1AA")])
+    # The observer runs after the slot mappings: this message's details are already slots.
+    tracker = waiting_tracker("60418825 SW1A 1AA", {"waiting_ack_at": time.time(), "identifier": "60418825",
+                                                    "postcode": "SW1A 1AA"})
     dispatcher, events = run(ActionObserveTurn(), tracker, domain)
     assert slot_events(events)["customer_id"] == "60418825"
     assert responses(dispatcher) == ["utter_identified"]
-    half = waiting_tracker("60418825", {"waiting_ack_at": time.time()}, [entity("customer_number", "60418825")])
+    half = waiting_tracker("60418825", {"waiting_ack_at": time.time(), "identifier": "60418825"})
     dispatcher, events = run(ActionObserveTurn(), half, domain)
     assert responses(dispatcher) == ["utter_ask_postcode"] and slot_events(events)["identifier"] == "60418825"
 
@@ -237,3 +238,60 @@ def test_a_new_address_in_the_request_is_used_not_asked(domain, language, text):
     assert outcome.next_step is None and outcome.result == "address changed"
     assert responses(dispatcher) == ["utter_contact_updated_address"]
     assert dispatcher.messages[0]["value"] == "Veldstraat 10, 9000 Gent"
+
+
+@pytest.mark.parametrize("language, text", [("nl", "ik heb geen internet"), ("en", "my internet is down")])
+def test_a_tv_outage_does_not_explain_an_internet_problem(domain, language, text):
+    from actions.solvers import solve_report_outage
+
+    jan = {**SANNE, "customer_id": "45678912", "customer_name": "Jan Peeters", "problem_description": text}
+    dispatcher = CollectingDispatcher()
+    outcome = solve_report_outage(dispatcher, make_tracker(text, "report_outage", language=language, slots=jan))
+    assert responses(dispatcher) == ["utter_no_outage_restart"] and outcome.facts["restart_advised"]
+    tv = {**jan, "problem_description": "geen tv beeld" if language == "nl" else "no tv channels"}
+    dispatcher = CollectingDispatcher()
+    solve_report_outage(dispatcher, make_tracker("...", "report_outage", language=language, slots=tv))
+    assert "utter_outage_confirmed" in responses(dispatcher)
+
+
+@pytest.mark.parametrize("text, postcode", [("klantnummer 51937204 postcode 2000", "2000"), ("55102938, 1000", "1000"),
+                                            ("Mijn klantnummer is 51937204 en de postcode 2000.", "2000"),
+                                            ("klant sinds 2015, nummer 51937204", None), ("51937204", None)])
+def test_a_belgian_postcode_is_taken_where_the_customer_marks_it(text, postcode):
+    from actions.identifiers import belgian_postcode_in
+
+    assert belgian_postcode_in(text) == postcode
+
+
+@pytest.mark.parametrize("text, country, stored", [("0475 11 22 33", "BE", "+32475112233"),
+                                                   ("06 12345678", "NL", "+31612345678"),
+                                                   ("+44 7700 900123", "GB", "+447700900123"),
+                                                   ("+32 475 11 22 33", "NL", "+32475112233")])
+def test_a_national_phone_number_takes_the_customers_country(text, country, stored):
+    from actions.solvers import normalise_contact_value
+
+    assert normalise_contact_value("phone", text, country) == stored
+
+
+@pytest.mark.parametrize("text, intent", [("ok", "affirm"), ("👍", "nlu_fallback"), ("dank je", "thank")])
+def test_ok_while_the_bot_asks_for_the_number_is_no_wrong_answer(domain, text, intent):
+    tracker = make_tracker(text, intent, slots={"problem_intent": "order_status"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_identifier(text, dispatcher, tracker, domain)
+    assert result == {"identifier": None} and responses(dispatcher) == []
+
+
+def test_an_emoji_is_an_acknowledgement_not_a_miss(domain):
+    from actions.fallback import ActionHandleMiss
+
+    dispatcher, events = run(ActionHandleMiss(), make_tracker("👍", "nlu_fallback"), domain)
+    assert responses(dispatcher) == ["utter_acknowledge"] and "consecutive_misses" not in slot_events(events)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_how_long_for_an_order_still_being_prepared(domain, language):
+    emily = {**SANNE, "customer_id": "60418825", "customer_name": "Emily Clarke", "last_topic": "order_status",
+             "topic_facts": {"order_number": "2024121190"}}
+    dispatcher, _ = run(ActionFollowUp(), make_tracker("is it on its way?", "ask_when", language=language, slots=emily),
+                        domain)
+    assert responses(dispatcher) == ["utter_follow_up_order_processing"]
