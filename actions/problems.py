@@ -178,5 +178,7 @@ class ActionOutOfScope(Action):
     ) -> List[EventType]:
         events = disclose_once(dispatcher, tracker)
         if not says_unsupported_language(dispatcher, tracker):
-            dispatcher.utter_message(response="utter_out_of_scope")
+            # Gibberish (bot/nlu/nonsense_guard.py) is said to be so, not called "not our business".
+            nonsense = (tracker.latest_message or {}).get("nonsense")
+            dispatcher.utter_message(response="utter_nonsense" if nonsense else "utter_out_of_scope")
         return events

@@ -295,3 +295,15 @@ def test_how_long_for_an_order_still_being_prepared(domain, language):
     dispatcher, _ = run(ActionFollowUp(), make_tracker("is it on its way?", "ask_when", language=language, slots=emily),
                         domain)
     assert responses(dispatcher) == ["utter_follow_up_order_processing"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_nonsense_is_said_to_be_so_and_never_a_case(domain, language):
+    from actions.problems import ActionOutOfScope
+
+    tracker = make_tracker("flurb zanq the wibble", "out_of_scope", language=language)
+    tracker.latest_message["nonsense"] = True
+    dispatcher, events = run(ActionOutOfScope(), tracker, domain)
+    assert responses(dispatcher) == ["utter_nonsense"] and "next_step" not in slot_events(events)
+    dispatcher, _ = run(ActionOutOfScope(), make_tracker("will it snow today", "out_of_scope", language=language), domain)
+    assert responses(dispatcher) == ["utter_out_of_scope"]
