@@ -210,8 +210,19 @@ def repeated_case(tracker: Tracker, case: str) -> Optional[str]:
         return None
     if case not in TOPICS_WITHOUT_IDENTITY and not is_identified(tracker):
         return None
-    handled = any(str(a).startswith(f"{case}:") for a in tracker.get_slot("bot_attempts") or [])
-    return REPEAT_MEANS[case] if handled else None
+    attempts = [str(a) for a in tracker.get_slot("bot_attempts") or []]
+    if not any(a.startswith(f"{case}:") for a in attempts):
+        return None
+    facts = tracker.get_slot("topic_facts") or {}
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        named = {"order_number": facts.get("order_number"), "product": facts.get("product")}.get(entity.get("entity"))
+        if entity.get("entity") in ("order_number", "product") and named is not None \
+                and str(entity.get("value")).lower() not in str(named).lower():
+            return None  # another order or product: a new case, not the same one again
+    if case != "opening_hours" and any(a.startswith(f"{case}:follow_up_") for a in attempts):
+        # Told a third time, after the answer and a follow-up: restating it again is a loop.
+        return "not_solved"
+    return REPEAT_MEANS[case]
 
 
 def answer_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, topic: str, kind: str) -> List[EventType]:

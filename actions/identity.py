@@ -52,7 +52,9 @@ class ValidateIdentificationForm(FormValidationAction):
             return {"identifier": None}
         if identifier is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
-        return {"identifier": identifier.value}
+        # Both answers in one line: "51937204, 2000" (a Belgian postcode is no entity of its own).
+        postcode = None if tracker.get_slot("postcode") else belgian_postcode_in(value if isinstance(value, str) else None)
+        return {"identifier": identifier.value, **({"postcode": postcode} if postcode else {})}
 
     def validate_postcode(
         self,
@@ -171,9 +173,17 @@ def verify_identity(
 
 def identity_given(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
     """The usable identifier and postcode the customer has given (in this message or before)."""
+    latest = tracker.latest_message or {}
     identifier = parse_identifier(tracker.get_slot("identifier"))
-    postcode = parse_postcode(tracker.get_slot("postcode")) or belgian_postcode_in(
-        (tracker.latest_message or {}).get("text"))
+    postcode = parse_postcode(tracker.get_slot("postcode")) or belgian_postcode_in(latest.get("text"))
+    if identifier and not postcode and (latest.get("intent") or {}).get("name") == "change_contact_details":
+        # The postcode slot skips change requests (it may be the new address's); next to the
+        # customer number, without a new address in the message, it is the check.
+        from actions.solvers import address_in_request
+
+        if not address_in_request(tracker):
+            given = next((e.get("value") for e in latest.get("entities") or [] if e.get("entity") == "postcode"), None)
+            postcode = parse_postcode(given) if isinstance(given, str) else None
     return (identifier.value if identifier else None), postcode
 
 

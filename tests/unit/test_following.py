@@ -307,3 +307,31 @@ def test_nonsense_is_said_to_be_so_and_never_a_case(domain, language):
     assert responses(dispatcher) == ["utter_nonsense"] and "next_step" not in slot_events(events)
     dispatcher, _ = run(ActionOutOfScope(), make_tracker("will it snow today", "out_of_scope", language=language), domain)
     assert responses(dispatcher) == ["utter_out_of_scope"]
+
+
+def test_told_a_third_time_the_case_goes_to_a_person_not_the_same_answer(domain):
+    pieter = {**SANNE, "customer_id": "51937204", "customer_name": "Pieter Janssens", "last_topic": "order_status",
+              "topic_facts": {"order_number": "2024120451"},
+              "bot_attempts": ["order_status:order 2024120451 late", "order_status:follow_up_ask_when"]}
+    dispatcher, events = run(ActionTakeProblem(), make_tracker("ik heb nog altijd niks gekregen", "order_status",
+                                                                slots=pieter), domain)
+    assert responses(dispatcher) == [] and slot_events(events)["next_step"] == "handoff"
+    other = make_tracker("en bestelling 2024097710?", "order_status", slots=pieter,
+                         entities=[entity("order_number", "2024097710")])
+    _, events = run(ActionTakeProblem(), other, domain)
+    assert slot_events(events)["next_step"] != "handoff"  # another order is a new question
+
+
+@pytest.mark.parametrize("text", ["51937204, 2000", "Mijn klantnummer is 51937204 en de postcode 2000."])
+def test_both_answers_in_one_line_with_a_belgian_postcode(domain, text):
+    tracker = make_tracker(text, "inform", slots={"problem_intent": "order_status"})
+    result = ValidateIdentificationForm().validate_identifier(text, CollectingDispatcher(), tracker, domain)
+    assert result == {"identifier": "51937204", "postcode": "2000"}
+
+
+def test_moving_house_with_the_number_and_current_postcode_identifies(domain):
+    text = "ik ben verhuisd, een paar huizen verderop. klantnummer 48213377 postcode 3511 AB"
+    tracker = make_tracker(text, "change_contact_details", slots={"identifier": "48213377"},
+                           entities=[entity("customer_number", "48213377"), entity("postcode", "3511 AB")])
+    dispatcher, events = run(ActionTakeProblem(), tracker, domain)
+    assert slot_events(events)["customer_id"] == "48213377" and "utter_identified" in responses(dispatcher)
