@@ -22,7 +22,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import is_identified, language
 from actions.handoff import context_packet, open_case
+from actions.identifiers import belgian_postcode_in
 from actions.identity import identity_given, verify_identity
+from bot.nlu.identity_intent import IDENTITY_ENTITIES
 from bot.dates import honest_wait
 
 # After an acknowledgement, further messages stay quiet this long.
@@ -36,13 +38,20 @@ def waiting_for_agent(tracker: Tracker) -> bool:
     return bool(tracker.is_paused() and tracker.get_slot("handoff_case_id") and not tracker.get_slot("agent_name"))
 
 
+def _identity_in_message(tracker: Tracker) -> bool:
+    """True when this message itself carries identity details (not only earlier ones)."""
+    latest = tracker.latest_message or {}
+    return any(e.get("entity") in IDENTITY_ENTITIES for e in latest.get("entities") or []) \
+        or bool(belgian_postcode_in(latest.get("text")))
+
+
 def while_waiting(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
     """Events (and messages) for a customer message that arrives while the case waits."""
     if not waiting_for_agent(tracker):
         return []
     events: List[EventType] = []
     tell_case = False
-    if not is_identified(tracker):
+    if not is_identified(tracker) and _identity_in_message(tracker):
         # The observer runs after the slot mappings: this message's details are in the slots.
         identifier, postcode = identity_given(tracker)
         if identifier and postcode:

@@ -178,11 +178,13 @@ def test_identity_given_while_waiting_is_verified(domain, monkeypatch):
     monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")
     # The observer runs after the slot mappings: this message's details are already slots.
     tracker = waiting_tracker("60418825 SW1A 1AA", {"waiting_ack_at": time.time(), "identifier": "60418825",
-                                                    "postcode": "SW1A 1AA"})
+                                                    "postcode": "SW1A 1AA"},
+                              [entity("customer_number", "60418825"), entity("postcode", "SW1A 1AA")])
     dispatcher, events = run(ActionObserveTurn(), tracker, domain)
     assert slot_events(events)["customer_id"] == "60418825"
     assert responses(dispatcher) == ["utter_identified"]
-    half = waiting_tracker("60418825", {"waiting_ack_at": time.time(), "identifier": "60418825"})
+    half = waiting_tracker("60418825", {"waiting_ack_at": time.time(), "identifier": "60418825"},
+                           [entity("customer_number", "60418825")])
     dispatcher, events = run(ActionObserveTurn(), half, domain)
     assert responses(dispatcher) == ["utter_ask_postcode"] and slot_events(events)["identifier"] == "60418825"
 
@@ -335,3 +337,10 @@ def test_moving_house_with_the_number_and_current_postcode_identifies(domain):
                            entities=[entity("customer_number", "48213377"), entity("postcode", "3511 AB")])
     dispatcher, events = run(ActionTakeProblem(), tracker, domain)
     assert slot_events(events)["customer_id"] == "48213377" and "utter_identified" in responses(dispatcher)
+
+
+def test_details_given_before_the_wait_are_not_checked_again_on_every_message(domain, monkeypatch):
+    monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")
+    earlier = waiting_tracker("hallo?", {"waiting_ack_at": time.time(), "identifier": "48213377", "postcode": "3511 AB"})
+    dispatcher, events = run(ActionObserveTurn(), earlier, domain)
+    assert responses(dispatcher) == [] and "customer_id" not in slot_events(events)
