@@ -1,0 +1,191 @@
+"""The nonsense guard (gibberish is out of scope; real customers' messages are left alone) and the
+out-of-scope topics (learned apart, reported as one intent)."""
+
+from pathlib import Path
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.loading import load_data
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.utils.io import read_yaml_file
+
+from bot.nlu.language_detector import LanguageDetector
+from bot.nlu.nonsense_guard import (
+    NONSENSE,
+    NONSENSE_CHECK,
+    NonsenseGuard,
+    Vocabulary,
+    judge,
+    looks_mashed,
+)
+from bot.nlu.tokenizer import BilingualLemmaTokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GIBBERISH = [
+    "flurb zanq the wibble",
+    "asdf qwer zxcv",
+    "gfhj kjhg",
+    "skdjfh sdkjfh sdkfj",
+    "xyzzy plugh frobozz",
+    "zorp blagh de flimflop",
+    "glorbnik zwibbok fnarp",
+    "qwrtzp",
+    "hjkl",
+]
+
+CUSTOMERS = [
+    # short answers, numbers, postcodes, e-mail
+    "ok", "ja", "nee", "oké", "thx", "ty", "48213377", "3511 AB", "SW1A 1AA", "2000", "👍", "?",
+    "sanne.devries@gmail.com", "klantnummer 48213377 postcode 3511 AB",
+    "my email is e.clarke@outlook.co.uk and postcode SW1A 1AA",
+    "order 2045617789", "+31 6 12345678",
+    # Flemish and chat Dutch
+    "mn gsm is kapot", "ge hebt da ni goed gedaan", "kzit zonder internet sinds gisteren",
+    "kheb mijn pakket nog ni gekregen", "tis nie in orde", "amai da duurt lang",
+    "allee, wanneer komt da pakske", "wa is de status van mn bestelling",
+    "hallo, mn internet doet raar sinds de storing, kunnen jullie ff kijken",
+    # typos
+    "pakage not recieved yet", "my ordr hasnt arivd", "wher is my parcle", "i cant loggin",
+    "my emial adress changed", "mijn bestlling is nog nie binnen", "wachtwoord vergete",
+    "heyyy", "hellooo", "pleaaase help",
+    # names and compounds
+    "Pieter Janssens", "ik ben Sanne de Vries", "my name is Siobhan Kowalczyk",
+    "mijn föhn is kapot", "de wasmachinedeur gaat niet open", "the airfryer basket is broken",
+    "de internetverbinding valt steeds weg", "my smartwatch strap broke",
+    # ordinary requests
+    "waar is mijn pakket", "ik wil de printer terugsturen", "forgot my password",
+    "medewerker", "agent please", "ik wil een klacht indienen", "will it snow today",
+]
+
+
+@pytest.fixture(scope="module")
+def front():
+    """LanguageDetector + tokenizer, as in config.yml."""
+    detector = LanguageDetector()
+    tokenizer = BilingualLemmaTokenizer(BilingualLemmaTokenizer.get_default_config())
+
+    def run(messages):
+        detector.process(messages)
+        tokenizer.process(messages)
+        return messages
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def guard(front, tmp_path_factory):
+    """The guard trained on the project's NLU data, persisted and loaded again."""
+    training_data = load_data(str(ROOT / "data" / "nlu"))
+    front(training_data.training_examples)
+    storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
+    resource = Resource("nonsense_guard")
+    context = ExecutionContext(GraphSchema({}), "test")
+    trained = NonsenseGuard.create(NonsenseGuard.get_default_config(), storage, resource, context)
+    trained.train(training_data)
+    return NonsenseGuard.load(NonsenseGuard.get_default_config(), storage, resource, context)
+
+
+def parse(front, guard, text, intent="complaint", entities=()):
+    message = Message(data={TEXT: text})
+    front([message])
+    ranking = [{"name": intent, "confidence": 0.91}, {"name": "order_status", "confidence": 0.05}]
+    message.set(INTENT, dict(ranking[0]), add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [dict(item) for item in ranking], add_to_output=True)
+    message.set(ENTITIES, list(entities), add_to_output=True)
+    guard.process([message])
+    return message
+
+
+@pytest.mark.parametrize("text", GIBBERISH)
+def test_gibberish_is_out_of_scope(front, guard, text):
+    message = parse(front, guard, text)
+    assert message.get(NONSENSE) is True
+    assert message.get(INTENT) == {"name": "out_of_scope", "confidence": 1.0}
+    assert message.get(NONSENSE_CHECK)["overrode"] == "complaint"
+    # The classifier's ranking is kept as it was.
+    assert [item["name"] for item in message.get(INTENT_RANKING_KEY)] == ["complaint", "order_status"]
+    assert {NONSENSE, NONSENSE_CHECK, INTENT} <= set(message.as_dict(only_output_properties=True))
+
+
+@pytest.mark.parametrize("text", CUSTOMERS)
+def test_real_customer_messages_are_not_nonsense(front, guard, text):
+    message = parse(front, guard, text, intent="order_status")
+    assert message.get(NONSENSE) is False, message.get(NONSENSE_CHECK)
+    assert message.get(INTENT)["name"] == "order_status"
+
+
+def test_entity_values_do_not_count_as_unknown(front, guard):
+    text = "bestelling XK-PLORB-ZZT voor Qwyrtz Blaghson"
+    span = text.index("XK-PLORB-ZZT")
+    entity = {"entity": "order_number", "start": span, "end": span + len("XK-PLORB-ZZT"), "value": "XK-PLORB-ZZT"}
+    assert parse(front, guard, text, entities=[entity]).get(NONSENSE) is False
+    # Without the entity the unknown words are the message.
+    assert parse(front, guard, "xkplorbzzt qwyrtz blaghson").get(NONSENSE) is True
+
+
+def test_gibberish_with_identity_details_keeps_the_details_out_of_the_count(front, guard):
+    message = parse(front, guard, "flurb zanq 48213377 3511 AB", intent="greet")
+    assert message.get(NONSENSE) is True
+    assert message.get(NONSENSE_CHECK)["unknown"] == ["flurb", "zanq"]
+
+
+def test_out_of_scope_intent_is_left_as_it_is(front, guard):
+    message = parse(front, guard, "flurb zanq the wibble", intent="out_of_scope")
+    assert message.get(NONSENSE) is True
+    assert message.get(INTENT) == {"name": "out_of_scope", "confidence": 0.91}
+
+
+def test_training_vocabulary_is_persisted(guard):
+    words = guard.vocabulary.training_words
+    assert {"bestelling", "pakket", "order", "password", "gsm"} <= words
+    assert not any(ch.isdigit() for word in words for ch in word)
+
+
+def test_lexicon_alone_knows_everyday_words():
+    """Without training words, spaCy's tables, the chat list, typos and compounds still know
+    ordinary Dutch and English."""
+    vocabulary = Vocabulary()
+    for word in ("weather", "sneeuw", "werkt", "bestellingen", "gsm", "da", "ge", "kheb", "recieved",
+                 "wasmachinedeur", "thx", "m'n", "e-mail", "hellooo"):
+        assert vocabulary.knows(word), word
+    for word in ("flurb", "zanq", "gfhj", "sdkjfh"):
+        assert not vocabulary.knows(word), word
+
+
+@pytest.mark.parametrize(
+    "words, nonsense",
+    [
+        (["flurb", "zanq", "the", "wibble"], True),
+        (["flurb", "en", "de", "pakket"], False),  # one unknown word is a name or a typo
+        (["flurb", "zanq", "waar", "is", "mijn", "pakket"], False),  # less than half unknown
+        (["flurb"], False),  # one word must look like a keyboard mash
+        (["sdfghj"], True),
+        ([], False),
+    ],
+)
+def test_judge(words, nonsense):
+    assert judge([(word, False) for word in words], Vocabulary(["pakket"]))[NONSENSE] is nonsense
+
+
+def test_numbers_mails_and_entities_are_not_judged():
+    words = [("48213377", False), ("3511", True), ("AB", True), ("a@b.nl", False), ("zanqflurb", True)]
+    verdict = judge(words, Vocabulary())
+    assert verdict == {NONSENSE: False, "unknown": [], "words": 0, "unknown_share": 0.0}
+
+
+@pytest.mark.parametrize("word, mashed", [("asdfgh", True), ("hjkl", True), ("qwrtzp", True), ("hmmm", False),
+                                          ("jkjkjk", False), ("angstschreeuw", True), ("zzz", False)])
+def test_looks_mashed(word, mashed):
+    # looks_mashed only sees unknown words; a known one like "angstschreeuw" never gets here.
+    assert looks_mashed(word) is mashed
+
+
+def test_guard_runs_after_the_fallback_classifier():
+    pipeline = [item["name"] for item in read_yaml_file(str(ROOT / "config.yml"))["pipeline"]]
+    guard_at = pipeline.index("bot.nlu.nonsense_guard.NonsenseGuard")
+    assert guard_at > pipeline.index("FallbackClassifier")
+    assert guard_at > pipeline.index("RegexEntityExtractor")
