@@ -53,7 +53,8 @@ class ValidateIdentificationForm(FormValidationAction):
         if identifier is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
         # Both answers in one line: "51937204, 2000" (a Belgian postcode is no entity of its own).
-        postcode = None if tracker.get_slot("postcode") else belgian_postcode_in(value if isinstance(value, str) else None)
+        text = (tracker.latest_message or {}).get("text")
+        postcode = None if tracker.get_slot("postcode") else belgian_postcode_in(text)
         return {"identifier": identifier.value, **({"postcode": postcode} if postcode else {})}
 
     def validate_postcode(

@@ -139,6 +139,8 @@ def test_take_over_a_conversation_the_bot_is_handling(stack, agents, language):
         response = eva.post(f"/api/conversations/{customer.sender}/takeover")
         assert response.status_code == 200, response.text
         case = response.json()
+        # The notice that Eva joined arrives on the socket on its own time; after it, the bot is silent.
+        wait_until(lambda: any("Eva de Jong" in t for t in customer.texts()))
         assert customer.say("en op zondag?" if language == "nl" else "and on sunday?", expect_reply=False) == []
         assert eva.post(f"/api/cases/{case['id']}/messages", {"text": "Op zondag zijn we gesloten." if language == "nl"
                                                                else "We're closed on Sundays."}).status_code == 200

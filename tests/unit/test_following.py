@@ -327,7 +327,8 @@ def test_told_a_third_time_the_case_goes_to_a_person_not_the_same_answer(domain)
 @pytest.mark.parametrize("text", ["51937204, 2000", "Mijn klantnummer is 51937204 en de postcode 2000."])
 def test_both_answers_in_one_line_with_a_belgian_postcode(domain, text):
     tracker = make_tracker(text, "inform", slots={"problem_intent": "order_status"})
-    result = ValidateIdentificationForm().validate_identifier(text, CollectingDispatcher(), tracker, domain)
+    # The slot's value is the customer number the entity mapping found, not the whole message.
+    result = ValidateIdentificationForm().validate_identifier("51937204", CollectingDispatcher(), tracker, domain)
     assert result == {"identifier": "51937204", "postcode": "2000"}
 
 
