@@ -21,6 +21,7 @@ from bot.nlu.nonsense_guard import (
     judge,
     looks_mashed,
 )
+from bot.nlu.out_of_scope_topics import TOPIC, OutOfScopeTopics, is_topic, merge_ranking
 from bot.nlu.tokenizer import BilingualLemmaTokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,3 +190,62 @@ def test_guard_runs_after_the_fallback_classifier():
     guard_at = pipeline.index("bot.nlu.nonsense_guard.NonsenseGuard")
     assert guard_at > pipeline.index("FallbackClassifier")
     assert guard_at > pipeline.index("RegexEntityExtractor")
+
+
+# --------------------------------------------------------------------------------------------
+# Out-of-scope topics (bot/nlu/out_of_scope_topics.py): learned apart, reported as one intent
+
+
+def topics_message(ranking):
+    message = Message(data={TEXT: "x"})
+    message.set(INTENT, dict(ranking[0]), add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [dict(item) for item in ranking], add_to_output=True)
+    OutOfScopeTopics().process([message])
+    return message
+
+
+def test_topics_add_up_into_out_of_scope():
+    message = topics_message([
+        {"name": "out_of_scope_media", "confidence": 0.5},
+        {"name": "order_status", "confidence": 0.3},
+        {"name": "out_of_scope_assistant", "confidence": 0.2},
+    ])
+    assert message.get(INTENT) == {"name": "out_of_scope", "confidence": pytest.approx(0.7)}
+    assert [item["name"] for item in message.get(INTENT_RANKING_KEY)] == ["out_of_scope", "order_status"]
+    assert message.get(TOPIC) == "out_of_scope_media"
+
+
+def test_topics_together_can_outweigh_a_case():
+    message = topics_message([
+        {"name": "order_status", "confidence": 0.4},
+        {"name": "out_of_scope_shop", "confidence": 0.35},
+        {"name": "out_of_scope_account", "confidence": 0.25},
+    ])
+    assert message.get(INTENT) == {"name": "out_of_scope", "confidence": pytest.approx(0.6)}
+    assert message.get(TOPIC) is None
+
+
+def test_a_case_above_all_topics_stays():
+    message = topics_message([{"name": "order_status", "confidence": 0.9}, {"name": "out_of_scope_shop", "confidence": 0.1}])
+    assert message.get(INTENT) == {"name": "order_status", "confidence": 0.9}
+    assert message.get(INTENT_RANKING_KEY) == [
+        {"name": "order_status", "confidence": 0.9}, {"name": "out_of_scope", "confidence": 0.1}]
+
+
+def test_messages_without_topics_are_untouched():
+    ranking = [{"name": "greet", "confidence": 0.8}, {"name": "thank", "confidence": 0.2}]
+    assert merge_ranking(ranking) == ranking
+    assert topics_message(ranking).get(INTENT_RANKING_KEY) == ranking
+
+
+def test_every_out_of_scope_example_is_out_of_scope_or_one_of_its_topics():
+    for language in ("nl", "en"):
+        data = load_data(str(ROOT / "data" / "nlu" / language / "out_of_scope.yml"))
+        intents = {message.get(INTENT) for message in data.intent_examples}
+        assert "out_of_scope" in intents and all(is_topic(intent) for intent in intents), intents
+
+
+def test_topics_are_merged_right_after_diet_and_the_guard_runs_after_the_fallback():
+    pipeline = [item["name"] for item in read_yaml_file(str(ROOT / "config.yml"))["pipeline"]]
+    assert pipeline[pipeline.index("bot.nlu.out_of_scope_topics.OutOfScopeTopics") - 1] == "DIETClassifier"
+    assert pipeline.index("bot.nlu.nonsense_guard.NonsenseGuard") > pipeline.index("FallbackClassifier")
