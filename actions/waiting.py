@@ -24,9 +24,10 @@ from actions.common import is_identified, language
 from actions.handoff import context_packet, open_case
 from actions.identifiers import belgian_postcode_in
 from actions.identity import identity_given, verify_identity
-from bot.nlu.identity_intent import IDENTITY_ENTITIES
 from bot.dates import honest_wait
 
+# Entities that identify a customer (the regexes of data/nlu/entities.yml).
+IDENTITY_ENTITIES = ("customer_number", "email", "phone_number", "postcode")
 # After an acknowledgement, further messages stay quiet this long.
 QUIET_SECONDS = 300.0
 _ACK_RESPONSES = {"utter_handoff_queued": "utter_waiting_ack_queued",
