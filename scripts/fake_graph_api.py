@@ -91,10 +91,11 @@ class FakeGraphAPI:
 
     # -- scripting and reading -------------------------------------------------------------
     def fail_next(self, status: int = 400, code: int = 131047,
-                  message: str = "Re-engagement message") -> None:
-        """The next /messages request gets a Graph API error instead of success."""
+                  message: str = "Re-engagement message", retry_after: Optional[str] = None) -> None:
+        """The next /messages request gets a Graph API error instead of success (with a
+        ``Retry-After`` header when ``retry_after`` is given, as for a 429 or a 503)."""
         with self._lock:
-            self._failures.append({"status": status, "code": code, "message": message})
+            self._failures.append({"status": status, "code": code, "message": message, "retry_after": retry_after})
 
     def clear(self) -> None:
         with self._lock:
@@ -142,9 +143,11 @@ class FakeGraphAPI:
             def log_message(self, *_: Any) -> None:  # quiet
                 pass
 
-            def _reply(self, status: int, payload: Dict[str, Any]) -> None:
+            def _reply(self, status: int, payload: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -160,8 +163,8 @@ class FakeGraphAPI:
                     body = json.loads(raw or b"null")
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                status, payload = fake._answer(self, body)
-                self._reply(status, payload)
+                status, payload, *headers = fake._answer(self, body)
+                self._reply(status, payload, *headers)
 
         return Handler
 
@@ -184,8 +187,9 @@ class FakeGraphAPI:
         with self._lock:
             failure = self._failures.pop(0) if self._failures else None
         if failure:
+            headers = {"Retry-After": failure["retry_after"]} if failure.get("retry_after") is not None else {}
             return failure["status"], {"error": {"message": failure["message"], "type": "OAuthException",
-                                                 "code": failure["code"]}}
+                                                 "code": failure["code"]}}, headers
         return 200, {
             "messaging_product": "whatsapp",
             "contacts": [{"input": body["to"], "wa_id": body["to"]}],

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -138,6 +138,40 @@ def _secret_from_file(name: str) -> str:
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+WHATSAPP_SECRETS = ("WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN")
+WHATSAPP_PHONE_NUMBER_ID_DEFAULT = "0"
+
+
+def whatsapp_settings_warning(environ: Mapping[str, str]) -> Optional[str]:
+    """What ``make run`` says when the WhatsApp channel still runs on the local defaults.
+
+    Args:
+        environ: the operator's environment (before :meth:`Stack.env` fills in the defaults).
+
+    Returns:
+        None when the four WHATSAPP_* settings are set, else a warning naming those that are not.
+    """
+    unset = [name for name in WHATSAPP_SECRETS if not (environ.get(name) or "").strip()]
+    phone_number_id = (environ.get("WHATSAPP_PHONE_NUMBER_ID") or "").strip()
+    if phone_number_id in ("", WHATSAPP_PHONE_NUMBER_ID_DEFAULT):
+        unset.append("WHATSAPP_PHONE_NUMBER_ID")
+    if not unset:
+        return None
+    if len(unset) == len(WHATSAPP_SECRETS) + 1:
+        return ("WhatsApp: local defaults (no WHATSAPP_* set): Meta's deliveries fail the signature check "
+                "(random secrets in var/secrets) and the phone number id is 0. To go live, set "
+                + ", ".join(unset) + " to your Meta app's values.")
+    consequences = []
+    if "WHATSAPP_PHONE_NUMBER_ID" in unset:
+        consequences.append(f"with the phone number id at its default {WHATSAPP_PHONE_NUMBER_ID_DEFAULT!r} every "
+                            "customer message Meta delivers is answered 200 and ignored")
+    if any(name in unset for name in WHATSAPP_SECRETS):
+        consequences.append("the unset secrets are random local ones, so Meta's verification, signatures or "
+                            "sends fail")
+    return (f"WhatsApp: {', '.join(unset)} still at the local default: " + "; ".join(consequences)
+            + ". Set them to your Meta app's values.")
 
 
 def _wait_http(url: str, timeout: float, headers: Optional[Dict[str, str]] = None, proc: Optional[subprocess.Popen] = None) -> dict:
@@ -429,6 +463,9 @@ def main() -> None:
         f"Logs in {stack.log_dir}. Ctrl-C stops everything started here.",
         flush=True,
     )
+    whatsapp_warning = whatsapp_settings_warning({**os.environ, **stack.extra_env})
+    if whatsapp_warning:
+        print(f"\nwarning: {whatsapp_warning}", flush=True)
     while True:
         for name, proc in list(stack.processes.items()):
             if proc.poll() is not None:

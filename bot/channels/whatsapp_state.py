@@ -9,8 +9,9 @@ keeps, per customer (``wa_id``, the phone number in digits):
     timestamped it. Kept for :data:`WINDOW_KEY_TTL_SECONDS` so a console can also say
     "closed since ...". Read it with :func:`window_seconds_left`.
 ``whatsapp:lang:<wa_id>``
-    "nl" or "en": the language of the last free text sent to the customer, used to pick the
-    template when the window is closed.
+    No longer written: the channel reads the customer's language from the conversation's
+    tracker (the ``language`` slot). Installations from before that may still hold "nl"/"en"
+    here for up to 30 days; erasure (:mod:`handoff.privacy`) still deletes it.
 ``whatsapp:template:<wa_id>``
     Set while a template has been sent in the current closed window, so the customer gets one
     invitation, not one per bot or agent line. Cleared when the customer writes again.
@@ -64,7 +65,8 @@ def window_key(wa_id: str) -> str:
 
 
 def language_key(wa_id: str) -> str:
-    """Key holding the language ("nl"/"en") of the last free text sent to the customer."""
+    """Key that held the language of the last free text sent to the customer (no longer
+    written; kept so an erasure removes what older installations stored)."""
     return f"{KEY_PREFIX}:lang:{wa_id}"
 
 

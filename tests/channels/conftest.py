@@ -6,6 +6,7 @@ The assistant itself is a stub that records the UserMessages the channel hands i
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
@@ -74,14 +75,39 @@ def credentials(redis_url: str, graph_url: str, **overrides: Any) -> Dict[str, A
     return values
 
 
+@functools.lru_cache(maxsize=1)
+def _language_domain() -> Any:
+    """A domain with the assistant's ``language`` slot (domain/session.yml), built once."""
+    from rasa.shared.core.domain import Domain
+
+    return Domain.from_dict({"slots": {"language": {
+        "type": "categorical", "values": ["nl", "en"], "influence_conversation": False,
+        "mappings": [{"type": "custom"}]}}})
+
+
 class RecordingAgent:
-    """Stands in for Rasa's Agent: records what the channel passes to the assistant."""
+    """Stands in for Rasa's Agent: records what the channel passes to the assistant, and has
+    Rasa's in-memory tracker store for the conversations the channel reads (their language)."""
 
     def __init__(self) -> None:
+        from rasa.core.tracker_store import InMemoryTrackerStore
+
         self.messages: List[Any] = []
+        self.domain = _language_domain()
+        self.tracker_store = InMemoryTrackerStore(self.domain)
 
     async def handle_message(self, message: Any) -> None:
         self.messages.append(message)
+
+    async def set_language(self, sender_id: str, language: str) -> None:
+        """Stores a conversation whose ``language`` slot is ``language``, as the assistant would."""
+        from rasa.shared.core.events import SlotSet, UserUttered
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        tracker = await self.tracker_store.retrieve(sender_id) or DialogueStateTracker.from_events(
+            sender_id, [UserUttered("…", input_channel="whatsapp")], slots=self.domain.slots)
+        tracker.update(SlotSet("language", language))
+        await self.tracker_store.save(tracker)
 
 
 @dataclass

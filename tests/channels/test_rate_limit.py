@@ -21,7 +21,6 @@ from typing import Any, Dict, List, Optional
 import pytest
 import pytest_asyncio
 
-from bot.channels import whatsapp_state as state
 from bot.channels.rate_limit import NOTICES, Limit, RateLimiter, hashed
 from scripts.stack import free_port, parse_redis_url
 from scripts.whatsapp_customer import delivery, message
@@ -186,7 +185,7 @@ async def test_whatsapp_over_the_limit_one_notice_in_the_customers_language(webh
 
 @pytest.mark.asyncio
 async def test_whatsapp_notice_follows_the_conversations_language_before_the_phone_number(webhook, graph, store):
-    store.set(state.language_key(SANNE), "en")  # the assistant has been answering Sanne in English
+    await webhook.agent.set_language(SANNE, "en")  # the assistant has been answering Sanne in English
     await send_each(webhook, SANNE, ["hello"] * 21)
     assert graph.texts(SANNE) == [EN]
 

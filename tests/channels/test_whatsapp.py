@@ -24,6 +24,7 @@ from bot.channels.whatsapp import (
     split_text,
 )
 from scripts.whatsapp_customer import (
+    PHONE_NUMBER_ID,
     button_reply,
     delivery,
     list_reply,
@@ -31,7 +32,7 @@ from scripts.whatsapp_customer import (
     sign,
     status,
 )
-from tests.channels.conftest import ACCESS_TOKEN, APP_SECRET, VERIFY_TOKEN
+from tests.channels.conftest import ACCESS_TOKEN, APP_SECRET, VERIFY_TOKEN, whatsapp_webhook
 
 SANNE = "31612345678"
 JAMES = "447700900123"
@@ -253,6 +254,34 @@ async def test_messages_for_another_business_number_are_left_alone(webhook):
     assert webhook.received == []
 
 
+@pytest.mark.asyncio
+async def test_deliveries_for_another_phone_number_id_are_logged_once_per_id(webhook, caplog):
+    caplog.set_level(logging.INFO, logger="bot.channels.whatsapp")
+    for other in ("999999999", "999999999", "888888888", "999999999"):
+        payload = delivery([message(SANNE, text="hallo")], phone_number_id=other)
+        assert (await webhook.post(payload))[0] == 200
+    assert webhook.received == []
+    assert (await webhook.post(text_from(SANNE, "hallo")))[0] == 200  # our own number: handled, no warning
+    assert [m.text for m in webhook.received] == ["hallo"]
+    warnings = [r for r in caplog.records if "phone number id" in r.getMessage()]
+    assert [r.levelno for r in warnings] == [logging.WARNING] * 2
+    assert "999999999" in warnings[0].getMessage() and "888888888" in warnings[1].getMessage()
+    assert all(PHONE_NUMBER_ID in r.getMessage() for r in warnings), "names the configured id"
+    assert SANNE not in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_with_the_local_default_phone_number_id_every_delivery_is_reported(redis_url, graph, store, caplog):
+    caplog.set_level(logging.WARNING, logger="bot.channels.whatsapp")
+    async with whatsapp_webhook(redis_url, graph.url, phone_number_id="0") as webhook:
+        for text in ("hallo", "is daar iemand?"):
+            assert (await webhook.post(text_from(SANNE, text)))[0] == 200
+        assert webhook.received == []
+    [warning] = [r.getMessage() for r in caplog.records if "phone number id" in r.getMessage()]
+    assert PHONE_NUMBER_ID in warning and "configured for phone number id 0" in warning
+    assert "WHATSAPP_PHONE_NUMBER_ID" in warning
+
+
 # -- replies ---------------------------------------------------------------------------------
 def open_window(store, wa_id: str, ago: float = 60) -> None:
     store.set(state.window_key(wa_id), int(time.time() - ago))
@@ -343,7 +372,8 @@ async def test_five_buttons_become_a_list(webhook, graph, store):
 @pytest.mark.asyncio
 async def test_a_closed_window_sends_the_template_once_in_the_customers_language(webhook, graph, store):
     output = webhook.channel.get_output_channel()
-    # James has an English number, but this conversation is in Dutch.
+    # James has an English number, but this conversation is in Dutch (the tracker says so).
+    await webhook.agent.set_language(JAMES, "nl")
     open_window(store, JAMES)
     await output.send_text_message(JAMES, "Ik heb uw retour ontvangen en stort het bedrag terug.")
     graph.clear()
@@ -365,6 +395,7 @@ async def test_a_closed_window_sends_the_template_once_in_the_customers_language
 @pytest.mark.asyncio
 async def test_a_closed_window_for_an_english_conversation_uses_the_english_template(webhook, graph, store):
     output = webhook.channel.get_output_channel()
+    await webhook.agent.set_language(SANNE, "en")  # Sanne has a Dutch number, but writes English
     open_window(store, SANNE)
     await output.send_text_message(SANNE, "Your replacement hair dryer is on its way and arrives tomorrow.")
     open_window(store, SANNE, ago=24 * 3600 + 1)
