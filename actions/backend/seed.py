@@ -1,10 +1,12 @@
 """Demo data for the SQL backend: customers in NL, BE and the UK, orders, products, outages.
 
 Dates are relative to ``today`` so demo orders stay "late" or "on their way". Seeding is
-idempotent: demo rows are found by their natural keys and updated in place. The four demo
-demo customers the tests rely on are reset completely (their refunds, replacements,
-promises and password resets are deleted) so demos and tests start clean; everything else
-made in conversations, and rows that are not demo data, are left alone.
+idempotent: demo rows are found by their natural keys and updated in place. The demo
+customers the tests rely on are reset completely (their refunds, replacements, returns,
+order changes, invoice copies, privacy requests, feedback, goodwill, promises and password
+resets are deleted; their payments and newsletter subscriptions put back) so demos and tests
+start clean; everything else made in conversations, and rows that are not demo data, are
+left alone.
 
 Run ``python -m actions.backend.seed`` to create the tables and seed ``$KLANTCONTACT_DB_URL``.
 """
@@ -22,20 +24,32 @@ from actions.backend.base import BackendUnavailable, Customer
 from actions.backend.sql import (
     UTC,
     CustomerRow,
+    FeedbackRow,
+    GoodwillRow,
+    InvoiceCopyRow,
+    InvoiceRow,
+    NewsletterRow,
+    OrderDeliveryRow,
+    OrderReturnRow,
     OrderRow,
     OutagePostcodeRow,
     OutageRow,
     PasswordResetRow,
+    PaymentRow,
+    PrivacyRequestRow,
+    ProblemContactRow,
     PromiseRow,
     PurchaseRow,
     RefundPolicyRow,
     RefundRow,
     ShipmentRow,
+    SignupTokenRow,
     SqlBackend,
 )
 
 # The customers the end-to-end tests and demos rely on: reset to their seed state every time.
-RESET_CUSTOMER_IDS = ("48213377", "51937204", "60418825", "72055139", "39481726", "45678912")
+RESET_CUSTOMER_IDS = ("48213377", "51937204", "60418825", "72055139", "39481726", "45678912",
+                      "41726358", "36150482", "52093817")
 
 CUSTOMERS: List[Customer] = [
     # -- the customers the tests and demos rely on --------------------------------------------
@@ -52,6 +66,18 @@ CUSTOMERS: List[Customer] = [
              street="Biltstraat 88", city="Utrecht"),
     Customer("45678912", "Jan Peeters", "jan.peeters@example.be", "+32475987654", "9000", "BE",
              street="Korenmarkt 3", city="Gent"),
+    # -- cancel, change, invoices, payments, newsletter, goodwill (issue 13) -----------------
+    # Mila: an order still processing (cancel), one to change, one shipped (cancel = return),
+    # invoices, on the newsletter.
+    Customer("41726358", "Mila Hendriks", "mila.hendriks@example.nl", "+31623456789", "5611 AZ", "NL",
+             street="Stratumseind 20", city="Eindhoven"),
+    # Thomas: a failed payment on an order waiting for it, a double charge, already off the newsletter.
+    Customer("36150482", "Thomas Mertens", "thomas.mertens@example.be", "+32478223344", "3000", "BE",
+             street="Bondgenotenlaan 50", city="Leuven"),
+    # Kevin: a broken hair-dryer in warranty and PlayStation games bought with the loyalty card
+    # (the extra with the replacement), a late order, a long outage at his address.
+    Customer("52093817", "Kevin de Jong", "kevin.dejong@example.nl", "+31645678901", "2011 AB", "NL",
+             street="Grote Markt 2", city="Haarlem"),
     # -- more of the customer base -----------------------------------------------------------
     Customer("30571846", "Daan Bakker", "daan.bakker@example.nl", "+31620304050", "3011 AD", "NL",
              street="Hoogstraat 14", city="Rotterdam"),
@@ -141,7 +167,79 @@ ORDERS: List[DemoOrder] = [
               (Line("Kindle Paperwhite", "e-reader", 14999),)),
     DemoOrder("2024120333", "62233445", "shipped", 2, 0, None, "DPD", "15501234567890",
               (Line("Logitech webcam", "webcam", 8999),)),
+    # -- issue 13: Mila -------------------------------------------------------------------------
+    DemoOrder("2024121501", "41726358", "processing", 0, 2, None, "PostNL", None,
+              (Line("Bosch waterkoker", "kettle", 5999),)),
+    DemoOrder("2024121502", "41726358", "processing", 1, 3, None, "PostNL", None,
+              (Line("Philips airfryer", "airfryer", 11999),)),
+    DemoOrder("2024121503", "41726358", "shipped", 2, 1, None, "PostNL", "3SHLDR0121503",
+              (Line("JBL speaker", "speaker", 8999),)),
+    # -- Thomas ---------------------------------------------------------------------------------
+    DemoOrder("2024121504", "36150482", "processing", 1, 3, None, "bpost", None,
+              (Line("Samsung Galaxy Buds", "oordopjes", 14999),)),
+    DemoOrder("2024121505", "36150482", "delivered", 10, -7, 7, "bpost", "323212150500001",
+              (Line("Philips Hue starterset", "lamp", 17999),)),
+    # -- Kevin: the hair-dryer, games bought in the shop with the loyalty card (no carrier) -----
+    DemoOrder("2024121506", "52093817", "delivered", 62, -60, 60, "PostNL", "3SHLDR0121506",
+              (Line("Philips föhn BHD350", "föhn", 3999),)),
+    DemoOrder("2024121507", "52093817", "delivered", 200, -200, 200, None, None,
+              (Line("PlayStation 5-game Gran Turismo 7", "playstation game", 6999, None),)),
+    DemoOrder("2024121508", "52093817", "delivered", 120, -120, 120, None, None,
+              (Line("PlayStation 5-game EA Sports FC 25", "playstation game", 5999, None),)),
+    DemoOrder("2024121509", "52093817", "delivered", 30, -30, 30, None, None,
+              (Line("PlayStation 5-game Astro Bot", "playstation game", 5999, None),)),
+    DemoOrder("2024121510", "52093817", "late", 7, -2, None, "PostNL", "3SHLDR0121510",
+              (Line("Logitech toetsenbord", "keyboard", 7999),)),
 ]
+
+
+@dataclass(frozen=True)
+class DemoInvoice:
+    """An invoice relative to today."""
+
+    number: str
+    customer_id: str
+    order_number: Optional[str]
+    amount_cents: int
+    issued: int  # days ago
+    due: int  # days from issue
+    status: str
+
+
+INVOICES: List[DemoInvoice] = [
+    DemoInvoice("F2024-121501", "41726358", "2024121501", 5999, 0, 14, "paid"),
+    DemoInvoice("F2024-121503", "41726358", "2024121503", 8999, 2, 14, "paid"),
+    DemoInvoice("F2024-121505", "36150482", "2024121505", 17999, 10, 14, "paid"),
+]
+
+
+@dataclass(frozen=True)
+class DemoPayment:
+    """A payment relative to now (hours ago); ``key`` finds it again when re-seeding."""
+
+    key: str
+    customer_id: str
+    order_number: str
+    amount_cents: int
+    method: str
+    status: str  # paid, failed
+    hours_ago: float
+    failure_reason: Optional[str] = None
+
+
+PAYMENTS: List[DemoPayment] = [
+    DemoPayment("mila-kettle", "41726358", "2024121501", 5999, "ideal", "paid", 2),
+    DemoPayment("mila-airfryer", "41726358", "2024121502", 11999, "ideal", "paid", 26),
+    DemoPayment("mila-speaker", "41726358", "2024121503", 8999, "ideal", "paid", 50),
+    # Thomas's earbuds wait for a payment that failed yesterday.
+    DemoPayment("thomas-buds-failed", "36150482", "2024121504", 14999, "bancontact", "failed", 20, "insufficient_funds"),
+    # ...and his lamps were charged twice, two minutes apart.
+    DemoPayment("thomas-hue-1", "36150482", "2024121505", 17999, "card", "paid", 240),
+    DemoPayment("thomas-hue-2", "36150482", "2024121505", 17999, "card", "paid", 239.96),
+]
+
+# Newsletter: on it (True), off it (False); everyone else never subscribed.
+NEWSLETTER = {"41726358": True, "36150482": False, "48213377": True}
 
 
 @dataclass(frozen=True)
@@ -171,6 +269,10 @@ OUTAGES: List[DemoOutage] = [
     DemoOutage("rotterdam-internet-resolved", "internet", ("3011", "3012"), 30, -26, 26,
                "Storing op het internet in Rotterdam-Centrum (opgelost).",
                "Internet outage in Rotterdam city centre (resolved)."),
+    # 26 hours without internet, fixed 4 hours ago: a credit on the next bill (Kevin).
+    DemoOutage("haarlem-internet-resolved", "internet", ("2011", "2012"), 30, -4, 4,
+               "Storing op het internet in Haarlem-Centrum (opgelost).",
+               "Internet outage in Haarlem city centre (resolved)."),
 ]
 
 POLICY = {"days_after_delivery": 30, "max_amount_cents": 100_000}
@@ -191,7 +293,8 @@ def _warranty_until(start: dt.date, warranty: Optional[str]) -> Optional[dt.date
 def _reset_demo_customers(session: Session) -> None:
     """Deletes what conversations made for the demo customers (children before parents)."""
     ids = RESET_CUSTOMER_IDS
-    for table in (ShipmentRow, RefundRow, PromiseRow, PasswordResetRow):
+    for table in (GoodwillRow, ProblemContactRow, ShipmentRow, RefundRow, OrderReturnRow, OrderDeliveryRow,
+                  InvoiceCopyRow, PrivacyRequestRow, FeedbackRow, PromiseRow, PasswordResetRow):
         session.execute(delete(table).where(table.customer_id.in_(ids)))
 
 
@@ -256,11 +359,40 @@ def _seed_outages(session: Session, now: dt.datetime) -> None:
     session.flush()
 
 
+def _seed_billing(session: Session, today: dt.date, now: dt.datetime) -> None:
+    """Invoices, payments (their refunds undone) and newsletter subscriptions, found by natural keys."""
+    for demo in INVOICES:
+        row = session.get(InvoiceRow, demo.number) or InvoiceRow(number=demo.number)
+        session.add(row)
+        row.customer_id, row.order_number, row.amount_cents, row.status = (
+            demo.customer_id, demo.order_number, demo.amount_cents, demo.status)
+        row.issued_on = today - dt.timedelta(days=demo.issued)
+        row.due_on = row.issued_on + dt.timedelta(days=demo.due)
+    for payment in PAYMENTS:
+        row = session.scalars(select(PaymentRow).where(PaymentRow.seed_key == payment.key)).first()
+        if row is None:
+            row = PaymentRow(seed_key=payment.key)
+            session.add(row)
+        row.customer_id, row.order_number, row.amount_cents = payment.customer_id, payment.order_number, payment.amount_cents
+        row.method, row.status, row.failure_reason = payment.method, payment.status, payment.failure_reason
+        row.created_at = now - dt.timedelta(hours=payment.hours_ago)
+        row.refund_reference, row.refund_due_on = None, None
+    for customer_id, subscribed in NEWSLETTER.items():
+        row = session.get(NewsletterRow, customer_id) or NewsletterRow(customer_id=customer_id)
+        session.add(row)
+        row.subscribed, row.changed_at = subscribed, now - dt.timedelta(days=100)
+    session.flush()
+
+
 def _counts(session: Session) -> Dict[str, int]:
     tables = {
         "customers": CustomerRow, "orders": OrderRow, "purchases": PurchaseRow, "outages": OutageRow,
         "outage_postcodes": OutagePostcodeRow, "shipments": ShipmentRow, "refunds": RefundRow,
         "password_resets": PasswordResetRow, "promises": PromiseRow, "refund_policy": RefundPolicyRow,
+        "order_returns": OrderReturnRow, "order_deliveries": OrderDeliveryRow, "invoices": InvoiceRow,
+        "invoice_copies": InvoiceCopyRow, "payments": PaymentRow, "signup_tokens": SignupTokenRow,
+        "privacy_requests": PrivacyRequestRow, "newsletter_subscriptions": NewsletterRow, "feedback": FeedbackRow,
+        "goodwill": GoodwillRow, "problem_contacts": ProblemContactRow,
     }
     return {name: session.scalar(select(func.count()).select_from(table)) or 0 for name, table in tables.items()}
 
@@ -282,6 +414,7 @@ def seed(backend: SqlBackend, today: Optional[dt.date] = None) -> Dict[str, int]
         _seed_customers(session)
         _seed_orders(session, today)
         _seed_outages(session, now)
+        _seed_billing(session, today, now)
         return _counts(session)
 
 
@@ -304,6 +437,7 @@ def main() -> None:
     backend = SqlBackend()
     where = backend.engine.url.render_as_string(hide_password=True)
     if args.if_empty and is_seeded(backend):
+        backend.create_schema()  # tables added since it was seeded (new cases) are created, data kept
         print(f"database {where} already has data (make seed refreshes the demo data)")
         return
     counts = seed(backend)

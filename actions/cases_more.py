@@ -1,0 +1,300 @@
+"""Solvers for the cases of issue 13, in the pattern of :mod:`actions.solvers`.
+
+Each solver answers with responses only (their names and arguments; the texts are proposed in
+``/work/scratch/issue13_responses.yml`` for ``domain/``) and returns an :class:`Outcome` for the
+agent's "what the bot tried" list, a handoff reason when a person must finish the job, and the
+facts the customer was told for follow-ups. They are not wired to intents yet: the
+conversation side adds the intents, slots (``delivery_day``, ``delivery_address``,
+``invoice_number``) and responses.
+
+:func:`offer_goodwill` is called by a solver after it fixed an outage, a late order or a defect:
+the gesture is offered unasked, once per event (service rule 12).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Dict, List, Optional
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend import Invoice, NotEligible, NotFound, Order, get_backend
+from actions.common import format_date, format_money, is_identified, language
+from actions.identifiers import mask_email
+from actions.solvers import Outcome, Solver, _customer_id, _iso
+
+CANCELLABLE = ("processing", "shipped", "late")
+GOODWILL_REASONS = ("outage", "late_order", "lost_order", "defect")
+# "Send me a copy" rather than "how much was it / when was it".
+_COPY_WORDS = re.compile(r"kopie|copy|opnieuw (?:sturen|mailen)|nog een keer|(?:re)?send|mail (?:me|mij)|e-?mail",
+                         re.IGNORECASE)
+
+
+def _latest_text(tracker: Tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+def _order(orders: List[Order], wanted: Optional[str], statuses: tuple) -> Optional[Order]:
+    """The order named, else the newest one in one of ``statuses``."""
+    if wanted:
+        return next((o for o in orders if o.number == wanted), None)
+    return next((o for o in orders if o.status in statuses), None)
+
+
+# -- cancel -----------------------------------------------------------------------------------
+def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """Still processing: cancelled and refunded now. Shipped: the return started. Delivered: the
+    refund case takes over. Lost: a person."""
+    backend = get_backend()
+    wanted = tracker.get_slot("order_number")
+    order = _order(backend.orders(_customer_id(tracker)), wanted, CANCELLABLE)
+    if order is None:
+        if wanted:
+            dispatcher.utter_message(response="utter_order_not_found", order_number=wanted)
+            return Outcome("order_not_found", events=[SlotSet("order_number", None)], next_step="done")
+        dispatcher.utter_message(response="utter_no_cancellable_order")
+        return Outcome("no cancellable order", next_step="done")
+    lang = language(tracker)
+    events: List[EventType] = [SlotSet("order_number", order.number)]
+    try:
+        cancellation = backend.cancel_order(_customer_id(tracker), order.number, conversation_id=tracker.sender_id)
+    except NotEligible as refusal:
+        if refusal.reason == "delivered":
+            dispatcher.utter_message(response="utter_cancel_delivered", order_number=order.number)
+            return Outcome(f"cancel {order.number}: delivered, refund instead", events=events,
+                           next_step="request_refund")
+        return Outcome(f"cancel {order.number}: {refusal.reason}", handoff_reason="complexity", events=events)
+    except NotFound:
+        dispatcher.utter_message(response="utter_order_not_found", order_number=order.number)
+        return Outcome("order_not_found", events=[SlotSet("order_number", None)], next_step="done")
+    if cancellation.order_return is not None:
+        ret = cancellation.order_return
+        dispatcher.utter_message(response="utter_order_return_started", order_number=order.number,
+                                 reference=ret.reference, return_label=ret.return_label,
+                                 return_by=format_date(ret.return_by, lang), amount=format_money(ret.amount_cents, lang))
+        return Outcome(f"return {ret.reference} for {order.number}", events=events,
+                       facts={"order_number": order.number, "reference": ret.reference,
+                              "return_label": ret.return_label, "return_by": _iso(ret.return_by)})
+    refund = cancellation.refund
+    if refund is None:
+        dispatcher.utter_message(response="utter_cancel_done_unpaid", order_number=order.number)
+        return Outcome(f"order {order.number} cancelled (nothing paid)", events=events,
+                       facts={"order_number": order.number, "cancelled": True})
+    dispatcher.utter_message(response="utter_cancel_done", order_number=order.number,
+                             amount=format_money(refund.amount_cents, lang), reference=refund.reference,
+                             due_date=format_date(refund.due_on, lang))
+    return Outcome(f"order {order.number} cancelled, refund {refund.reference}", events=events,
+                   facts={"order_number": order.number, "reference": refund.reference,
+                          "amount_cents": refund.amount_cents, "due_on": _iso(refund.due_on)})
+
+
+# -- change -----------------------------------------------------------------------------------
+def _wanted_day(tracker: Tracker) -> Optional[dt.date]:
+    value = tracker.get_slot("delivery_day")
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """A new delivery address and/or day for an order not yet shipped; refused, with the
+    tracking, once it has."""
+    backend = get_backend()
+    wanted = tracker.get_slot("order_number")
+    orders = backend.orders(_customer_id(tracker))
+    order = _order(orders, wanted, ("processing",)) or (None if wanted else _order(orders, None, ("shipped", "late")))
+    if order is None:
+        if wanted:
+            dispatcher.utter_message(response="utter_order_not_found", order_number=wanted)
+            return Outcome("order_not_found", events=[SlotSet("order_number", None)], next_step="done")
+        dispatcher.utter_message(response="utter_no_changeable_order")
+        return Outcome("no order to change", next_step="done")
+    events: List[EventType] = [SlotSet("order_number", order.number)]
+    lang = language(tracker)
+    address, day = tracker.get_slot("delivery_address"), _wanted_day(tracker)
+    if order.status == "processing" and not address and not day:
+        return Outcome("asked for the new address or day", events=events, next_step="collect_order_change")
+    try:
+        if order.status != "processing":
+            raise NotEligible("already_shipped" if order.status != "cancelled" else "cancelled")
+        change = backend.change_order(_customer_id(tracker), order.number, address=address or None, delivery_day=day)
+    except NotEligible as refusal:
+        dispatcher.utter_message(response="utter_order_change_too_late", order_number=order.number,
+                                 carrier=order.carrier or "", tracking=order.tracking or "",
+                                 expected_date=format_date(order.expected_on, lang))
+        return Outcome(f"change {order.number}: {refusal.reason}", events=events, next_step="done",
+                       facts={"order_number": order.number, "status": order.status, "tracking": order.tracking})
+    except ValueError:
+        response = "utter_order_change_bad_day" if day and not address else "utter_order_change_bad_address"
+        dispatcher.utter_message(response=response, order_number=order.number,
+                                 days=backend.service_policy().delivery_days_ahead)
+        return Outcome(f"change {order.number}: not usable", events=events + [SlotSet("delivery_day", None),
+                                                                               SlotSet("delivery_address", None)],
+                       next_step="collect_order_change")
+    shown_address = ", ".join(part for part in (change.street, change.postcode, change.city) if part)
+    dispatcher.utter_message(response="utter_order_changed", order_number=order.number, address=shown_address,
+                             delivery_date=format_date(change.delivery_day or order.expected_on, lang))
+    return Outcome(f"order {order.number} changed", events=events + [SlotSet("delivery_day", None),
+                                                                      SlotSet("delivery_address", None)],
+                   facts={"order_number": order.number, "address": shown_address,
+                          "delivery_day": _iso(change.delivery_day or order.expected_on)})
+
+
+# -- invoices and payments -----------------------------------------------------------------------
+def _pick_invoice(invoices: List[Invoice], tracker: Tracker) -> Optional[Invoice]:
+    wanted = (tracker.get_slot("invoice_number") or "").upper()
+    order_number = tracker.get_slot("order_number")
+    if wanted:
+        return next((i for i in invoices if i.number == wanted), None)
+    if order_number:
+        return next((i for i in invoices if i.order_number == order_number), None)
+    return invoices[0] if invoices else None
+
+
+def solve_invoice(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """A copy to the e-mail address on file when asked for one, else the amount and date."""
+    backend = get_backend()
+    invoice = _pick_invoice(backend.invoices(_customer_id(tracker)), tracker)
+    if invoice is None:
+        dispatcher.utter_message(response="utter_no_invoice")
+        return Outcome("no invoice found", next_step="done")
+    lang = language(tracker)
+    details = {"invoice_number": invoice.number, "amount": format_money(invoice.amount_cents, lang),
+               "invoice_date": format_date(invoice.issued_on, lang), "due_date": format_date(invoice.due_on, lang)}
+    facts = {"invoice_number": invoice.number, "amount_cents": invoice.amount_cents,
+             "issued_on": _iso(invoice.issued_on)}
+    if _COPY_WORDS.search(_latest_text(tracker)) or _COPY_WORDS.search(tracker.get_slot("problem_description") or ""):
+        copy = backend.send_invoice_copy(_customer_id(tracker), invoice.number)
+        dispatcher.utter_message(response="utter_invoice_copy_sent", masked_email=copy.masked_email, **details)
+        return Outcome(f"invoice {invoice.number} copy sent", facts={**facts, "masked_email": copy.masked_email})
+    dispatcher.utter_message(response=f"utter_invoice_details_{invoice.status}", **details)
+    return Outcome(f"invoice {invoice.number} details given", facts=facts)
+
+
+def solve_failed_payment(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """What to do now, and how long the order is kept for it."""
+    try:
+        failed = get_backend().failed_payment(_customer_id(tracker), tracker.get_slot("order_number"))
+    except NotFound:
+        dispatcher.utter_message(response="utter_no_failed_payment")
+        return Outcome("no failed payment found", next_step="done")
+    lang = language(tracker)
+    dispatcher.utter_message(response="utter_payment_failed", order_number=failed.order_number,
+                             amount=format_money(failed.amount_cents, lang), days=failed.hold_days,
+                             kept_until=format_date(failed.kept_until, lang))
+    return Outcome(f"failed payment {failed.order_number}: kept until {failed.kept_until}",
+                   events=[SlotSet("order_number", failed.order_number)],
+                   facts={"order_number": failed.order_number, "kept_until": _iso(failed.kept_until)})
+
+
+def solve_double_charge(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """A double charge found is refunded now; none found: a person looks into it."""
+    try:
+        refund = get_backend().refund_duplicate_charge(_customer_id(tracker), tracker.get_slot("order_number"),
+                                                       conversation_id=tracker.sender_id)
+    except NotFound:
+        return Outcome("no double charge found", handoff_reason="complexity")
+    lang = language(tracker)
+    dispatcher.utter_message(response="utter_double_charge_refunded", order_number=refund.order_number,
+                             amount=format_money(refund.amount_cents, lang), reference=refund.reference,
+                             due_date=format_date(refund.due_on, lang))
+    return Outcome(f"double charge refunded {refund.reference}", events=[SlotSet("order_number", refund.order_number)],
+                   facts={"reference": refund.reference, "amount_cents": refund.amount_cents,
+                          "due_on": _iso(refund.due_on)})
+
+
+# -- account, newsletter, feedback ------------------------------------------------------------------
+def solve_create_account(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """A sign-up link with a one-time token; a known customer already has an account."""
+    if is_identified(tracker):
+        customer = get_backend().get_customer(_customer_id(tracker))
+        dispatcher.utter_message(response="utter_account_exists",
+                                 masked_email=mask_email(customer.email if customer else None))
+        return Outcome("already has an account", next_step="done")
+    link = get_backend().signup_link()
+    dispatcher.utter_message(response="utter_signup_link", signup_url=link.url,
+                             hours=get_backend().service_policy().signup_token_hours)
+    return Outcome("sign-up link sent", facts={"expires_at": link.expires_at.isoformat()})
+
+
+def solve_delete_account(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """The erasure request recorded, with the date it is done (a promise)."""
+    request = get_backend().request_account_deletion(_customer_id(tracker), conversation_id=tracker.sender_id)
+    dispatcher.utter_message(response="utter_account_deletion_recorded", reference=request.reference,
+                             due_date=format_date(request.due_on, language(tracker)))
+    return Outcome(f"erasure request {request.reference}",
+                   facts={"reference": request.reference, "due_on": _iso(request.due_on)})
+
+
+def solve_newsletter_unsubscribe(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """Off the newsletter now, confirmed; "already" when they were not on it."""
+    result = get_backend().unsubscribe_newsletter(_customer_id(tracker))
+    response = "utter_newsletter_unsubscribed" if result.was_subscribed else "utter_newsletter_already_unsubscribed"
+    dispatcher.utter_message(response=response)
+    return Outcome("unsubscribed" if result.was_subscribed else "was not subscribed", facts={"unsubscribed": True})
+
+
+def solve_feedback(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """Kept verbatim for the team, with the customer when known."""
+    text = _latest_text(tracker)
+    if not text.strip():
+        return Outcome("no feedback text", next_step="done")
+    get_backend().add_feedback(text, language(tracker), tracker.get_latest_input_channel() or "unknown",
+                               customer_id=_customer_id(tracker) if is_identified(tracker) else None,
+                               conversation_id=tracker.sender_id)
+    dispatcher.utter_message(response="utter_feedback_thanks")
+    return Outcome("feedback kept")
+
+
+# -- goodwill ----------------------------------------------------------------------------------------
+def offer_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, event_id: str,
+                   repeat_contact: bool = False) -> Outcome:
+    """The gesture the policy gives for this event, offered unasked (once per event).
+
+    Nothing is said when the policy gives nothing; above the bot's limit a person decides.
+    """
+    if reason not in GOODWILL_REASONS:
+        raise ValueError(f"unknown goodwill reason {reason!r}")
+    backend = get_backend()
+    try:
+        gesture = backend.grant_goodwill(_customer_id(tracker), reason, str(event_id), repeat_contact=repeat_contact,
+                                         conversation_id=tracker.sender_id)
+    except (NotEligible, NotFound) as refusal:
+        return Outcome(f"no goodwill for {reason} {event_id}: {getattr(refusal, 'reason', 'not found')}")
+    lang = language(tracker)
+    if gesture.status == "needs_person":
+        dispatcher.utter_message(response="utter_goodwill_needs_person")
+        return Outcome(f"goodwill {gesture.kind} {gesture.amount_cents} above the bot's limit",
+                       handoff_reason="complexity", facts={"goodwill_proposed_cents": gesture.amount_cents})
+    args: Dict[str, object] = {
+        "amount": format_money(gesture.amount_cents, lang), "due_date": format_date(gesture.due_on, lang),
+        "reference": gesture.reference or "", "voucher_code": gesture.voucher_code or "",
+        "valid_until": format_date(gesture.valid_until, lang), "hours": gesture.hours or 0,
+    }
+    if gesture.extra_category:
+        offer = backend.service_policy().defect_extras.get(gesture.extra_category)
+        args.update(extra_nl=offer.nl if offer else gesture.description, extra_en=offer.en if offer else gesture.description)
+    response = "utter_goodwill_already_granted" if gesture.already_granted else f"utter_goodwill_{gesture.kind}"
+    dispatcher.utter_message(response=response, **args)
+    return Outcome(f"goodwill {gesture.reference} {gesture.kind}" + (" (granted before)" if gesture.already_granted else ""),
+                   facts={"goodwill_reference": gesture.reference, "goodwill_kind": gesture.kind,
+                          "goodwill_due_on": _iso(gesture.due_on)})
+
+
+CASE_SOLVERS: Dict[str, Solver] = {
+    "cancel_order": solve_cancel_order,
+    "change_order": solve_change_order,
+    "invoice": solve_invoice,
+    "failed_payment": solve_failed_payment,
+    "double_charge": solve_double_charge,
+    "create_account": solve_create_account,
+    "delete_account": solve_delete_account,
+    "newsletter_unsubscribe": solve_newsletter_unsubscribe,
+    "feedback": solve_feedback,
+}
