@@ -10,7 +10,7 @@ BENCH := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=fals
 PYTEST := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install train run shell seed validate bench erase retention test test-unit test-handoff test-browser test-nlu test-stories test-e2e chaos clean
+.PHONY: help install train run shell seed validate bench erase insights retention test test-unit test-handoff test-browser test-nlu test-stories test-e2e chaos clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -89,6 +89,10 @@ bench: $(PY) ## All benchmarks next to same-run baselines (about 25 min); writes
 erase: $(PY) ## Erase one customer everywhere (AVG/GDPR): make erase CUSTOMER=48213377 [PHONE=+31612345678]
 	@test -n "$(CUSTOMER)" || { echo "usage: make erase CUSTOMER=<customer number> [PHONE=<phone number>]" >&2; exit 2; }
 	@PYTHONPATH=$(CURDIR) $(PY) -m scripts.erase_customer --customer "$(CUSTOMER)" $(if $(PHONE),--phone "$(PHONE)")
+
+insights: ## What customers contact us about, outcomes, repeats, waits: make insights [PERIOD=30d] [CSV=file.csv] [LANGUAGE=nl] [CHANNEL=whatsapp]
+	@PYTHONPATH=$(CURDIR) $(HPY) -m scripts.insights --period "$(or $(PERIOD),7d)" $(if $(CSV),--csv "$(CSV)") \
+	  $(if $(filter command line,$(origin LANGUAGE)),--language "$(LANGUAGE)") $(if $(CHANNEL),--channel "$(CHANNEL)")
 
 retention: ## Delete transcripts and closed cases older than RETENTION_DAYS now (the service also does it hourly)
 	@PYTHONPATH=$(CURDIR) $(HPY) -m handoff.privacy sweep

@@ -5,3 +5,8 @@
 from bot import log_masking as _log_masking
 
 _log_masking.install()
+
+# Prometheus metrics on an internal port, only when ACTIONS_METRICS_PORT is set (actions/metrics.py).
+from actions import metrics as _metrics  # noqa: E402
+
+_metrics.install()

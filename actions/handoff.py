@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Dict, List, Optional, Text
 
 import requests
@@ -17,6 +18,7 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import disclose_once, language
+from actions.metrics import observe_handoff_call
 from bot.dates import honest_wait
 
 logger = logging.getLogger(__name__)
@@ -75,14 +77,18 @@ def open_case(packet: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """Opens (or finds) the case at the handoff service; None when the service cannot be reached."""
     url = os.environ.get("HANDOFF_URL", "http://127.0.0.1:8000").rstrip("/") + "/api/cases"
     token = os.environ.get("HANDOFF_API_TOKEN", "")
+    started, ok = time.perf_counter(), False
     try:
         response = requests.post(url, json=packet, headers={"Authorization": f"Bearer {token}"},
                                  timeout=HANDOFF_TIMEOUT_SECONDS)
         response.raise_for_status()
-        return response.json()
+        answer, ok = response.json(), True
+        return answer
     except (requests.RequestException, ValueError) as error:
         logger.error("handoff service unavailable for %s: %s", packet.get("conversation_id"), error)
         return None
+    finally:
+        observe_handoff_call(time.perf_counter() - started, ok)
 
 
 class ActionHandoff(Action):

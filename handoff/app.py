@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
 from pathlib import Path
 from typing import AsyncIterator, Optional
 
@@ -23,10 +25,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from bot import log_masking
+from bot.privacy import retention_days
 from handoff import __version__
 from handoff.api.deps import AgentDep, OptionalAgentDep
-from handoff.api.routes import admin, auth, cases, conversations, public, ws
+from handoff.api.routes import admin, auth, cases, conversations, insights, public, ws
 from handoff.consumer import EventConsumer, Hub, stop_task
+from handoff.insights import Aggregator
+from handoff.insights_consumer import InsightsConsumer
+from handoff import metrics as metrics_routes
+from handoff.metrics import Metrics, TimedTransport, observe
 from handoff.models import Health
 from handoff.pending import PendingRequests
 from handoff.privacy import Privacy
@@ -73,31 +80,40 @@ def create_app(
                                            supported_errors=(RedisConnectionError,)))
         store = Store(redis, config, clock) if clock else Store(redis, config)
         rasa = RasaClient(config.rasa_url, config.rasa_jwt_secret.get_secret_value(),
-                          timeout=config.rasa_timeout_seconds, transport=rasa_transport)
+                          timeout=config.rasa_timeout_seconds,
+                          transport=TimedTransport(rasa_transport or httpx.AsyncHTTPTransport(), metrics))
         hub = Hub(redis)
         try:
             await hub.start()
         except (RedisError, OSError) as error:
             logger.warning("Redis not reachable at start-up (%s); retrying in the background", type(error).__name__)
         pending = PendingRequests(redis, store, hub, rasa)
+        insights = Aggregator(redis, retention_days=config.retention_days if config.retention_days is not None
+                              else retention_days(), clock=store.clock)
+        # HANDOFF_INSIGHTS=0 turns the aggregation off (benchmarks compare with and without it).
+        insights.enabled = os.environ.get("HANDOFF_INSIGHTS", "1").strip().lower() not in ("0", "false", "off", "no")
         consumer = EventConsumer(redis, store, hub, on_pending=pending.wake)
+        insights_consumer = InsightsConsumer(redis, insights)
         privacy = Privacy(redis, days=config.retention_days, tracker_key_prefix=config.tracker_key_prefix,
                           clock=store.clock)
         app.state.settings, app.state.store, app.state.rasa, app.state.hub = config, store, rasa, hub
         app.state.consumer, app.state.privacy, app.state.pending = consumer, privacy, pending
+        app.state.insights, app.state.insights_consumer = insights, insights_consumer
         tasks = [asyncio.create_task(hub.run(), name="handoff-push"),
                  asyncio.create_task(privacy.run_periodically(), name="handoff-retention"),
                  asyncio.create_task(pending.run(), name="handoff-pending")]
         if start_consumer:
             tasks.append(asyncio.create_task(consumer.run(), name="handoff-consumer"))
+            tasks.append(asyncio.create_task(insights_consumer.run(), name="handoff-insights"))
         logger.info("handoff service %s started (consumer %s)", __version__, consumer.name)
         try:
             yield
         finally:
-            hub.stopping = consumer.stopping = pending.stopping = True
+            hub.stopping = consumer.stopping = pending.stopping = insights_consumer.stopping = True
             for task in tasks:
                 await stop_task(task)
             await consumer.leave()
+            await insights_consumer.leave()
             await hub.aclose()
             await rasa.aclose()
             await redis.aclose()
@@ -106,6 +122,7 @@ def create_app(
     # would load its scripts from a CDN): handoff/API.md is the human-readable version.
     app = FastAPI(title="Handoff service", version=__version__, lifespan=lifespan,
                   openapi_url=None, docs_url=None, redoc_url=None)
+    metrics = app.state.metrics = Metrics()
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(_: AgentDep) -> JSONResponse:
@@ -128,7 +145,9 @@ def create_app(
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
         response: Response = await call_next(request)
+        observe(metrics, request, response.status_code, time.perf_counter() - started)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -161,6 +180,8 @@ def create_app(
     app.include_router(ws.router)
     app.include_router(public.router)
     app.include_router(admin.router)
+    app.include_router(insights.router)
+    app.include_router(metrics_routes.router)
     with contextlib.suppress(OSError):
         STATIC_DIR.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")

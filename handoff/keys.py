@@ -12,6 +12,8 @@ PREFIX = "handoff:"
 EVENTS_STREAM = f"{PREFIX}events"
 #: The consumer group all service instances share (each event is processed once).
 EVENTS_GROUP = "handoff"
+#: The insights aggregation's own group on the same stream (handoff/insights_consumer.py).
+INSIGHTS_GROUP = "insights"
 #: Pub/sub channel that fans pushes out to the websockets of every instance.
 PUSH_CHANNEL = f"{PREFIX}push"
 
@@ -106,3 +108,46 @@ def pending_requests() -> str:
 def pending_lock(conversation_id: str) -> str:
     """Exists while one instance opens a conversation's pending request."""
     return f"{PREFIX}pending:lock:{conversation_id}"
+
+
+# --- insights (handoff/insights.py) ----------------------------------------------------------------
+
+
+def insights_day(day: str) -> str:
+    """Hash of one UTC day's counters ``metric|language|channel|topic|extra`` → count (no personal data)."""
+    return f"{PREFIX}insights:day:{day}"
+
+
+def insights_waits(day: str) -> str:
+    """List of one day's waits for a person, ``language|channel|topic|seconds``."""
+    return f"{PREFIX}insights:day:{day}:waits"
+
+
+def insights_replies(day: str) -> str:
+    """List of one day's times to the first human reply, ``language|channel|topic|seconds``."""
+    return f"{PREFIX}insights:day:{day}:replies"
+
+
+def insights_conversation(conversation_id: str) -> str:
+    """JSON state of one conversation's current contact (8 days; erased with the customer)."""
+    return f"{PREFIX}insights:conversation:{conversation_id}"
+
+
+def insights_watch() -> str:
+    """Sorted set of conversations whose contact is not settled yet, scored by last activity."""
+    return f"{PREFIX}insights:watch"
+
+
+def insights_customer(customer_id: str) -> str:
+    """Sorted set of a customer's recent contacts ``topic|conversation|contact`` (repeat contacts)."""
+    return f"{PREFIX}insights:customer:{customer_id}"
+
+
+def insights_snippets(topic: str) -> str:
+    """List of a topic's most recent problem descriptions (masked JSON), newest first."""
+    return f"{PREFIX}insights:snippets:{topic}"
+
+
+def insights_repeats() -> str:
+    """Sorted set of repeat contacts (JSON), scored by time."""
+    return f"{PREFIX}insights:repeats"

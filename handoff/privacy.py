@@ -53,6 +53,7 @@ from redis.exceptions import RedisError
 from bot.channels.whatsapp_state import language_key, template_key, window_key
 from bot.privacy import DEFAULT_TRACKER_KEY_PREFIX, retention_days, tracker_key, tracker_prefix
 from handoff import keys
+from handoff.insights import Aggregator
 from handoff.store import utc_now
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class SweepReport:
     conversations: int = 0
     stream_entries: int = 0
     protected_trackers: int = 0
+    insights_entries: int = 0
 
 
 @dataclass
@@ -123,6 +125,7 @@ class ErasureReport:
     cases: List[str] = field(default_factory=list)
     trackers: int = 0
     stream_entries: int = 0
+    insights_entries: int = 0
     log_files: List[str] = field(default_factory=list)
 
     def as_dict(self) -> Dict[str, Any]:
@@ -184,6 +187,7 @@ class Privacy:
         if await self.redis.exists(keys.EVENTS_STREAM):
             report.stream_entries = int(await self.redis.xtrim(
                 keys.EVENTS_STREAM, minid=f"{int(cutoff * 1000)}-0", approximate=False))
+        report.insights_entries = await Aggregator(self.redis, self.days).sweep_retention(self.clock().timestamp())
         return report
 
     async def _protect_open(self) -> int:
@@ -277,6 +281,8 @@ class Privacy:
         results = await pipe.execute()
         report.trackers = sum(int(results[i]) for i in tracker_positions)
         report.stream_entries = await self._erase_stream(conversations)
+        # Their snippets, repeat contacts and contact index (the counters hold no personal data).
+        report.insights_entries = await Aggregator(self.redis).erase(customer_id, conversations)
         phone_forms = [form for p in phones for form in (p, phone_conversation_id(p), "+" + phone_conversation_id(p))]
         needles = [customer_id, *phone_forms, *(c for c in conversations if len(c) >= 8)]
         report.log_files = [str(p) for p in erase_from_logs(log_paths, needles)]

@@ -327,6 +327,8 @@
     state.agentNames.set(state.agent.username, state.agent.name);
     $('me').textContent = 'Signed in as ' + (state.agent.name || state.agent.username) +
       (state.agent.role === 'agent' ? '' : ' (' + state.agent.role + ')');
+    // The insights page is for supervisors and admins (the service refuses agents anyway).
+    $('insights-link').hidden = state.agent.role === 'agent';
   }
 
   function learnName(kase) {

@@ -1,0 +1,914 @@
+"""Insights: what customers contact us about, what came of it, and who came back (design rule 13).
+
+Computed as the events flow, never by reading trackers when someone opens the report:
+
+- :func:`advance` (pure) takes one conversation's state and a batch of its tracker events (as the
+  event consumer reads them from ``handoff:events``) and returns the new state plus the
+  :class:`Effects`: counter increments in daily buckets, waits, snippets, repeat contacts;
+- :class:`Aggregator` runs it for a batch of events in one optimistic Redis transaction
+  (``WATCH`` on the states it read), so a batch read twice (after an error, before the ``XACK``)
+  counts once: each state remembers the last stream entry it applied;
+- :class:`handoff.insights_consumer.InsightsConsumer` reads the stream with its own consumer group,
+  beside the live consumer, and hands it the events in batches of about a second;
+- :meth:`Aggregator.sweep` (every 30 s) ends contacts that went quiet (abandoned) and counts reply
+  promises that passed unkept (late);
+- :func:`build_report` reads the buckets of a period and of the one before it.
+
+A *contact* is one topic (``problem_intent``: order_status, complaint, ...) in one conversation,
+from the moment the bot takes it in. Its outcome is ``solved`` (the bot closed it:
+``utter_anything_else``), ``handed`` (a case was opened: slot ``handoff_case_id``, with the reason
+from ``handoff_reason``; a contact the bot had solved that still goes to a person counts as handed),
+or ``abandoned`` (no outcome after ``ABANDON_SECONDS`` of silence, or the customer moved on to
+another topic). A request for a person before any topic is a contact with topic ``unspecified``.
+A *repeat contact* is a contact of a verified customer about a topic they contacted us about in
+another contact in the 7 days before.
+
+Personal data: the daily buckets hold only counters and durations by day, language, channel,
+topic, reason and outage. The per-conversation states (8 days), the per-customer index of recent
+contacts (8 days), the snippets (the customers' own first description, masked) and the list of
+repeat contacts name conversations or customers: :meth:`Aggregator.erase` removes them with the
+customer, and :meth:`Aggregator.sweep_retention` drops snippets and repeats older than the
+retention. Days are UTC days.
+
+Imports only the standard library and redis-py, so both environments can use it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+
+from bot.log_masking import mask
+from handoff import keys
+
+logger = logging.getLogger(__name__)
+
+#: A contact with no outcome after this much silence was abandoned (Rasa's session expiry).
+ABANDON_SECONDS = 3600.0
+#: The same customer about the same topic within this many days is a repeat contact.
+REPEAT_DAYS = 7
+STATE_TTL_SECONDS = 8 * 86400
+BUCKET_TTL_SECONDS = 400 * 86400
+SNIPPETS_PER_TOPIC = 20
+UNSPECIFIED = "unspecified"
+UNKNOWN = "unknown"
+
+#: Topic names for the report: English, and Dutch where the data is Dutch.
+TOPICS: Dict[str, Tuple[str, str]] = {
+    "order_status": ("Order status", "Bestelstatus"),
+    "report_outage": ("Outage", "Storing"),
+    "defective_product": ("Defective product", "Defect product"),
+    "request_refund": ("Refund or return", "Terugbetaling of retour"),
+    "account_access": ("Account access", "Toegang tot account"),
+    "change_contact_details": ("Contact details", "Contactgegevens"),
+    "opening_hours": ("Opening hours", "Openingstijden"),
+    "complaint": ("Complaint", "Klacht"),
+    "billing_dispute": ("Billing dispute", "Factuurgeschil"),
+    "privacy_request": ("Privacy request", "Privacyverzoek"),
+    UNSPECIFIED: ("No topic given", "Geen onderwerp genoemd"),
+}
+#: Why a case went to a person (actions/handoff.py HANDOFF_REASONS, the service's takeover, and
+#: frustration, which the issue asks for; the bot does not send it yet).
+REASONS: Dict[str, str] = {
+    "request": "asked for a person",
+    "complexity": "complex",
+    "second_miss": "second miss",
+    "frustration": "frustration",
+    "backend_failure": "backend failure",
+    "identification_failed": "identification failed",
+    "no_automation": "no automation",
+    "takeover": "taken over by an agent",
+}
+OUTCOMES = ("solved", "handed", "abandoned")
+WAIT_BUCKETS = (60, 120, 300, 600, 1800, 3600)
+
+_LONG_NUMBER = re.compile(r"(?<![\w\[])\d{6,}(?![\w\]])")
+
+
+def mask_snippet(text: str, limit: int = 300) -> str:
+    """A customer's sentence for the report: e-mail, phone, postcode, IBAN and long numbers
+    (customer and order numbers) masked, at most ``limit`` characters."""
+    masked = _LONG_NUMBER.sub("[number]", mask(text.strip()))
+    return masked if len(masked) <= limit else masked[: limit - 1] + "…"
+
+
+def entry_key(entry_id: str) -> Tuple[int, int]:
+    """A stream entry id ``"1700000000000-3"`` as a sortable pair."""
+    ms, _, seq = entry_id.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return 0, 0
+
+
+def day_of(timestamp: float) -> str:
+    """The UTC day of a Unix timestamp, ``YYYY-MM-DD``."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).date().isoformat()
+
+
+def counter(metric: str, language: str, channel: str, topic: str, extra: str = "") -> str:
+    """A field of a daily bucket: ``metric|language|channel|topic|extra``."""
+    return "|".join((metric, language or UNKNOWN, channel or UNKNOWN, topic, extra))
+
+
+@dataclass
+class Event:
+    """One tracker event of a conversation, as the consumer read it."""
+
+    entry_id: str
+    timestamp: float
+    event: Dict[str, Any]
+
+
+@dataclass
+class Effects:
+    """What applying events changes outside the conversation's state."""
+
+    counts: Dict[Tuple[str, str], int] = field(default_factory=dict)  # (day, field) → delta
+    waits: List[Tuple[str, str]] = field(default_factory=list)  # (day, "lang|channel|topic|seconds")
+    replies: List[Tuple[str, str]] = field(default_factory=list)
+    snippets: List[Tuple[str, Dict[str, Any]]] = field(default_factory=list)  # (topic, snippet)
+    repeats: List[Dict[str, Any]] = field(default_factory=list)
+    customer_contacts: List[Tuple[str, str, float]] = field(default_factory=list)  # (customer, member, ts)
+
+    def count(self, day: str, name: str, delta: int = 1) -> None:
+        key = (day, name)
+        self.counts[key] = self.counts.get(key, 0) + delta
+
+    def empty(self) -> bool:
+        return not (self.counts or self.waits or self.replies or self.snippets or self.repeats
+                    or self.customer_contacts)
+
+
+def _dims(contact: Mapping[str, Any]) -> Tuple[str, str, str]:
+    return contact["language"], contact["channel"], contact["topic"]
+
+
+def _new_contact(state: Dict[str, Any], topic: str, entry_id: str, timestamp: float, effects: Effects) -> Dict[str, Any]:
+    contact = {
+        "id": entry_id, "topic": topic, "day": day_of(timestamp), "start": timestamp, "last": timestamp,
+        "language": state.get("language") or UNKNOWN, "channel": state.get("channel") or UNKNOWN,
+        "outcome": None, "reason": None, "case_id": None, "repeat_checked": False, "snippet": False,
+        "outage_counted": False, "wait_done": False, "reply_done": False, "promise_due": None,
+        "promise_done": False,
+    }
+    effects.count(contact["day"], counter("contacts", *_dims(contact)))
+    state["contact"] = contact
+    return contact
+
+
+def _set_outcome(contact: Dict[str, Any], outcome: str, effects: Effects, reason: Optional[str] = None) -> None:
+    """Moves the contact's outcome (a solved or abandoned contact that still goes to a person
+    becomes handed; nothing else changes an outcome)."""
+    previous = contact["outcome"]
+    if previous == outcome or (previous is not None and outcome != "handed") or previous == "handed":
+        return
+    language, channel, topic = _dims(contact)
+    if previous is not None:
+        effects.count(contact["day"], counter(previous, language, channel, topic,
+                                              contact["reason"] if previous == "handed" else ""), -1)
+    contact["outcome"] = outcome
+    contact["reason"] = reason if outcome == "handed" else None
+    effects.count(contact["day"], counter(outcome, language, channel, topic, reason if outcome == "handed" else ""))
+
+
+def _attach(state: Dict[str, Any], conversation_id: str, effects: Effects,
+            history: Mapping[str, Sequence[Tuple[str, float]]]) -> None:
+    """What becomes known about the current contact from the conversation: the description (a
+    snippet), the verified customer (a repeat check), an outage."""
+    contact = state.get("contact")
+    if not contact or contact["topic"] == UNSPECIFIED:
+        return
+    if not contact["snippet"] and state.get("description") and state.get("description_for") in (None, contact["id"]):
+        contact["snippet"] = True
+        state["description_for"] = contact["id"]
+        effects.snippets.append((contact["topic"], {
+            "text": state["description"], "language": contact["language"], "channel": contact["channel"],
+            "at": contact["start"], "conversation_id": conversation_id,
+        }))
+    customer = state.get("customer")
+    if customer and not contact["repeat_checked"]:
+        contact["repeat_checked"] = True
+        member = f"{contact['topic']}|{conversation_id}|{contact['id']}"
+        earliest = contact["start"] - REPEAT_DAYS * 86400
+        earlier = [(m, ts) for m, ts in history.get(customer, ())
+                   if m.startswith(contact["topic"] + "|") and m != member and earliest <= ts <= contact["start"]]
+        # A contact this batch added for the same customer counts too (two conversations in one batch).
+        earlier += [(m, ts) for c, m, ts in effects.customer_contacts
+                    if c == customer and m.startswith(contact["topic"] + "|") and m != member
+                    and earliest <= ts <= contact["start"]]
+        if earlier:
+            previous_member, previous_ts = max(earlier, key=lambda item: item[1])
+            effects.count(contact["day"], counter("repeat", *_dims(contact)))
+            effects.repeats.append({
+                "at": contact["start"], "topic": contact["topic"], "customer_id": customer,
+                "conversation_id": conversation_id, "language": contact["language"],
+                "channel": contact["channel"], "previous_conversation_id": previous_member.split("|")[1],
+                "previous_at": previous_ts,
+            })
+        effects.customer_contacts.append((customer, member, contact["start"]))
+
+
+def _outage_label(state: Mapping[str, Any]) -> Optional[str]:
+    """``"<outage id>: <description>"`` (the backend's id, the notice's English description), or
+    whichever of the two is known."""
+    if state.get("outage_id") and state.get("outage"):
+        return f"{state['outage_id']}: {state['outage']}"
+    return state.get("outage_id") or state.get("outage") or None
+
+
+def _count_outage(state: Dict[str, Any], effects: Effects) -> None:
+    """Counts the contact under its outage once it has an outcome. Rasa logs an action's messages
+    before its slots, so the outage's id (``topic_facts``) may come after the outcome: a contact
+    counted under the notice's description moves to the id."""
+    contact = state.get("contact")
+    label = _outage_label(state)
+    if not (contact and label and contact["outcome"]):
+        return
+    counted = contact.get("outage_label")
+    if contact["outage_counted"] and counted not in (None, label):
+        effects.count(contact["day"], counter("outage", *_dims(contact), counted), -1)
+        contact["outage_counted"] = False
+    if not contact["outage_counted"]:
+        contact["outage_counted"] = True
+        contact["outage_label"] = label
+        effects.count(contact["day"], counter("outage", *_dims(contact), label))
+
+
+def _case_progress(state: Dict[str, Any], cases: Mapping[str, Mapping[str, Any]], effects: Effects,
+                   agent_line_at: Optional[float], open_case: Optional[str] = None) -> None:
+    """Waits and promises of the contact's case, from the case store's fields."""
+    contact = state.get("contact")
+    if contact and contact["outcome"] == "handed" and not contact.get("case_id") and open_case:
+        contact["case_id"] = open_case  # a takeover: the case is stored after the pause
+    if not contact or contact["outcome"] != "handed" or not contact.get("case_id"):
+        return
+    fields = cases.get(contact["case_id"]) or {}
+    created = _float(fields.get("created_ts"))
+    language, channel, topic = _dims(contact)
+    if contact["promise_due"] is None and not contact["promise_done"] and fields.get("promise"):
+        due = _promise_due(fields["promise"])
+        if due is not None:
+            contact["promise_due"] = due
+            effects.count(contact["day"], counter("promise_made", language, channel, topic))
+    claimed = _float(fields.get("claimed_ts"))
+    if created is not None and claimed is not None and not contact["wait_done"]:
+        contact["wait_done"] = True
+        effects.waits.append((contact["day"], f"{language}|{channel}|{topic}|{max(0.0, claimed - created):.3f}"))
+    if agent_line_at is not None and not contact["reply_done"]:
+        contact["reply_done"] = True
+        if created is not None:
+            effects.replies.append((contact["day"], f"{language}|{channel}|{topic}|{max(0.0, agent_line_at - created):.3f}"))
+        if contact["promise_due"] is not None and not contact["promise_done"]:
+            contact["promise_done"] = True
+            kept = agent_line_at <= contact["promise_due"]
+            effects.count(contact["day"], counter("promise_kept" if kept else "promise_late", language, channel, topic))
+
+
+def _float(value: Any) -> Optional[float]:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _promise_due(raw: str) -> Optional[float]:
+    try:
+        due_at = json.loads(raw).get("due_at")
+        return datetime.fromisoformat(str(due_at).replace("Z", "+00:00")).timestamp()
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def advance(
+    state: Optional[Dict[str, Any]], conversation_id: str, events: Sequence[Event], *,
+    history: Mapping[str, Sequence[Tuple[str, float]]] = {},  # noqa: B006 - read only
+    cases: Mapping[str, Mapping[str, Any]] = {},  # noqa: B006 - read only
+    open_cases: Mapping[str, Optional[str]] = {},  # noqa: B006 - read only
+    now: Optional[float] = None, topics: Iterable[str] = TOPICS,
+) -> Tuple[Dict[str, Any], Effects]:
+    """Applies one conversation's events (stream order) to its state; pure.
+
+    Args:
+        state: the state as stored (None for a conversation not seen yet); not modified.
+        conversation_id: the conversation.
+        events: its new events; those at or before the state's last applied entry are skipped.
+        history: per customer, their earlier contacts ``("topic|conversation|contact", start)``.
+        cases: case store fields (``created_ts``, ``claimed_ts``, ``promise``) by case id.
+        open_cases: the conversation's open case id (for a takeover, which sets no slot).
+        now: with no events, a housekeeping tick: ends an idle contact (abandoned) and counts an
+            unkept promise past its due time (late).
+        topics: the topic names that start a contact.
+
+    Returns:
+        ``(new state, effects)``.
+    """
+    state = json.loads(json.dumps(state)) if state else {"last_id": "0-0"}
+    effects = Effects()
+    known_topics = set(topics)
+    last = entry_key(state.get("last_id") or "0-0")
+    for item in events:
+        if entry_key(item.entry_id) <= last:
+            continue  # applied before (the batch was read again)
+        last = entry_key(item.entry_id)
+        state["last_id"] = item.entry_id
+        event, ts = item.event, item.timestamp
+        kind, name, value = event.get("event"), event.get("name"), event.get("value")
+        contact = state.get("contact")
+        agent_line_at = None
+        if kind == "user":
+            channel = event.get("input_channel")
+            if channel:
+                state["channel"] = str(channel)[:32]
+            language = (event.get("parse_data") or {}).get("language")
+            if language in ("nl", "en") and not state.get("language"):
+                state["language"] = language
+        elif kind == "slot":
+            if name == "language" and value in ("nl", "en"):
+                state["language"] = value
+            elif name == "customer_id" and value:
+                state["customer"] = str(value)
+            elif name == "handoff_reason":
+                state["reason"] = str(value)[:64] if value else None
+                state["reason_fresh"] = bool(value)
+                if value and contact and contact["outcome"] == "handed" and not contact.get("reason_final"):
+                    # The service's late-opened request sets the case id before the reason.
+                    contact["reason_final"] = True
+                    reason = str(value) if value in REASONS else "request"
+                    if reason != contact["reason"]:
+                        effects.count(contact["day"], counter("handed", *_dims(contact), contact["reason"]), -1)
+                        effects.count(contact["day"], counter("handed", *_dims(contact), reason))
+                        contact["reason"] = reason
+            elif name == "problem_description":
+                if isinstance(value, str) and value.strip():
+                    state["description"] = mask_snippet(value)
+                    state["description_for"] = contact["id"] if contact and not contact["snippet"] else None
+                else:
+                    state.pop("description", None)
+            elif name == "topic_facts" and isinstance(value, dict) and value.get("outage_id"):
+                state["outage_id"] = str(value["outage_id"])[:64]
+            elif name == "problem_intent" and value in known_topics and value != UNSPECIFIED:
+                if not contact or contact["topic"] != value or contact["outcome"] is not None:
+                    if contact and contact["outcome"] is None:
+                        _set_outcome(contact, "abandoned", effects)  # moved on to another topic
+                        _count_outage(state, effects)
+                    contact = _new_contact(state, value, item.entry_id, ts, effects)
+            elif name == "handoff_case_id" and value:
+                if not contact or (contact["outcome"] is not None and contact.get("case_id") not in (None, value)
+                                   and contact["outcome"] == "handed"):
+                    contact = _new_contact(state, UNSPECIFIED, item.entry_id, ts, effects)
+                if contact.get("case_id") != value:
+                    contact["case_id"] = str(value)
+                    reason = state.get("reason") if state.get("reason_fresh") else None
+                    contact["reason_final"] = reason is not None
+                    state["reason_fresh"] = False
+                    _set_outcome(contact, "handed", effects, reason if reason in REASONS else "request")
+        elif kind == "pause" and (not contact or contact["outcome"] != "handed" or not contact.get("case_id")):
+            # Paused without a case the bot opened: an agent took the conversation over.
+            if not contact or contact["outcome"] is not None:
+                contact = _new_contact(state, UNSPECIFIED, item.entry_id, ts, effects)
+            contact["case_id"] = open_cases.get(conversation_id)
+            contact["reason_final"] = True
+            _set_outcome(contact, "handed", effects, "takeover")
+        elif kind == "bot":
+            metadata = event.get("metadata") or {}
+            if isinstance(metadata, dict):
+                if metadata.get("agent_id"):
+                    agent_line_at = ts
+                elif metadata.get("utter_action") == "utter_anything_else" and contact and contact["outcome"] is None:
+                    _set_outcome(contact, "solved", effects)
+                elif metadata.get("utter_action") == "utter_outage_notice":
+                    label = metadata.get("description_en") or metadata.get("description_nl")
+                    state["outage"] = str(label)[:120] if label else "outage"
+        elif kind == "session_started":
+            # A new session: its first description is new; the identity may carry over.
+            state.pop("description", None)
+            state.pop("outage", None)
+            state.pop("outage_id", None)
+        contact = state.get("contact")
+        if contact:
+            contact["last"] = ts
+        _attach(state, conversation_id, effects, history)
+        _count_outage(state, effects)
+        _case_progress(state, cases, effects, agent_line_at, open_cases.get(conversation_id))
+    if now is not None:
+        contact = state.get("contact")
+        if contact:
+            _case_progress(state, cases, effects, None, open_cases.get(conversation_id))
+            if contact["outcome"] is None and now - contact["last"] >= ABANDON_SECONDS:
+                _set_outcome(contact, "abandoned", effects)
+                _count_outage(state, effects)
+            if (contact["outcome"] == "handed" and contact["promise_due"] is not None
+                    and not contact["promise_done"] and now > contact["promise_due"]):
+                contact["promise_done"] = True
+                effects.count(contact["day"], counter("promise_late", *_dims(contact)))
+    return state, effects
+
+
+#: A case nobody answered is watched this long for its wait, first reply and promise.
+WATCH_CASE_SECONDS = 2 * 86400
+
+
+RELEVANT_SLOTS = frozenset({"language", "customer_id", "handoff_reason", "problem_description", "topic_facts",
+                            "problem_intent", "handoff_case_id"})
+RELEVANT_UTTERANCES = frozenset({"utter_anything_else", "utter_outage_notice"})
+
+
+def relevant(event: Mapping[str, Any]) -> bool:
+    """Whether :func:`advance` does anything with this event."""
+    kind = event.get("event")
+    if kind in ("user", "pause", "session_started"):
+        return True
+    if kind == "slot":
+        return event.get("name") in RELEVANT_SLOTS
+    if kind == "bot":
+        metadata = event.get("metadata")
+        return isinstance(metadata, dict) and bool(
+            metadata.get("agent_id") or metadata.get("utter_action") in RELEVANT_UTTERANCES)
+    return False
+
+
+def needs_watching(state: Optional[Mapping[str, Any]], now: Optional[float] = None) -> bool:
+    """True while the state has something the sweep must still end: a contact without an outcome,
+    a case whose wait or promise is not settled (for at most ``WATCH_CASE_SECONDS``)."""
+    contact = (state or {}).get("contact")
+    if not contact:
+        return False
+    if contact["outcome"] is None:
+        return True
+    if (contact["last"] if now is None else now) - contact["last"] > WATCH_CASE_SECONDS and (
+            contact["promise_due"] is None or contact["promise_done"]):
+        return False
+    return contact["outcome"] == "handed" and (
+        not contact["wait_done"] or not contact["reply_done"]
+        or (contact["promise_due"] is not None and not contact["promise_done"]))
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+class Aggregator:
+    """Writes :func:`advance`'s effects to Redis for the event consumer's batches.
+
+    Args:
+        redis: ``redis.asyncio`` client with ``decode_responses=True``.
+        retention_days: snippets and repeat entries older than this go (0 = kept).
+        clock: the current time (aware datetime) for the sweeps; default the system's.
+    """
+
+    def __init__(self, redis: Any, retention_days: float = 30, clock: Optional[Any] = None) -> None:
+        self.redis = redis
+        self.retention_days = retention_days
+        # The current time (an aware datetime) for the sweep: the service's clock, which tests set.
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.enabled = True
+
+    async def record(self, batch: Sequence[Tuple[str, str, float, Dict[str, Any]]]) -> int:
+        """Applies a batch of ``(entry_id, conversation_id, timestamp, event)`` in stream order;
+        returns how many conversations changed. Events that change nothing here are skipped
+        before any Redis call (a conversation with none of the others costs nothing)."""
+        by_conversation: Dict[str, List[Event]] = {}
+        for entry_id, conversation_id, timestamp, event in batch:
+            if relevant(event):
+                by_conversation.setdefault(conversation_id, []).append(Event(entry_id, timestamp, event))
+        if not by_conversation:
+            return 0
+        return await self._run(by_conversation, now=None)
+
+    async def sweep(self, now: Optional[float] = None) -> int:
+        """Ends idle contacts and counts late promises of the watched conversations."""
+        members = await self.redis.zrange(keys.insights_watch(), 0, -1)
+        if not members:
+            return 0
+        changed = 0
+        for start in range(0, len(members), 100):
+            changed += await self._run({m: [] for m in members[start:start + 100]},
+                                       now=self.clock().timestamp() if now is None else now)
+        return changed
+
+    async def _run(self, by_conversation: Dict[str, List[Event]], now: Optional[float]) -> int:
+        from redis.exceptions import WatchError
+
+        state_keys = [keys.insights_conversation(c) for c in by_conversation]
+        for _ in range(20):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(*state_keys)
+                    raw_states = await pipe.mget(state_keys)
+                    states = {c: json.loads(raw) if raw else None for c, raw in zip(by_conversation, raw_states)}
+                    customers = _customers_of(states, by_conversation)
+                    history: Dict[str, List[Tuple[str, float]]] = {}
+                    if customers:
+                        index_keys = [keys.insights_customer(c) for c in customers]
+                        await pipe.watch(*index_keys)
+                        for customer, key in zip(customers, index_keys):
+                            history[customer] = [(m, float(s)) for m, s in
+                                                 await pipe.zrange(key, 0, -1, withscores=True)]
+                    case_ids = _case_ids_of(states, by_conversation)
+                    cases: Dict[str, Dict[str, Any]] = {}
+                    open_cases: Dict[str, Optional[str]] = {}
+                    for conversation_id, events in by_conversation.items():
+                        contact = (states[conversation_id] or {}).get("contact") or {}
+                        if any(item.event.get("event") == "pause" for item in events) or (
+                                contact.get("outcome") == "handed" and not contact.get("case_id")):
+                            open_cases[conversation_id] = await pipe.get(keys.open_case(conversation_id))
+                            if open_cases[conversation_id]:
+                                case_ids.append(open_cases[conversation_id])
+                    for case_id in dict.fromkeys(case_ids):
+                        created, claimed, promise = await pipe.hmget(keys.case(case_id), "created_ts", "claimed_ts", "promise")
+                        cases[case_id] = {"created_ts": created, "claimed_ts": claimed, "promise": promise}
+                    results = {}
+                    for conversation_id, events in by_conversation.items():
+                        results[conversation_id] = advance(states[conversation_id], conversation_id, events,
+                                                           history=history, cases=cases,
+                                                           open_cases=open_cases, now=now)
+                        # A later conversation of the batch sees this one's contacts (repeats).
+                        for customer, member, ts in results[conversation_id][1].customer_contacts:
+                            history.setdefault(customer, []).append((member, ts))
+                    pipe.multi()
+                    changed = 0
+                    for conversation_id, (state, effects) in results.items():
+                        unchanged = state == (states[conversation_id] or {"last_id": "0-0"}) and effects.empty()
+                        if unchanged and not (now is not None and not needs_watching(state, now)):
+                            continue
+                        changed += 1
+                        if states[conversation_id] is None and not by_conversation[conversation_id]:
+                            pipe.zrem(keys.insights_watch(), conversation_id)  # expired or erased
+                            continue
+                        self._queue_writes(pipe, conversation_id, state, effects, now)
+                    if changed:
+                        await pipe.execute()
+                    else:
+                        await pipe.reset()
+                    return changed
+                except WatchError:
+                    continue
+        logger.warning("insights: %d conversations changed under us 20 times; batch skipped", len(by_conversation))
+        return 0
+
+    def _queue_writes(self, pipe: Any, conversation_id: str, state: Dict[str, Any], effects: Effects,
+                      now: Optional[float] = None) -> None:
+        pipe.set(keys.insights_conversation(conversation_id), json.dumps(state, ensure_ascii=False),
+                 ex=STATE_TTL_SECONDS)
+        if needs_watching(state, now):
+            pipe.zadd(keys.insights_watch(), {conversation_id: state["contact"]["last"]})
+        else:
+            pipe.zrem(keys.insights_watch(), conversation_id)
+        days = set()
+        for (day, name), delta in effects.counts.items():
+            if delta:
+                pipe.hincrby(keys.insights_day(day), name, delta)
+                days.add(keys.insights_day(day))
+        for day, value in effects.waits:
+            pipe.rpush(keys.insights_waits(day), value)
+            days.add(keys.insights_waits(day))
+        for day, value in effects.replies:
+            pipe.rpush(keys.insights_replies(day), value)
+            days.add(keys.insights_replies(day))
+        for key in days:
+            pipe.expire(key, BUCKET_TTL_SECONDS)
+        for topic, snippet in effects.snippets:
+            pipe.lpush(keys.insights_snippets(topic), json.dumps(snippet, ensure_ascii=False))
+            pipe.ltrim(keys.insights_snippets(topic), 0, SNIPPETS_PER_TOPIC - 1)
+        for repeat in effects.repeats:
+            pipe.zadd(keys.insights_repeats(), {json.dumps(repeat, ensure_ascii=False, sort_keys=True): repeat["at"]})
+        for customer, member, ts in effects.customer_contacts:
+            pipe.zadd(keys.insights_customer(customer), {member: ts})
+            pipe.zremrangebyscore(keys.insights_customer(customer), "-inf", ts - (REPEAT_DAYS + 1) * 86400)
+            pipe.expire(keys.insights_customer(customer), STATE_TTL_SECONDS)
+
+    # --- privacy ----------------------------------------------------------------------------
+
+    async def erase(self, customer_id: str, conversations: Iterable[str]) -> int:
+        """Removes the customer's snippets, repeat entries, contact index and conversation states;
+        returns how many entries went. The counters stay: they hold no personal data."""
+        conversations = set(conversations)
+        removed = 0
+        pipe = self.redis.pipeline(transaction=True)
+        for conversation_id in conversations:
+            pipe.delete(keys.insights_conversation(conversation_id))
+            pipe.zrem(keys.insights_watch(), conversation_id)
+        pipe.delete(keys.insights_customer(customer_id))
+        removed += sum(int(r) for r in await pipe.execute())
+        for topic in TOPICS:
+            key = keys.insights_snippets(topic)
+            for raw in await self.redis.lrange(key, 0, -1):
+                if _json(raw).get("conversation_id") in conversations:
+                    removed += int(await self.redis.lrem(key, 0, raw))
+        for raw in await self.redis.zrange(keys.insights_repeats(), 0, -1):
+            entry = _json(raw)
+            if (entry.get("customer_id") == customer_id or entry.get("conversation_id") in conversations
+                    or entry.get("previous_conversation_id") in conversations):
+                removed += int(await self.redis.zrem(keys.insights_repeats(), raw))
+        return removed
+
+    async def sweep_retention(self, now: Optional[float] = None) -> int:
+        """Drops snippets and repeat entries older than the retention."""
+        if self.retention_days <= 0:
+            return 0
+        cutoff = (self.clock().timestamp() if now is None else now) - self.retention_days * 86400
+        removed = int(await self.redis.zremrangebyscore(keys.insights_repeats(), "-inf", cutoff))
+        for topic in TOPICS:
+            key = keys.insights_snippets(topic)
+            for raw in await self.redis.lrange(key, 0, -1):
+                if float(_json(raw).get("at") or 0) < cutoff:
+                    removed += int(await self.redis.lrem(key, 0, raw))
+        return removed
+
+
+def _json(raw: str) -> Dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _customers_of(states: Mapping[str, Optional[Mapping[str, Any]]], events: Mapping[str, Sequence[Event]]) -> List[str]:
+    """The customers whose recent contacts a repeat check of this batch may need (few batches:
+    only until each contact was checked once)."""
+    found: Dict[str, None] = {}
+    for conversation_id, state in states.items():
+        batch = events.get(conversation_id, ())
+        contact = (state or {}).get("contact") or {}
+        starts = any(item.event.get("event") == "slot" and item.event.get("name") == "problem_intent" for item in batch)
+        unchecked = contact and not contact.get("repeat_checked") and contact.get("topic") != UNSPECIFIED
+        if state and state.get("customer") and (starts or unchecked):
+            found[state["customer"]] = None
+        for item in batch:
+            event = item.event
+            if event.get("event") == "slot" and event.get("name") == "customer_id" and event.get("value"):
+                found[str(event["value"])] = None
+    return list(found)
+
+
+def _case_ids_of(states: Mapping[str, Optional[Mapping[str, Any]]], events: Mapping[str, Sequence[Event]]) -> List[str]:
+    """The cases whose fields this batch may need: a case being opened, or one whose wait,
+    first reply or promise is not settled yet."""
+    found: Dict[str, None] = {}
+    for conversation_id, state in states.items():
+        contact = (state or {}).get("contact") or {}
+        if contact.get("case_id") and contact.get("outcome") == "handed" and (
+                not contact.get("wait_done") or not contact.get("reply_done")
+                or (contact.get("promise_due") is not None and not contact.get("promise_done"))):
+            found[contact["case_id"]] = None
+        for item in events.get(conversation_id, ()):
+            event = item.event
+            if event.get("event") == "slot" and event.get("name") == "handoff_case_id" and event.get("value"):
+                found[str(event["value"])] = None
+    return list(found)
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole UTC days ``first`` to ``last`` (inclusive)."""
+
+    first: date
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def each(self) -> List[str]:
+        return [(self.first + timedelta(days=i)).isoformat() for i in range(self.days)]
+
+    def before(self) -> "Period":
+        """The period of the same length right before this one."""
+        return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1))
+
+
+def parse_period(text: Optional[str], today: Optional[date] = None) -> Period:
+    """``"7d"`` (the last 7 days, today included), ``"30d"``, or ``"2026-11-01..2026-11-30"``."""
+    today = today or datetime.now(timezone.utc).date()
+    text = (text or "7d").strip().lower()
+    match = re.fullmatch(r"(\d{1,3})d", text)
+    if match:
+        days = int(match.group(1))
+        if not 1 <= days <= 400:
+            raise ValueError("a period is 1 to 400 days")
+        return Period(today - timedelta(days=days - 1), today)
+    match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", text)
+    if match:
+        first, last = date.fromisoformat(match.group(1)), date.fromisoformat(match.group(2))
+        if last < first or (last - first).days >= 400:
+            raise ValueError("a period runs forward and is at most 400 days")
+        return Period(first, last)
+    raise ValueError("period: '7d', '30d' or 'YYYY-MM-DD..YYYY-MM-DD'")
+
+
+def percentile(values: Sequence[float], share: float) -> Optional[float]:
+    """The ``share`` percentile (0-1) by linear interpolation between closest ranks; None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * share
+    low, high = math.floor(position), math.ceil(position)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (position - low), 3)
+
+
+def _matches(language: str, channel: str, want_language: Optional[str], want_channel: Optional[str]) -> bool:
+    return (want_language is None or language == want_language) and (want_channel is None or channel == want_channel)
+
+
+async def _buckets(redis: Any, period: Period) -> Dict[str, Dict[str, str]]:
+    pipe = redis.pipeline(transaction=False)
+    for day in period.each():
+        pipe.hgetall(keys.insights_day(day))
+    return dict(zip(period.each(), await pipe.execute()))
+
+
+async def _durations(redis: Any, period: Period, key_of: Any) -> List[Tuple[str, str, str, float]]:
+    pipe = redis.pipeline(transaction=False)
+    for day in period.each():
+        pipe.lrange(key_of(day), 0, -1)
+    found = []
+    for values in await pipe.execute():
+        for value in values:
+            parts = value.rsplit("|", 3)
+            if len(parts) == 4:
+                found.append((parts[0], parts[1], parts[2], float(parts[3])))
+    return found
+
+
+def _summary(values: List[float]) -> Dict[str, Any]:
+    return {"count": len(values), "median_seconds": percentile(values, 0.5), "p90_seconds": percentile(values, 0.9)}
+
+
+async def build_report(
+    redis: Any, period: Period, *, language: Optional[str] = None, channel: Optional[str] = None,
+    snippets_per_topic: int = 5, now: Optional[float] = None,
+) -> Dict[str, Any]:
+    """The report over ``period`` next to the period before it, optionally for one language or
+    channel (see the module doc for what is counted)."""
+    previous = period.before()
+    current_buckets = await _buckets(redis, period)
+    previous_buckets = await _buckets(redis, previous)
+
+    topics: Dict[str, Dict[str, Any]] = {}
+    reasons: Dict[str, int] = {}
+    outages: Dict[str, int] = {}
+    by_language: Dict[str, int] = {}
+    by_channel: Dict[str, int] = {}
+    promises = {"made": 0, "kept": 0, "late": 0}
+    daily = []
+    languages_seen: Set[str] = set()
+    channels_seen: Set[str] = set()
+
+    def topic_entry(topic: str) -> Dict[str, Any]:
+        if topic not in topics:
+            en, nl = TOPICS.get(topic, (topic.replace("_", " ").capitalize(), topic))
+            topics[topic] = {"topic": topic, "name_en": en, "name_nl": nl, "contacts": 0, "previous": 0,
+                             "solved": 0, "handed": 0, "abandoned": 0, "reasons": {}, "repeat": 0,
+                             "languages": {}}
+        return topics[topic]
+
+    for day, fields in current_buckets.items():
+        row = {"day": day, "contacts": 0, "solved": 0, "handed": 0, "abandoned": 0, "topics": {}}
+        for name, raw in fields.items():
+            metric, lang, chan, topic, extra = (name.split("|") + [""] * 5)[:5]
+            languages_seen.add(lang)
+            channels_seen.add(chan)
+            if not _matches(lang, chan, language, channel):
+                continue
+            value = int(raw)
+            entry = topic_entry(topic)
+            if metric == "contacts":
+                entry["contacts"] += value
+                entry["languages"][lang] = entry["languages"].get(lang, 0) + value
+                by_language[lang] = by_language.get(lang, 0) + value
+                by_channel[chan] = by_channel.get(chan, 0) + value
+                row["contacts"] += value
+                row["topics"][topic] = row["topics"].get(topic, 0) + value
+            elif metric in OUTCOMES:
+                entry[metric] += value
+                row[metric] += value
+                if metric == "handed":
+                    entry["reasons"][extra] = entry["reasons"].get(extra, 0) + value
+                    reasons[extra] = reasons.get(extra, 0) + value
+            elif metric == "repeat":
+                entry["repeat"] += value
+            elif metric == "outage":
+                outages[extra] = outages.get(extra, 0) + value
+            elif metric.startswith("promise_"):
+                promises[metric[len("promise_"):]] += value
+        daily.append(row)
+    for fields in previous_buckets.values():
+        for name, raw in fields.items():
+            metric, lang, chan, topic = (name.split("|") + [""] * 5)[:4]
+            if metric == "contacts" and _matches(lang, chan, language, channel):
+                topic_entry(topic)["previous"] += int(raw)
+
+    for entry in topics.values():
+        entry["open"] = max(0, entry["contacts"] - entry["solved"] - entry["handed"] - entry["abandoned"])
+        entry["change"] = entry["contacts"] - entry["previous"]
+        entry["change_percent"] = (round(100.0 * entry["change"] / entry["previous"], 1)
+                                   if entry["previous"] else None)
+        entry["name"] = entry["name_nl"] if entry["languages"] and max(
+            entry["languages"], key=entry["languages"].get) == "nl" else entry["name_en"]
+        entry["snippets"] = []
+    ordered = sorted((t for t in topics.values() if t["contacts"] or t["previous"]),
+                     key=lambda t: (-t["contacts"], t["topic"]))
+
+    for entry in ordered:
+        if entry["contacts"]:
+            raw = await redis.lrange(keys.insights_snippets(entry["topic"]), 0, SNIPPETS_PER_TOPIC - 1)
+            for snippet in map(_json, raw):
+                at = float(snippet.get("at") or 0)
+                if (period.first.isoformat() <= day_of(at) <= period.last.isoformat()
+                        and _matches(snippet.get("language", ""), snippet.get("channel", ""), language, channel)):
+                    entry["snippets"].append({"text": snippet.get("text", ""), "language": snippet.get("language"),
+                                              "channel": snippet.get("channel"), "at": _iso(at)})
+                if len(entry["snippets"]) >= snippets_per_topic:
+                    break
+
+    start_ts = datetime.combine(period.first, datetime.min.time(), timezone.utc).timestamp()
+    end_ts = datetime.combine(period.last + timedelta(days=1), datetime.min.time(), timezone.utc).timestamp()
+    repeats = []
+    for raw in await redis.zrangebyscore(keys.insights_repeats(), start_ts, f"({end_ts}"):
+        entry = _json(raw)
+        if _matches(entry.get("language", ""), entry.get("channel", ""), language, channel):
+            repeats.append({**entry, "at": _iso(float(entry.get("at") or 0)),
+                            "previous_at": _iso(float(entry.get("previous_at") or 0))})
+    repeats.sort(key=lambda r: r["at"], reverse=True)
+
+    waits = [v for lang, chan, _, v in await _durations(redis, period, keys.insights_waits)
+             if _matches(lang, chan, language, channel)]
+    replies = [v for lang, chan, _, v in await _durations(redis, period, keys.insights_replies)
+               if _matches(lang, chan, language, channel)]
+    histogram = []
+    lower = 0
+    for upper in (*WAIT_BUCKETS, None):
+        histogram.append({"from_seconds": lower, "to_seconds": upper,
+                          "count": sum(1 for v in waits if v >= lower and (upper is None or v < upper))})
+        lower = upper or lower
+    overdue_now = await _overdue_now(redis, now)
+
+    totals = {metric: sum(t[metric] for t in ordered) for metric in
+              ("contacts", "previous", "solved", "handed", "abandoned", "open", "repeat")}
+    return {
+        "period": {"from": period.first.isoformat(), "to": period.last.isoformat(), "days": period.days},
+        "previous_period": {"from": previous.first.isoformat(), "to": previous.last.isoformat()},
+        "filters": {"language": language, "channel": channel},
+        "available": {"languages": sorted(languages_seen), "channels": sorted(channels_seen)},
+        "totals": totals,
+        "topics": ordered,
+        "reasons": dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))),
+        "reason_names": REASONS,
+        "by_language": by_language,
+        "by_channel": by_channel,
+        "daily": daily,
+        "repeats": repeats,
+        "outages": [{"outage": k, "contacts": v} for k, v in sorted(outages.items(), key=lambda i: (-i[1], i[0]))],
+        "waiting": {"wait_for_person": _summary(waits), "first_human_reply": _summary(replies),
+                    "histogram": histogram, "past_promised_reply_now": overdue_now},
+        "promises": {**promises, "open": max(0, promises["made"] - promises["kept"] - promises["late"])},
+        "goodwill": {"granted": None, "note": "the assistant grants no goodwill gestures yet"},
+        "feedback": {"items": [], "note": "the assistant does not ask customers for feedback yet"},
+    }
+
+
+async def _overdue_now(redis: Any, now: Optional[float]) -> int:
+    """Open cases whose reply promise is past due and unkept, now (the case store)."""
+    now = time.time() if now is None else now
+    case_ids = []
+    for status in ("queued", "human"):
+        case_ids += await redis.zrange(keys.cases_by_status(status), 0, -1)
+    if not case_ids:
+        return 0
+    pipe = redis.pipeline(transaction=False)
+    for case_id in case_ids:
+        pipe.hmget(keys.case(case_id), "promise", "promise_kept_at")
+    overdue = 0
+    for promise, kept in await pipe.execute():
+        due = _promise_due(promise) if promise else None
+        if due is not None and not kept and now > due:
+            overdue += 1
+    return overdue
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def report_rows(report: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """One row per topic for CSV: counts, change, outcomes and every reason."""
+    rows = []
+    for topic in report["topics"]:
+        row = {"topic": topic["topic"], "name": topic["name"], "contacts": topic["contacts"],
+               "previous": topic["previous"], "change": topic["change"], "solved": topic["solved"],
+               "handed": topic["handed"], "abandoned": topic["abandoned"], "open": topic["open"],
+               "repeat": topic["repeat"]}
+        for reason in REASONS:
+            row[f"handed_{reason}"] = topic["reasons"].get(reason, 0)
+        rows.append(row)
+    return rows
