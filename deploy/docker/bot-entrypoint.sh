@@ -3,6 +3,7 @@
 # The environment is the one scripts/stack.py gives the local processes: REDIS_HOST, REDIS_PORT,
 # REDIS_DB, REDIS_PASSWORD and ACTION_ENDPOINT_URL (endpoints.yml), WHATSAPP_* (credentials.yml),
 # RASA_JWT_SECRET (Rasa's HTTP API); HANDOFF_URL, HANDOFF_API_TOKEN, SHOP_TOKEN_SECRET (actions).
+# Optional for actions: ACTIONS_METRICS_PORT and ACTIONS_METRICS_HOST (Prometheus metrics, actions/metrics.py).
 set -eu
 
 command=${1:-rasa}

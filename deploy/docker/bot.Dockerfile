@@ -15,6 +15,13 @@
 #   actions   python -m rasa_sdk --actions actions (port 5055); seeds the demo backend first
 #             when KLANTCONTACT_SEED_DEMO=1
 #   anything else is executed as given (e.g. `python -m actions.backend.seed`).
+#
+# Metrics (actions/metrics.py, prometheus-client from requirements/bot.txt): the action server
+# serves Prometheus metrics on a separate port only when ACTIONS_METRICS_PORT is set (9102 in
+# docker-compose.yml and deploy/k8s/actions.yaml), bound to ACTIONS_METRICS_HOST (default
+# 127.0.0.1, which no other container can reach: set 0.0.0.0 in a container network). The port is
+# deliberately not EXPOSEd (`docker run -P` would publish it): it is internal, scraped only from
+# inside the network (deploy/prometheus/). Rasa itself has no metrics port.
 
 ARG PYTHON_IMAGE=python:3.10-slim-bookworm
 
@@ -30,7 +37,7 @@ COPY requirements/bot.txt requirements/bot-lock.txt /tmp/requirements/
 # The same two steps as scripts/install.sh: exact versions from the lock file.
 RUN pip install --upgrade pip wheel 'setuptools<71' \
  && pip install -r /tmp/requirements/bot.txt -c /tmp/requirements/bot-lock.txt \
- && python -c 'import rasa, rasa_sdk, spacy, spacy_lookups_data, langdetect; print("rasa", rasa.__version__)'
+ && python -c 'import rasa, rasa_sdk, spacy, spacy_lookups_data, langdetect, prometheus_client; print("rasa", rasa.__version__)'
 
 # --- the code, no model ---
 FROM ${PYTHON_IMAGE} AS runtime

@@ -6,7 +6,23 @@
 #
 # Several instances may run side by side: they share Redis (state, sessions) and read the event
 # stream as one consumer group; pushes to consoles go over Redis pub/sub.
+#
+# The insights page (GET /insights) draws its charts with Chart.js, which the service itself serves
+# at /vendor/chart.umd.min.js (no CDN): the `chartjs` stage installs it from the npm registry exactly
+# as web/package-lock.json says, and only its dist file (and licence) goes into the image, at the
+# path the service looks for by default (web/node_modules/chart.js/dist/chart.umd.min.js next to
+# handoff/, as after scripts/install_web.sh locally), so HANDOFF_CHARTJS_PATH need not be set.
+#
+# Prometheus metrics at GET /metrics on the same port, for a scraper with
+# `Authorization: Bearer $HANDOFF_METRICS_TOKEN` (unset: nobody can scrape; deploy/prometheus/).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# Chart.js from the npm registry (the same lock file as the demo shop's socket.io-client).
+FROM node:20-bookworm-slim AS chartjs
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && test -s node_modules/chart.js/dist/chart.umd.min.js
 
 FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -18,7 +34,7 @@ COPY requirements/handoff.txt /tmp/requirements/handoff.txt
 RUN sed '/^# tests/,$d' /tmp/requirements/handoff.txt > /tmp/requirements/runtime.txt \
  && pip install --upgrade pip \
  && pip install -r /tmp/requirements/runtime.txt \
- && python -c 'import fastapi, redis, pydantic, uvicorn; print("fastapi", fastapi.__version__)'
+ && python -c 'import fastapi, redis, pydantic, uvicorn, prometheus_client; print("fastapi", fastapi.__version__)'
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --system --gid 10001 app \
@@ -37,6 +53,9 @@ COPY handoff/ handoff/
 # bot/__init__.py installs the masking and skips the action validator when Rasa is not loaded.
 COPY bot/__init__.py bot/action_validation.py bot/dates.py bot/log_masking.py bot/privacy.py bot/
 COPY bot/channels/__init__.py bot/channels/whatsapp_state.py bot/channels/
+# Chart.js for the insights page: the one file the service serves, plus its MIT licence.
+COPY --from=chartjs /web/node_modules/chart.js/dist/chart.umd.min.js web/node_modules/chart.js/dist/chart.umd.min.js
+COPY --from=chartjs /web/node_modules/chart.js/LICENSE.md web/node_modules/chart.js/LICENSE.md
 COPY deploy/docker/healthcheck.py /usr/local/bin/healthcheck.py
 USER app
 EXPOSE 8000

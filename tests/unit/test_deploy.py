@@ -33,7 +33,8 @@ NOT_FOR_CUSTOMERS = ("/webhooks/rest/webhook",)
 # Rasa's HTTP API: never on the customer-facing side.
 RASA_API_PREFIXES = ("/conversations", "/model", "/status", "/version", "/domain")
 SECRETS = ("RASA_JWT_SECRET", "HANDOFF_API_TOKEN", "HANDOFF_SESSION_SECRET", "SHOP_TOKEN_SECRET", "REDIS_PASSWORD",
-           "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN")
+           "WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN", "HANDOFF_METRICS_TOKEN")
+PROMETHEUS = DEPLOY / "prometheus"
 
 # Which process reads which variable of scripts/stack.py's Stack.env() (Rasa and actions get the
 # same environment locally; here each only what it reads). A variable stack.py adds must be
@@ -516,3 +517,269 @@ def test_k8s_customer_ingress_has_only_customer_paths_and_sticky_socketio():
     assert annotations["nginx.ingress.kubernetes.io/affinity"] == "cookie"
     console = [i for i in ingresses if all(r["host"] != customer_host for r in i["spec"]["rules"])]
     assert console, "the console has its own host"
+
+
+# -- metrics and insights (README, "Insights and metrics") ------------------------------------
+
+def _environ_names(path: Path) -> Set[str]:
+    """Environment variables a module reads: ``os.environ.get("X")``, ``environ.get("X")``,
+    ``os.environ["X"]``, ``os.getenv("X")``."""
+    names: Set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args \
+                and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            owner = node.func.value
+            owner_name = getattr(owner, "attr", None) or getattr(owner, "id", None)
+            if (node.func.attr == "get" and owner_name == "environ") or node.func.attr == "getenv":
+                names.add(node.args[0].value)
+        elif isinstance(node, ast.Subscript) and getattr(node.value, "attr", None) == "environ" \
+                and isinstance(node.slice, ast.Constant):
+            names.add(node.slice.value)
+    return names
+
+
+def _metrics_env(*modules: str) -> Set[str]:
+    """The ``*METRICS*`` variables the modules read: what a deployment must set for metrics."""
+    return {name for module in modules for name in _environ_names(ROOT / module) if "METRICS" in name}
+
+
+HANDOFF_METRICS_ENV = _metrics_env("handoff/metrics.py", "handoff/app.py")
+ACTIONS_METRICS_ENV = _metrics_env("actions/metrics.py", "actions/__init__.py")
+
+
+def _actions_metrics_port_compose() -> int:
+    env = _service_env(_services()["actions"])
+    assert env.get("ACTIONS_METRICS_PORT", "").isdigit(), "actions: ACTIONS_METRICS_PORT (a port number) is not set"
+    return int(env["ACTIONS_METRICS_PORT"])
+
+
+def _container(deployment: str) -> dict:
+    return _k8s("Deployment", deployment)["spec"]["template"]["spec"]["containers"][0]
+
+
+def _container_env_values(deployment: str) -> Dict[str, dict]:
+    return {item["name"]: item for item in _container(deployment).get("env", [])}
+
+
+def _container_ports(deployment: str) -> Dict[str, int]:
+    return {port["name"]: int(port["containerPort"]) for port in _container(deployment).get("ports", [])}
+
+
+def _prometheus(name: str) -> Dict[str, dict]:
+    config = yaml.safe_load((PROMETHEUS / name).read_text())
+    for rule_file in config.get("rule_files", []):
+        assert (PROMETHEUS / rule_file).is_file(), f"{name}: rule file {rule_file}"
+    return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
+def _bearer_from_a_file(job: dict) -> None:
+    authorization = job.get("authorization") or {}
+    assert authorization.get("type", "Bearer") == "Bearer" and authorization.get("credentials_file"), \
+        f"{job['job_name']}: GET /metrics wants Authorization: Bearer $HANDOFF_METRICS_TOKEN (from a file)"
+    assert "credentials" not in authorization, "never the token itself in the scrape config"
+
+
+def test_the_services_metrics_variables_are_found():
+    """The parser sees what the services read (a renamed variable must reach the deploy files too)."""
+    assert HANDOFF_METRICS_ENV == {"HANDOFF_METRICS_TOKEN"}
+    assert {"ACTIONS_METRICS_PORT", "ACTIONS_METRICS_HOST"} <= ACTIONS_METRICS_ENV
+
+
+def test_compose_sets_the_metrics_variables():
+    services = _services()
+    for name, service in _handoff_services().items():
+        env = _service_env(service)
+        missing = HANDOFF_METRICS_ENV - set(env)
+        assert not missing, f"{name} lacks {sorted(missing)} (docker-compose.yml, x-handoff environment)"
+        assert env["HANDOFF_METRICS_TOKEN"].startswith("${HANDOFF_METRICS_TOKEN"), \
+            f"{name}: HANDOFF_METRICS_TOKEN must come from .env"
+    env = _service_env(services["actions"])
+    missing = ACTIONS_METRICS_ENV - set(env)
+    assert not missing, f"actions lacks {sorted(missing)} (docker-compose.yml)"
+    port = _actions_metrics_port_compose()
+    # The default 127.0.0.1 is unreachable from another container.
+    assert env["ACTIONS_METRICS_HOST"] == "0.0.0.0"
+    for name, service in services.items():
+        for published in service.get("ports") or []:
+            assert not str(published).endswith(f":{port}"), f"{name} publishes the metrics port {port}"
+    assert "ports" not in services["actions"], "the action server (and its metrics) stay inside the network"
+
+
+def test_k8s_sets_the_metrics_variables():
+    handoff_env = _container_env_values("handoff")
+    for name in HANDOFF_METRICS_ENV:
+        assert name in _k8s_container_env(_k8s("Deployment", "handoff")), f"handoff lacks {name}"
+        # A secret: from the Secret, never a literal value or the ConfigMap.
+        assert "secretKeyRef" in handoff_env[name].get("valueFrom", {}), f"handoff: {name} must come from the Secret"
+        assert name not in _k8s("ConfigMap", "helder-config")["data"]
+        assert name in _k8s("Secret", "helder-secrets")["stringData"]
+    actions_env = _container_env_values("actions")
+    missing = ACTIONS_METRICS_ENV - _k8s_container_env(_k8s("Deployment", "actions"))
+    assert not missing, f"actions lacks {sorted(missing)}"
+    assert actions_env["ACTIONS_METRICS_HOST"]["value"] == "0.0.0.0"
+    assert _container_ports("actions").get("metrics") == int(actions_env["ACTIONS_METRICS_PORT"]["value"]), \
+        "the containerPort \"metrics\" is the port ACTIONS_METRICS_PORT opens"
+    for deployment in ("rasa", "handoff"):  # only the action server opens a metrics port
+        assert not ACTIONS_METRICS_ENV & _k8s_container_env(_k8s("Deployment", deployment)), deployment
+
+
+def test_k8s_network_policies_let_only_the_scraper_reach_the_metrics_ports():
+    scraper_ports: Dict[str, Set[int]] = {}
+    for policy in (_k8s("NetworkPolicy", "handoff"), _k8s("NetworkPolicy", "actions")):
+        name = policy["metadata"]["name"]
+        for rule in policy["spec"]["ingress"]:
+            if any(source.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                   == "monitoring" for source in rule.get("from", [])):
+                scraper_ports.setdefault(name, set()).update(int(port["port"]) for port in rule["ports"])
+    handoff_port = int(_k8s("ConfigMap", "helder-config")["data"]["HANDOFF_PORT"])
+    assert scraper_ports.get("handoff") == {handoff_port} == {_container_ports("handoff")["http"]}
+    assert scraper_ports.get("actions") == {_container_ports("actions")["metrics"]}, \
+        "the scraper reaches the action server's metrics port and nothing else"
+
+
+def test_prometheus_scrapes_every_compose_instance_on_its_port():
+    jobs = _prometheus("prometheus.yml")
+    assert set(jobs) == {"helder-handoff", "helder-actions"}
+    handoff = jobs["helder-handoff"]
+    _bearer_from_a_file(handoff)
+    assert handoff.get("metrics_path", "/metrics") == "/metrics"
+    wanted = {f"{name}:{_service_env(service)['HANDOFF_PORT']}" for name, service in _handoff_services().items()}
+    targets = {t for config in handoff["static_configs"] for t in config["targets"]}
+    assert targets == wanted, "every handoff instance, each by its own name (not the shared alias)"
+    actions = jobs["helder-actions"]
+    assert "authorization" not in actions, "the action server's port has no token: it must stay internal"
+    targets = {t for config in actions["static_configs"] for t in config["targets"]}
+    assert targets == {f"actions:{_actions_metrics_port_compose()}"}
+    names = _hostnames(_services())
+    for job in jobs.values():
+        for config in job["static_configs"]:
+            assert {t.rsplit(":", 1)[0] for t in config["targets"]} <= names
+
+
+def _kept(job: dict, source_label: str) -> str:
+    [regex] = [rule["regex"] for rule in job["relabel_configs"]
+               if rule.get("action") == "keep" and rule["source_labels"] == [source_label]]
+    return regex
+
+
+def test_prometheus_k8s_scrapes_the_pods_on_their_metrics_ports():
+    jobs = _prometheus("prometheus-k8s.yml")
+    assert set(jobs) == {"helder-handoff", "helder-actions"}
+    namespace = yaml.safe_load((K8S / "kustomization.yaml").read_text())["namespace"]
+    _bearer_from_a_file(jobs["helder-handoff"])
+    expected_ports = {"helder-handoff": int(_k8s("ConfigMap", "helder-config")["data"]["HANDOFF_PORT"]),
+                      "helder-actions": int(_container_env_values("actions")["ACTIONS_METRICS_PORT"]["value"])}
+    for job_name, job in jobs.items():
+        [discovery] = job["kubernetes_sd_configs"]
+        assert discovery["role"] == "pod", "each pod by itself, not one behind a Service"
+        assert discovery["namespaces"]["names"] == [namespace]
+        app = _kept(job, "__meta_kubernetes_pod_label_app_kubernetes_io_name")
+        deployment = _k8s("Deployment", app)
+        assert deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == app
+        port_name = _kept(job, "__meta_kubernetes_pod_container_port_name")
+        assert _container_ports(app).get(port_name) == expected_ports[job_name], f"{job_name}: port {port_name}"
+
+
+def test_alerts_use_metrics_the_services_export():
+    defined: Set[str] = set()
+    for module in ("handoff/metrics.py", "actions/metrics.py"):
+        for node in ast.walk(ast.parse((ROOT / module).read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"helder_[a-z_]+", node.value):
+                defined.add(node.value)
+    assert "helder_handoff_queue_length" in defined and "helder_actions_backend_call_seconds" in defined
+    rules = yaml.safe_load((PROMETHEUS / "helder-alerts.yml").read_text())
+    used = {name for group in rules["groups"] for rule in group["rules"]
+            for name in re.findall(r"\bhelder_[a-z_]+", rule["expr"])}
+    assert used
+    for name in used:
+        base = re.sub(r"_(bucket|count|sum|total)$", "", name)
+        assert name in defined or base in defined, f"helder-alerts.yml: no service exports {name}"
+
+
+def test_images_install_prometheus_client():
+    def pinned(text: str) -> bool:
+        return re.search(r"(?im)^prometheus-client==", text) is not None
+
+    bot = (DEPLOY / "docker" / "bot.Dockerfile").read_text()
+    assert "pip install -r /tmp/requirements/bot.txt" in bot
+    assert pinned((ROOT / "requirements" / "bot.txt").read_text()) and pinned((ROOT / "requirements" / "bot-lock.txt").read_text())
+    handoff = (DEPLOY / "docker" / "handoff.Dockerfile").read_text()
+    requirements = (ROOT / "requirements" / "handoff.txt").read_text()
+    if "sed '/^# tests/,$d'" in handoff:  # the image installs only what comes before "# tests"
+        requirements = requirements.split("\n# tests", 1)[0]
+    assert pinned(requirements), "the handoff image lacks prometheus-client (handoff/metrics.py)"
+
+
+def _stages(path: Path) -> Dict[str, List[str]]:
+    """A multi-stage Dockerfile's instructions per stage (named by AS, else by index; "" = the last)."""
+    stages: Dict[str, List[str]] = {}
+    current: Optional[List[str]] = None
+    for line in _dockerfile_lines(path):
+        if line.upper().startswith("FROM "):
+            words = line.split()
+            name = words[3] if len(words) >= 4 and words[2].upper() == "AS" else str(len(stages))
+            current = stages[name] = []
+        elif current is not None:
+            current.append(line)
+    stages[""] = current or []
+    return stages
+
+
+def _chartjs_in_the_repo() -> str:
+    """Where handoff/api/routes/insights.py looks for Chart.js, relative to the repository."""
+    module = ROOT / "handoff" / "api" / "routes" / "insights.py"
+    [assignment] = [node for node in ast.walk(ast.parse(module.read_text()))
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "CHARTJS"]
+    [parents] = [node for node in ast.walk(assignment) if isinstance(node, ast.Subscript)
+                 and getattr(node.value, "attr", None) == "parents"]
+    assert module.parents[parents.slice.value] == ROOT, "CHARTJS is relative to the repository's root"
+    constants = [node for node in ast.walk(assignment) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    parts = [node.value for node in sorted(constants, key=lambda node: (node.lineno, node.col_offset))]
+    relative = "/".join(parts)
+    assert (ROOT / relative).relative_to(ROOT).as_posix() == relative and relative.endswith("chart.umd.min.js")
+    return relative
+
+
+def test_handoff_image_serves_chartjs_from_npm():
+    """The insights page's charts: the image holds chart.js's dist file where the service looks
+    (or HANDOFF_CHARTJS_PATH points at it), installed with `npm ci` from web/package-lock.json."""
+    relative = _chartjs_in_the_repo()
+    assert relative == "web/node_modules/chart.js/dist/chart.umd.min.js"
+    dockerfile = DEPLOY / "docker" / "handoff.Dockerfile"
+    stages = _stages(dockerfile)
+    final = stages[""]
+    [workdir] = [line.split()[1] for line in final if line.upper().startswith("WORKDIR ")]
+    assert "COPY handoff/ handoff/" in final, "the service lives at WORKDIR/handoff, so its default path is WORKDIR/web/..."
+    copied: Dict[str, Tuple[str, str]] = {}
+    for line in final:
+        tokens = shlex.split(line[5:]) if line.upper().startswith("COPY ") else []
+        stage = [t.split("=", 1)[1] for t in tokens if t.startswith("--from=")]
+        if stage:
+            sources_and_dest = [t for t in tokens if not t.startswith("--")]
+            dest = sources_and_dest[-1]
+            copied[dest if dest.startswith("/") else f"{workdir.rstrip('/')}/{dest}"] = (stage[0], sources_and_dest[0])
+    env = {}
+    for line in final:
+        if line.upper().startswith("ENV "):
+            env.update(token.split("=", 1) for token in shlex.split(line[4:]) if "=" in token)
+    served = env.get("HANDOFF_CHARTJS_PATH") or f"{workdir.rstrip('/')}/{relative}"
+    assert served in copied, f"the handoff image has no {served} (the insights page would draw no charts)"
+    stage, source = copied[served]
+    assert source.endswith("/node_modules/chart.js/dist/chart.umd.min.js"), source
+    vendor = stages[stage]
+    vendor_copies = [source for line in vendor if line.upper().startswith("COPY ")
+                     for source in shlex.split(line[5:])[:-1]]
+    assert {"web/package.json", "web/package-lock.json"} <= set(vendor_copies)
+    assert any(re.search(r"\bnpm ci\b", line) for line in vendor if line.upper().startswith("RUN ")), \
+        "npm ci: exactly the lock file's versions"
+    lock = __import__("json").loads((ROOT / "web" / "package-lock.json").read_text())
+    chartjs = lock["packages"].get("node_modules/chart.js")
+    assert chartjs and not chartjs.get("dev"), "chart.js is a runtime dependency in web/package-lock.json"
+    # No CDN anywhere on the way: the page loads the file from the service itself.
+    page = (ROOT / "handoff" / "static" / "insights.html").read_text()
+    assert re.findall(r'<script[^>]*src="([^"]+)"', page).count("/vendor/chart.umd.min.js") == 1
+    assert not re.search(r'src="(https?:)?//', page), "insights.html loads a script from another host"
+    assert '"/vendor/chart.umd.min.js"' in (ROOT / "handoff" / "api" / "routes" / "insights.py").read_text()
+    instructions = "\n".join(_dockerfile_lines(dockerfile))
+    assert not re.search(r"cdn|jsdelivr|unpkg|\bcurl\b|\bwget\b|^ADD\s+https?:", instructions, re.I | re.M), \
+        "Chart.js comes from npm ci, not from a download"
