@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from bot import log_masking
 from bot.privacy import retention_days
 from handoff import __version__
+from handoff.api import errors as api_errors
 from handoff.api.deps import AgentDep, OptionalAgentDep
 from handoff.api.routes import admin, auth, cases, conversations, insights, public, ws
 from handoff.consumer import EventConsumer, Hub, stop_task
@@ -37,9 +38,10 @@ from handoff.metrics import Metrics, TimedTransport, observe
 from handoff.models import Health
 from handoff.pending import PendingRequests
 from handoff.privacy import Privacy
-from handoff.rasa_client import RasaClient, RasaError
+from handoff.rasa_client import RasaClient
 from handoff.settings import Settings, get_settings
-from handoff.store import Clock, Store, StoreError
+from handoff.store import Clock, Store
+from handoff.workflow import CaseWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,8 @@ def create_app(
             await hub.start()
         except (RedisError, OSError) as error:
             logger.warning("Redis not reachable at start-up (%s); retrying in the background", type(error).__name__)
-        pending = PendingRequests(redis, store, hub, rasa)
+        workflow = CaseWorkflow(store, rasa, hub)
+        pending = PendingRequests(redis, store, hub, rasa, workflow=workflow)
         insights = Aggregator(redis, retention_days=config.retention_days if config.retention_days is not None
                               else retention_days(), clock=store.clock)
         # HANDOFF_INSIGHTS=0 turns the aggregation off (benchmarks compare with and without it).
@@ -98,6 +101,7 @@ def create_app(
                           clock=store.clock)
         app.state.settings, app.state.store, app.state.rasa, app.state.hub = config, store, rasa, hub
         app.state.consumer, app.state.privacy, app.state.pending = consumer, privacy, pending
+        app.state.workflow = workflow
         app.state.insights, app.state.insights_consumer = insights, insights_consumer
         tasks = [asyncio.create_task(hub.run(), name="handoff-push"),
                  asyncio.create_task(privacy.run_periodically(), name="handoff-retention"),
@@ -129,19 +133,7 @@ def create_app(
         """The OpenAPI description of the API."""
         return JSONResponse(app.openapi())
 
-    @app.exception_handler(StoreError)
-    async def store_error(_: Request, error: StoreError) -> JSONResponse:
-        return JSONResponse({"detail": error.detail}, status_code=error.status_code)
-
-    @app.exception_handler(RasaError)
-    async def rasa_error(_: Request, error: RasaError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=502)
-
-    @app.exception_handler(RedisError)
-    async def redis_error(_: Request, error: RedisError) -> JSONResponse:
-        # The traceback says which command met the error (its text holds no customer data).
-        logger.error("Redis error: %s", type(error).__name__, exc_info=error)
-        return JSONResponse({"detail": "storage unavailable, try again"}, status_code=503)
+    api_errors.install(app)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]

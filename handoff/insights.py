@@ -246,7 +246,7 @@ def _case_progress(state: Dict[str, Any], cases: Mapping[str, Mapping[str, Any]]
     """Waits and promises of the contact's case, from the case store's fields."""
     contact = state.get("contact")
     if contact and contact["outcome"] == "handed" and not contact.get("case_id") and open_case:
-        contact["case_id"] = open_case  # a takeover: the case is stored after the pause
+        contact["case_id"] = open_case  # a takeover: the agent opened the case, not the bot
     if not contact or contact["outcome"] != "handed" or not contact.get("case_id"):
         return
     fields = cases.get(contact["case_id"]) or {}

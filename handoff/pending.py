@@ -16,7 +16,8 @@ instance, one instance per conversation at a time (a short Redis lock):
 
 1. read the conversation's tracker from Rasa; if ``handoff_pending`` is empty by now (the customer
    asked again and that worked, an agent took over, the data was erased), there is nothing to do;
-2. open the case with the same context packet as a takeover (the transcript up to now);
+2. open the case with the same context packet as a takeover (the transcript up to now), through
+   the case workflow (handoff/workflow.py): stored first, then
 3. pause the bot, store the case and its wait in the slots (``handoff_pending`` cleared) and tell
    the customer the honest wait, ``utter_handoff_queued`` or ``utter_handoff_no_agents``, rendered
    by Rasa in the conversation's language;
@@ -36,12 +37,12 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.dates import honest_wait
 from handoff import keys
 from handoff.consumer import Hub
 from handoff.models import CaseCreate
 from handoff.rasa_client import RasaClient, RasaError, packet_from_tracker
 from handoff.store import Store
+from handoff.workflow import CaseWorkflow
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +56,16 @@ class PendingRequests:
     Args:
         redis, store, hub, rasa: the service's clients.
         interval: seconds between two looks at the hash (the consumer also wakes it at once).
+        workflow: opens the case and tells the customer (default: one over ``store``, ``rasa``, ``hub``).
     """
 
-    def __init__(self, redis: Redis, store: Store, hub: Hub, rasa: RasaClient, interval: float = 5.0) -> None:
+    def __init__(self, redis: Redis, store: Store, hub: Hub, rasa: RasaClient, interval: float = 5.0,
+                 workflow: Optional[CaseWorkflow] = None) -> None:
         self.redis = redis
         self.store = store
         self.hub = hub
         self.rasa = rasa
+        self.workflow = workflow or CaseWorkflow(store, rasa, hub)
         self.interval = interval
         self.stopping = False
         self._wake = asyncio.Event()
@@ -121,16 +125,8 @@ class PendingRequests:
             logger.error("pending request of %s dropped: no valid packet (%s)", conversation_id, error)
             await self.redis.hdel(keys.pending_requests(), conversation_id)
             return None
-        case_id, created = await self.store.open_case(packet)
-        answer = await self.store.case_created(case_id)
-        if created:
-            logger.info("case %s opened late (%s, %s)", case_id, reason, answer.status)
-            await self.hub.publish_case(await self.store.get_case(case_id))
-            await self.hub.publish_conversation(await self.store.conversation(conversation_id))
-        wait = honest_wait(answer.model_dump(), packet.language)
-        response = wait.pop("response")
-        await self.rasa.take_pending_request(
-            conversation_id, {"handoff_pending": None, "handoff_case_id": case_id, "handoff_reason": reason, **wait},
-            response)
+        # The case is stored before the bot is paused; if Rasa fails, the entry stays and the
+        # next pass gets the same case back.
+        case_id = await self.workflow.open_and_tell(packet)
         await self.redis.hdel(keys.pending_requests(), conversation_id)
         return case_id

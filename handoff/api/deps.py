@@ -23,6 +23,7 @@ from handoff.consumer import Hub
 from handoff.rasa_client import RasaClient
 from handoff.settings import Settings
 from handoff.store import Agent, Session, Store
+from handoff.workflow import CaseWorkflow
 
 SESSION_COOKIE = "handoff_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -57,10 +58,16 @@ def get_hub(connection: HTTPConnection) -> Hub:
     return connection.app.state.hub
 
 
+def get_workflow(connection: HTTPConnection) -> CaseWorkflow:
+    """The case workflow every router changes cases through."""
+    return connection.app.state.workflow
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
 RasaDep = Annotated[RasaClient, Depends(get_rasa)]
 HubDep = Annotated[Hub, Depends(get_hub)]
+WorkflowDep = Annotated[CaseWorkflow, Depends(get_workflow)]
 
 
 def session_serializer(settings: Settings) -> URLSafeTimedSerializer:

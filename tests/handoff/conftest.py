@@ -70,6 +70,9 @@ class FakeRasa:
         self.requests: List[Dict[str, Any]] = []
         self.trackers: Dict[str, Dict[str, Any]] = {}
         self.fail_status: Optional[int] = None
+        # Fails (HTTP 500, after recording it) each request this returns True for: one step of a
+        # workflow failing while the others work.
+        self.fail_when: Optional[Callable[[Dict[str, Any]], bool]] = None
         self.drop_connections = False
         self._lock = threading.Lock()
         fake = self
@@ -102,6 +105,8 @@ class FakeRasa:
                     return self._reply(401, {"message": "User has insufficient permission."})
                 if fake.fail_status:
                     return self._reply(fake.fail_status, {"message": "broken"})
+                if fake.fail_when is not None and fake.fail_when(record):
+                    return self._reply(500, {"message": "broken"})
                 segments = record["path"].strip("/").split("/")
                 conversation_id = segments[1] if len(segments) > 1 else ""
                 if self.command == "GET" and record["path"].endswith("/tracker"):
@@ -132,6 +137,7 @@ class FakeRasa:
             self.requests.clear()
         self.trackers.clear()
         self.fail_status = None
+        self.fail_when = None
         self.drop_connections = False
 
     def calls(self, conversation_id: Optional[str] = None) -> List[Dict[str, Any]]:

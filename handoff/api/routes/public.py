@@ -25,8 +25,7 @@ from typing import Annotated, Dict, List
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from handoff.api.deps import SettingsDep, StoreDep
-from handoff.api.routes.cases import transcript_of
+from handoff.api.deps import SettingsDep, StoreDep, WorkflowDep
 from handoff.models import TranscriptLine
 from handoff.settings import Settings
 
@@ -51,7 +50,7 @@ def cors_headers(request: Request, settings: Settings) -> Dict[str, str]:
 @router.get(TRANSCRIPT_PATH, response_model=List[TranscriptLine],
             responses={404: {"description": "unknown, malformed, missing or not a web chat session id"}})
 async def transcript(
-    request: Request, settings: SettingsDep, store: StoreDep,
+    request: Request, settings: SettingsDep, store: StoreDep, workflow: WorkflowDep,
     # No length or pattern here: a malformed id gets the same 404 as an unknown one, not a 422.
     session_id: Annotated[str, Header(alias=SESSION_HEADER, description="the widget's session id (the secret)")] = "",
 ) -> JSONResponse:
@@ -64,7 +63,7 @@ async def transcript(
     conversation = await store.conversation(session_id)
     if conversation is None or conversation.channel != WEB_CHANNEL:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=headers)
-    lines = await transcript_of(store, session_id)
+    lines = await workflow.transcript(session_id)
     body = [line.model_dump(mode="json", by_alias=True) for line in lines if line.from_ in ("customer", "bot", "agent")]
     return JSONResponse(body, headers=headers)
 
