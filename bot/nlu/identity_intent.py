@@ -5,7 +5,9 @@
 the message is about: with one of them and an intent that is not a case or a follow-up
 (greeting, thanks, yes/no, out of scope, a miss), the intent becomes ``inform`` so the
 dialogue identifies the customer at once. A case intent is kept ("mijn internet doet het niet,
-klantnummer 39481726"): the case action uses the details itself. Runs after FallbackClassifier.
+klantnummer 39481726"): the case action uses the details itself. A message that is nothing but
+identity details ("lucy@example.com", marked by bot.nlu.identity_mask.IdentityMask) is ``inform``
+whatever the classifier made of it. Runs after FallbackClassifier.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.identity_mask import IDENTITY_ONLY
 
 IDENTITY_ENTITIES = ("customer_number", "email", "phone_number", "postcode")
 # Intents that say nothing the identity details would contradict.
@@ -55,7 +59,9 @@ class IdentityIntent(GraphComponent):
         """Overrides the intent where the identity details are the message."""
         for message in messages:
             intent = message.get(INTENT) or {}
-            if intent.get(INTENT_NAME_KEY) != "inform" and identity_intent(intent, message.get(ENTITIES) or []):
+            only = bool(message.get(IDENTITY_ONLY))  # set by bot.nlu.identity_mask.IdentityMask
+            if intent.get(INTENT_NAME_KEY) != "inform" and (
+                    only or identity_intent(intent, message.get(ENTITIES) or [])):
                 message.set(OVERRIDDEN_FROM, intent.get(INTENT_NAME_KEY), add_to_output=True)
                 message.set(INTENT, {INTENT_NAME_KEY: "inform", PREDICTED_CONFIDENCE_KEY: 1.0}, add_to_output=True)
         return messages

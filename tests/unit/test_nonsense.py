@@ -1,5 +1,6 @@
-"""The nonsense guard (gibberish is out of scope; real customers' messages are left alone) and the
-out-of-scope topics (learned apart, reported as one intent)."""
+"""The out-of-scope components: the nonsense guard (gibberish is out of scope; real customers'
+messages are left alone), the out-of-scope topics (learned apart, reported as one intent) and the
+second opinion (a linear model mixed into DIET's ranking)."""
 
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from bot.nlu.nonsense_guard import (
     looks_mashed,
 )
 from bot.nlu.out_of_scope_topics import TOPIC, OutOfScopeTopics, is_topic, merge_ranking
+from bot.nlu.second_opinion import DIET_INTENT, SecondOpinion, merge_topics, mix
 from bot.nlu.tokenizer import BilingualLemmaTokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -249,3 +251,81 @@ def test_topics_are_merged_right_after_diet_and_the_guard_runs_after_the_fallbac
     pipeline = [item["name"] for item in read_yaml_file(str(ROOT / "config.yml"))["pipeline"]]
     assert pipeline[pipeline.index("bot.nlu.out_of_scope_topics.OutOfScopeTopics") - 1] == "DIETClassifier"
     assert pipeline.index("bot.nlu.nonsense_guard.NonsenseGuard") > pipeline.index("FallbackClassifier")
+
+
+# --------------------------------------------------------------------------------------------
+# Second opinion (bot/nlu/second_opinion.py): a linear model mixed into DIET's ranking
+
+
+def test_mix_weighs_sharpens_and_renormalises():
+    diet = [{"name": "order_status", "confidence": 0.6}, {"name": "out_of_scope", "confidence": 0.4}]
+    linear = {"order_status": 0.05, "out_of_scope": 0.9, "complaint": 0.05}
+    plain = mix(diet, linear, weight=0.5, sharpen=1.0)
+    assert plain == [{"name": "out_of_scope", "confidence": pytest.approx(0.65)},
+                     {"name": "order_status", "confidence": pytest.approx(0.325)}]  # as long as DIET's
+    sharp = mix(diet, linear, weight=0.5, sharpen=3.0)
+    assert [item["name"] for item in sharp] == ["out_of_scope", "order_status"]  # same order
+    assert sharp[0]["confidence"] == pytest.approx(0.65 ** 3 / (0.65 ** 3 + 0.325 ** 3 + 0.025 ** 3), abs=1e-5)
+
+
+def test_linear_topics_count_as_out_of_scope():
+    assert merge_topics({"out_of_scope_media": 0.3, "out_of_scope": 0.1, "greet": 0.6}) == pytest.approx(
+        {"out_of_scope": 0.4, "greet": 0.6})
+
+
+@pytest.fixture(scope="module")
+def second_opinion(front, tmp_path_factory):
+    """Featurizer + second opinion trained on a small set, persisted and loaded again."""
+    from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    examples = {
+        "order_status": ["waar is mijn pakket", "where is my parcel", "my order has not arrived",
+                         "wanneer komt mijn bestelling", "track my order"],
+        "out_of_scope_assistant": ["what's the weather tomorrow", "zet een wekker om 7 uur",
+                                   "will it snow today", "gaat het regenen", "set a timer"],
+        "greet": ["hallo", "hi there", "goedemorgen", "hello", "hey"],
+    }
+    messages = [Message(data={TEXT: text, INTENT: intent}) for intent, texts in examples.items() for text in texts]
+    training_data = TrainingData(messages)
+    front(training_data.training_examples)
+    storage = LocalModelStorage(tmp_path_factory.mktemp("second_opinion"))
+    context = ExecutionContext(GraphSchema({}), "test")
+    featurizer = CountVectorsFeaturizer.create(
+        {**CountVectorsFeaturizer.get_default_config(), "use_lemma": True}, storage, Resource("cvf"), context)
+    featurizer.train(training_data)
+    featurizer.process_training_data(training_data)
+    config = {**SecondOpinion.get_default_config(), "weight": 0.4, "sharpen": 3.0}
+    SecondOpinion.create(config, storage, Resource("so"), context).train(training_data)
+    loaded = SecondOpinion.load(config, storage, Resource("so"), context)
+
+    def run(text, ranking):
+        message = Message(data={TEXT: text})
+        front([message])
+        featurizer.process([message])
+        message.set(INTENT, dict(ranking[0]), add_to_output=True)
+        message.set(INTENT_RANKING_KEY, [dict(item) for item in ranking], add_to_output=True)
+        loaded.process([message])
+        return message
+
+    return run
+
+
+def test_second_opinion_overrules_a_sure_but_wrong_diet(second_opinion):
+    message = second_opinion("will it snow tomorrow", [
+        {"name": "order_status", "confidence": 0.99}, {"name": "out_of_scope", "confidence": 0.01}])
+    assert message.get(INTENT)["name"] == "out_of_scope"
+    assert message.get(DIET_INTENT)["name"] == "order_status"
+
+
+def test_second_opinion_keeps_an_agreed_intent_sure(second_opinion):
+    message = second_opinion("where is my parcel", [
+        {"name": "order_status", "confidence": 0.97}, {"name": "out_of_scope", "confidence": 0.03}])
+    assert message.get(INTENT)["name"] == "order_status"
+    assert message.get(INTENT)["confidence"] > 0.55  # FallbackClassifier's threshold
+
+
+def test_second_opinion_runs_between_the_topics_and_the_fallback():
+    pipeline = [item["name"] for item in read_yaml_file(str(ROOT / "config.yml"))["pipeline"]]
+    at = pipeline.index("bot.nlu.second_opinion.SecondOpinion")
+    assert pipeline.index("bot.nlu.out_of_scope_topics.OutOfScopeTopics") < at < pipeline.index("FallbackClassifier")

@@ -1,0 +1,151 @@
+"""NLU component: a second opinion on the intent, next to DIET's.
+
+DIET is a small transformer trained for 80 epochs on a few thousand examples: it is sure of
+itself, and a few changed training examples can move its decisions a lot. A multinomial logistic
+regression on the same sparse features (lemma counts, character n-grams, regexes: what the
+featurizers give DIET) is convex, so it always lands on the same, smoother boundaries. This
+component mixes both: ``p = weight * DIET + (1 - weight) * linear``, sharpened by an exponent
+(the mix of a sure and a soft model is soft; the exponent keeps FallbackClassifier's thresholds
+meaningful without changing the order). The mixed ranking replaces DIET's; DIET's own intent
+stays in the parse data as ``diet_intent``. Out-of-scope topics are added up as
+bot/nlu/out_of_scope_topics.py does.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+import numpy as np
+import scipy.sparse
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.out_of_scope_topics import OUT_OF_SCOPE, is_topic
+
+logger = logging.getLogger(__name__)
+
+MODEL_FILE = "second_opinion.pkl"
+DIET_INTENT = "diet_intent"
+LINEAR_RANKING = "linear_ranking"
+DIET_RANKING = "diet_ranking"
+
+
+def sentence_vector(message: Message) -> Optional[scipy.sparse.csr_matrix]:
+    """The message's sentence-level sparse features (all featurizers), sublinear, L2-normalised."""
+    _, sentence = message.get_sparse_features(TEXT)
+    if sentence is None:
+        return None
+    vector = scipy.sparse.csr_matrix(sentence.features, dtype=np.float64)
+    vector.data = np.log1p(vector.data)
+    norm = np.sqrt(vector.multiply(vector).sum())
+    return vector / norm if norm > 0 else vector
+
+
+def merge_topics(probabilities: Dict[str, float]) -> Dict[str, float]:
+    """Out-of-scope topics added up into out_of_scope."""
+    merged: Dict[str, float] = {}
+    for name, p in probabilities.items():
+        key = OUT_OF_SCOPE if is_topic(name) else name
+        merged[key] = merged.get(key, 0.0) + p
+    return merged
+
+
+def mix(diet: List[Dict[str, Any]], linear: Dict[str, float], weight: float, sharpen: float) -> List[Dict[str, Any]]:
+    """The mixed, sharpened and renormalised ranking (as long as DIET's)."""
+    mixed = {name: (1.0 - weight) * p for name, p in linear.items()}
+    for item in diet:
+        name = item.get(INTENT_NAME_KEY)
+        mixed[name] = mixed.get(name, 0.0) + weight * float(item.get(PREDICTED_CONFIDENCE_KEY) or 0.0)
+    mixed = {name: p ** sharpen for name, p in mixed.items()}
+    total = sum(mixed.values()) or 1.0
+    ordered = sorted(mixed.items(), key=lambda kv: -kv[1])[: len(diet)]
+    return [{INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: round(p / total, 6)} for name, p in ordered]
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class SecondOpinion(GraphComponent):
+    """Mixes a logistic regression's intent probabilities into DIET's ranking."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """The component's default config."""
+        return {"weight": 0.5, "C": 10.0, "balanced": False, "sharpen": 2.0, "random_seed": 42,
+                "expose": False}
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+                 model: Any = None) -> None:
+        self._config = {**self.get_default_config(), **(config or {})}
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "SecondOpinion":
+        """Creates an untrained component (see parent class for full docstring)."""
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "SecondOpinion":
+        """Loads the trained linear model."""
+        model = None
+        try:
+            with model_storage.read_from(resource) as directory:
+                model = pickle.loads((Path(directory) / MODEL_FILE).read_bytes())
+        except (ValueError, FileNotFoundError, OSError, pickle.UnpicklingError) as error:
+            logger.warning("SecondOpinion: no stored model (%s); DIET decides alone", error)
+        return cls(config, model_storage, resource, model)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fits the logistic regression on the featurised intent examples."""
+        from sklearn.linear_model import LogisticRegression
+
+        rows: List[scipy.sparse.csr_matrix] = []
+        labels: List[str] = []
+        for message in training_data.intent_examples:
+            vector = sentence_vector(message)
+            if vector is not None and message.get(INTENT):
+                rows.append(vector)
+                labels.append(message.get(INTENT))
+        if len(set(labels)) >= 2:
+            model = LogisticRegression(C=float(self._config["C"]),
+                                       class_weight="balanced" if self._config["balanced"] else None,
+                                       max_iter=2000, random_state=int(self._config["random_seed"]))
+            model.fit(scipy.sparse.vstack(rows).tocsr(), labels)
+            self._model = model
+            with self._model_storage.write_to(self._resource) as directory:
+                (Path(directory) / MODEL_FILE).write_bytes(pickle.dumps(model))
+        return self._resource
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Nothing to add to the training data."""
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Replaces intent and ranking by the mix of DIET's and the linear model's."""
+        if self._model is None:
+            return messages
+        classes = list(self._model.classes_)
+        for message in messages:
+            ranking = message.get(INTENT_RANKING_KEY)
+            vector = sentence_vector(message)
+            if not ranking or vector is None:
+                continue
+            linear = merge_topics(dict(zip(classes, (float(p) for p in self._model.predict_proba(vector)[0]))))
+            new_ranking = mix(ranking, linear, float(self._config["weight"]), float(self._config["sharpen"]))
+            message.set(DIET_INTENT, message.get(INTENT), add_to_output=True)
+            if self._config["expose"]:  # both opinions in the parse data, to tune the mix offline
+                message.set(LINEAR_RANKING, linear, add_to_output=True)
+                message.set(DIET_RANKING, ranking, add_to_output=True)
+            message.set(INTENT, dict(new_ranking[0]), add_to_output=True)
+            message.set(INTENT_RANKING_KEY, new_ranking, add_to_output=True)
+        return messages
