@@ -30,7 +30,7 @@ from tests.e2e.conftest import Customer
 
 ROOT = Path(__file__).resolve().parents[2]
 HPY = ROOT / ".venv-handoff" / "bin" / "python"
-DAAN_ORDERS = ("2024119954", "2022043318")  # Daan Bakker's, used by no other e2e test
+MILA_ORDERS = ("2024121501", "2024121502", "2024121503")  # Mila Hendriks's: no other e2e test uses or erases her
 
 
 def settled(client: "redis.Redis", timeout: float = 30.0) -> None:
@@ -54,18 +54,18 @@ def say_all(person: Customer, *messages: str) -> list:
 
 
 @pytest.fixture
-def backend_failing_for_daan(stack):
-    """Daan's orders get a status the backend does not know: solving them fails (BackendUnavailable)."""
+def backend_failing_for_mila(stack):
+    """Mila's orders get a status the backend does not know: solving them fails (BackendUnavailable)."""
     path = stack.extra_env["KLANTCONTACT_DB_URL"].removeprefix("sqlite:///")
     with sqlite3.connect(path) as db:
-        before = db.execute(f"SELECT number, status FROM orders WHERE number IN {DAAN_ORDERS}").fetchall()
-        db.execute(f"UPDATE orders SET status = 'mislaid' WHERE number IN {DAAN_ORDERS}")
+        before = db.execute(f"SELECT number, status FROM orders WHERE number IN {MILA_ORDERS}").fetchall()
+        db.execute(f"UPDATE orders SET status = 'mislaid' WHERE number IN {MILA_ORDERS}")
     yield
     with sqlite3.connect(path) as db:
         db.executemany("UPDATE orders SET status = ? WHERE number = ?", [(s, n) for n, s in before])
 
 
-def test_scripted_conversations_give_exact_figures(stack, backend_failing_for_daan, tmp_path):
+def test_scripted_conversations_give_exact_figures(stack, backend_failing_for_mila, tmp_path):
     client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
     settled(client)
     # Only this test's conversations: earlier tests of the session share the stack.
@@ -90,12 +90,12 @@ def test_scripted_conversations_give_exact_figures(stack, backend_failing_for_da
             "i want to file a complaint, i have been passed around three times and nobody helps")
     misses = Customer(stack, en)
     say_all(misses, "/nlu_fallback", "/nlu_fallback")
-    daan = Customer(stack, nl)
-    say_all(daan, "waar blijft mijn bestelling nou", "30571846", "3011 AD")
+    mila = Customer(stack, nl)
+    say_all(mila, "waar blijft mijn bestelling nou", "41726358", "5611 AZ")
     refund = Customer(stack, en)
     refund.say("I want my money back for the printer")
 
-    expected_reasons = {asks: "request", complains: "complexity", misses: "second_miss", daan: "backend_failure"}
+    expected_reasons = {asks: "request", complains: "complexity", misses: "second_miss", mila: "backend_failure"}
     for person, reason in expected_reasons.items():
         slots = person.slots()
         assert slots["handoff_reason"] == reason and slots["handoff_case_id"], (reason, slots.get("handoff_reason"))
@@ -179,13 +179,13 @@ def test_scripted_conversations_give_exact_figures(stack, backend_failing_for_da
     assert seen["charts"] == [9, 9, 1], seen["charts"]  # contacts per day, outcomes per topic, waits
     assert shot.stat().st_size > 20_000
 
-    # Erasing Daan (python -m handoff.privacy, what `make erase` runs on the Redis side) takes his
+    # Erasing Mila (python -m handoff.privacy, what `make erase` runs on the Redis side) takes her
     # words out of the report; the counters, which hold nobody's data, stay.
     erased = subprocess.run([str(HPY), "-m", "handoff.privacy", "--redis-url", stack.redis_url, "erase",
-                             "--customer", "30571846", "--logs", str(tmp_path)], cwd=ROOT,
+                             "--customer", "41726358", "--logs", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert erased.returncode == 0, erased.stderr
-    assert daan.sender in json.loads(erased.stdout)["conversations"]
+    assert mila.sender in json.loads(erased.stdout)["conversations"]
     after = iris.get("/api/insights?period=1d").json()
     order_status = next(t for t in after["topics"] if t["topic"] == "order_status")
     assert [s["text"] for s in order_status["snippets"]] == ["waar blijft mijn bestelling nou"] * 2
