@@ -12,9 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import secrets
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -24,13 +21,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError, TimeoutError as RedisTimeoutError
 
 from handoff import keys
+from handoff.stream_group import GroupMember
 from handoff.models import CasePublic, ConversationPublic, TranscriptLine
 from handoff.store import Store, iso_from_timestamp
 
 logger = logging.getLogger(__name__)
 
 SOCKET_QUEUE_SIZE = 1000
-STALE_PENDING_MS = 60_000
 HOUSEKEEPING_SECONDS = 30.0
 
 
@@ -203,7 +200,7 @@ class StreamEvent:
     pending: Optional[str] = None
 
 
-class EventConsumer:
+class EventConsumer(GroupMember):
     """Reads ``handoff:events`` with the consumer group ``handoff`` until cancelled.
 
     Args:
@@ -225,26 +222,16 @@ class EventConsumer:
     def __init__(self, redis: Redis, store: Store, hub: Hub, name: Optional[str] = None,
                  block_ms: int = 2000, batch: int = 100, linger_ms: float = 5.0,
                  on_pending: Optional[Callable[[], None]] = None) -> None:
-        self.redis = redis
+        super().__init__(redis, keys.EVENTS_GROUP, name, batch)
         self.on_pending = on_pending
         self.store = store
         self.hub = hub
-        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.block_ms = block_ms
-        self.batch = batch
         self.linger_ms = linger_ms
         # Our own pending entries (read but not acknowledged) are re-read after an error.
         self._reread_pending = True
         self._next_housekeeping = 0.0
         self.stopping = False
-
-    async def ensure_group(self) -> None:
-        """Creates the group (and the stream) from the start of the stream if missing."""
-        try:
-            await self.redis.xgroup_create(keys.EVENTS_STREAM, keys.EVENTS_GROUP, id="0", mkstream=True)
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
 
     async def run(self) -> None:
         """Processes events until cancelled; survives Redis outages with a growing pause."""
@@ -291,16 +278,7 @@ class EventConsumer:
 
     async def _claim_stale_entries(self) -> None:
         """Takes over entries a crashed instance read but never acknowledged."""
-        start = "0-0"
-        while True:
-            result = await self.redis.xautoclaim(
-                keys.EVENTS_STREAM, keys.EVENTS_GROUP, self.name, min_idle_time=STALE_PENDING_MS,
-                start_id=start, count=self.batch,
-            )
-            start, entries = result[0], result[1]
-            await self._handle(entries, redelivered=True)
-            if start in ("0-0", b"0-0"):
-                return
+        await self.claim_stale(lambda entries: self._handle(entries, redelivered=True))
 
     async def _handle(self, entries: List[Any], redelivered: bool = False) -> int:
         """Handles a batch, then acknowledges all of it with one XACK.
@@ -463,13 +441,3 @@ class EventConsumer:
                              for summary in await self.store.conversations(unread))
             pushes += [conversation_push(by_id[c]) for c in changed if c in by_id]
         return pushes
-
-    async def leave(self) -> None:
-        """Removes this consumer from the group when it holds no pending entries."""
-        try:
-            pending = await self.redis.xpending_range(
-                keys.EVENTS_STREAM, keys.EVENTS_GROUP, min="-", max="+", count=1, consumername=self.name)
-            if not pending:
-                await self.redis.xgroup_delconsumer(keys.EVENTS_STREAM, keys.EVENTS_GROUP, self.name)
-        except (RedisError, OSError):
-            pass

@@ -18,9 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import secrets
-import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -30,10 +27,9 @@ from redis.exceptions import RedisError, ResponseError, TimeoutError as RedisTim
 
 from handoff import keys
 from handoff.insights import Aggregator, relevant
+from handoff.stream_group import GroupMember
 
 logger = logging.getLogger(__name__)
-
-STALE_PENDING_MS = 60_000
 
 
 def parse_entry(entry_id: str, fields: Dict[str, str]) -> Optional[Tuple[str, str, float, Dict[str, Any]]]:
@@ -55,7 +51,7 @@ def parse_entry(entry_id: str, fields: Dict[str, str]) -> Optional[Tuple[str, st
     return entry_id, str(conversation_id), float(timestamp), event
 
 
-class InsightsConsumer:
+class InsightsConsumer(GroupMember):
     """Feeds the stream to the :class:`Aggregator` until cancelled.
 
     Args:
@@ -68,24 +64,15 @@ class InsightsConsumer:
 
     def __init__(self, redis: Redis, aggregator: Aggregator, *, interval: float = 1.0, batch: int = 1000,
                  sweep_seconds: float = 30.0, name: Optional[str] = None) -> None:
-        self.redis = redis
+        super().__init__(redis, keys.INSIGHTS_GROUP, name, batch)
         self.aggregator = aggregator
         self.interval = interval
-        self.batch = batch
         self.sweep_seconds = sweep_seconds
-        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.cpu_seconds = 0.0  # CPU of the aggregation in this process (benchmarks, /metrics)
         self.events = 0
         self.stopping = False
         self._reread_pending = True
         self._next_sweep = 0.0
-
-    async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(keys.EVENTS_STREAM, keys.INSIGHTS_GROUP, id="0", mkstream=True)
-        except ResponseError as error:
-            if "BUSYGROUP" not in str(error):
-                raise
 
     async def run(self) -> None:
         """Reads, aggregates and acknowledges until cancelled; survives Redis outages."""
@@ -144,21 +131,4 @@ class InsightsConsumer:
             logger.exception("insights: batch not aggregated")
 
     async def _claim_stale_entries(self) -> None:
-        start = "0-0"
-        while True:
-            result = await self.redis.xautoclaim(keys.EVENTS_STREAM, keys.INSIGHTS_GROUP, self.name,
-                                                 min_idle_time=STALE_PENDING_MS, start_id=start, count=self.batch)
-            start, entries = result[0], result[1]
-            await self.handle(entries)
-            if start in ("0-0", b"0-0"):
-                return
-
-    async def leave(self) -> None:
-        """Leaves the group when this consumer holds no pending entries."""
-        try:
-            pending = await self.redis.xpending_range(keys.EVENTS_STREAM, keys.INSIGHTS_GROUP, min="-", max="+",
-                                                      count=1, consumername=self.name)
-            if not pending:
-                await self.redis.xgroup_delconsumer(keys.EVENTS_STREAM, keys.INSIGHTS_GROUP, self.name)
-        except (RedisError, OSError):
-            pass
+        await self.claim_stale(self.handle)

@@ -89,26 +89,38 @@ def split_identity(text: str, patterns: Iterable[Pattern[str]]) -> Tuple[bool, s
     return True, " ".join(piece.strip() for piece in pieces if piece.strip())
 
 
-def mask_identity(text: str, patterns: Iterable[Pattern[str]], min_content_words: int = 2) -> Optional[str]:
-    """``text`` without its identity details and their labels, or None to keep it whole: when
-    nothing matches, or when fewer than ``min_content_words`` content words would be left."""
-    found, remainder = split_identity(text, patterns)
-    if not found or len(content_words(remainder)) < min_content_words:
-        return None
+def _without_labels(remainder: str) -> Optional[str]:
+    """The remainder without the identity labels and the separators they leave behind."""
     kept = [
         token for token in re.split(r"(\s+)", remainder)
         if token.isspace() or token.lower().strip(",.:;!?()'’-") not in LABELS
     ]
     masked = re.sub(r"(?:\s*[,;:])+(?=\s*[,;:.!?]|$)", "", "".join(kept))  # orphaned separators
-    masked = re.sub(r"\s+", " ", masked).strip(" ,;:")
-    return masked or None
+    return re.sub(r"\s+", " ", masked).strip(" ,;:") or None
+
+
+def read_identity(text: str, patterns: Iterable[Pattern[str]], min_content_words: int = 2) -> Tuple[bool, Optional[str]]:
+    """(whether ``text`` is identity details and nothing else, the text to read the intent from
+    or None to keep it whole). Nothing else: their labels and fillers at most ("lucy@example.com",
+    "klantnummer 39481726"). Kept whole: no identity details, or fewer than ``min_content_words``
+    content words besides them."""
+    found, remainder = split_identity(text, patterns)
+    if not found:
+        return False, None
+    content = len(content_words(remainder))
+    if content == 0:
+        return True, None
+    return False, _without_labels(remainder) if content >= min_content_words else None
+
+
+def mask_identity(text: str, patterns: Iterable[Pattern[str]], min_content_words: int = 2) -> Optional[str]:
+    """``text`` without its identity details and their labels, or None to keep it whole."""
+    return read_identity(text, patterns, min_content_words)[1]
 
 
 def identity_only(text: str, patterns: Iterable[Pattern[str]]) -> bool:
-    """True when ``text`` is identity details and nothing else: their labels and fillers at most
-    ("lucy@example.com", "klantnummer 39481726", "my postcode is SW1A 1AA")."""
-    found, remainder = split_identity(text, patterns)
-    return found and not content_words(remainder)
+    """True when ``text`` is identity details and nothing else."""
+    return read_identity(text, patterns)[0]
 
 
 def _compile(raw: Dict[str, List[str]]) -> List[Pattern[str]]:
@@ -192,11 +204,10 @@ class IdentityMask(GraphComponent):
         text = message.get(TEXT)
         if not isinstance(text, str) or message.get(ORIGINAL_TEXT) is not None:
             return
-        if identity_only(text, self.patterns):
+        only, masked = read_identity(text, self.patterns, int(self._config["min_content_words"]))
+        if only:
             message.set(IDENTITY_ONLY, True, add_to_output=True)
-            return
-        masked = mask_identity(text, self.patterns, int(self._config["min_content_words"]))
-        if masked is not None:
+        elif masked is not None:
             message.set(ORIGINAL_TEXT, text)
             message.set(TEXT, masked)
             message.set(MASKED, True, add_to_output=True)
