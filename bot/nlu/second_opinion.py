@@ -24,7 +24,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -39,14 +39,28 @@ DIET_RANKING = "diet_ranking"
 
 
 def sentence_vector(message: Message) -> Optional[scipy.sparse.csr_matrix]:
-    """The message's sentence-level sparse features (all featurizers), sublinear, L2-normalised."""
-    _, sentence = message.get_sparse_features(TEXT)
-    if sentence is None:
+    """The message's sentence-level sparse features (all featurizers, in the order Rasa combines
+    them for DIET), sublinear, L2-normalised. Only the sentence features are stacked: Rasa's
+    ``get_sparse_features`` would also combine the per-token ones, which cost more than the rest
+    of this component."""
+    parts = [feature.features for feature in message.features
+             if feature.attribute == TEXT and feature.is_sparse() and feature.type == FEATURE_TYPE_SENTENCE]
+    if not parts:
         return None
-    vector = scipy.sparse.csr_matrix(sentence.features, dtype=np.float64)
+    vector = scipy.sparse.hstack(parts, format="csr", dtype=np.float64)
     vector.data = np.log1p(vector.data)
     norm = np.sqrt(vector.multiply(vector).sum())
     return vector / norm if norm > 0 else vector
+
+
+def probabilities(model: Any, vector: scipy.sparse.csr_matrix) -> np.ndarray:
+    """``model.predict_proba(vector)[0]`` for a multinomial logistic regression, computed directly
+    (softmax of the linear scores) without scikit-learn's per-call input checks."""
+    if model.coef_.shape[0] == 1:  # two classes: scikit-learn's own binary formula
+        return model.predict_proba(vector)[0]
+    scores = np.asarray(vector @ model.coef_.T).ravel() + model.intercept_
+    scores = np.exp(scores - scores.max())
+    return scores / scores.sum()
 
 
 def merge_topics(probabilities: Dict[str, float]) -> Dict[str, float]:
@@ -140,7 +154,7 @@ class SecondOpinion(GraphComponent):
             vector = sentence_vector(message)
             if not ranking or vector is None:
                 continue
-            linear = merge_topics(dict(zip(classes, (float(p) for p in self._model.predict_proba(vector)[0]))))
+            linear = merge_topics(dict(zip(classes, (float(p) for p in probabilities(self._model, vector)))))
             new_ranking = mix(ranking, linear, float(self._config["weight"]), float(self._config["sharpen"]))
             message.set(DIET_INTENT, message.get(INTENT), add_to_output=True)
             if self._config["expose"]:  # both opinions in the parse data, to tune the mix offline
