@@ -83,6 +83,12 @@ class ValidateIdentificationForm(FormValidationAction):
         customer may give both in one message ("48213377, 3511 AB") or in either order.
         """
         events = await super().get_validation_events(dispatcher, tracker, domain)
+        if judged_this_turn(tracker):
+            # The details in this message were already checked (and refused) before the form
+            # started ("m'n wasmachine is kapot, klantnummer …, postcode …"): the form re-reads
+            # them from the message, but they count once. Ask again instead.
+            tracker.slots.update({"identifier": None, "postcode": None})
+            return events + [SlotSet("identifier", None), SlotSet("postcode", None)]
         identifier, postcode = tracker.get_slot("identifier"), tracker.get_slot("postcode")
         if (
             identifier
@@ -101,6 +107,16 @@ def _small_talk(tracker: Tracker) -> bool:
     text = (tracker.latest_message or {}).get("text") or ""
     intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
     return intent in ("affirm", "thank", "greet") or not any(ch.isalnum() for ch in text)
+
+
+def judged_this_turn(tracker: Tracker) -> bool:
+    """True when identity details were already refused since the customer's latest message."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "slot" and event.get("name") == "identification_attempts":
+            return True
+    return False
 
 
 def failed_attempt(
