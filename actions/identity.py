@@ -109,12 +109,16 @@ def _small_talk(tracker: Tracker) -> bool:
     return intent in ("affirm", "thank", "greet") or not any(ch.isalnum() for ch in text)
 
 
+REFUSALS = ("utter_identification_mismatch", "utter_invalid_identifier", "utter_invalid_postcode")
+
+
 def judged_this_turn(tracker: Tracker) -> bool:
-    """True when identity details were already refused since the customer's latest message."""
+    """True when the customer was already told, since their latest message, that the identity
+    details did not match or could not be used."""
     for event in reversed(tracker.events):
         if event.get("event") == "user":
             return False
-        if event.get("event") == "slot" and event.get("name") == "identification_attempts":
+        if event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") in REFUSALS:
             return True
     return False
 
