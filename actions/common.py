@@ -102,6 +102,25 @@ def says_unsupported_language(dispatcher: CollectingDispatcher, tracker: Tracker
     return True
 
 
+# The catalogue words the entity synonyms map products to (data/nlu/entities.yml), as a customer
+# reads them in each language: "hairdryer" is stored as "föhn", which an English reply must not say.
+PRODUCT_WORDS: Dict[str, Dict[str, str]] = {
+    "föhn": {"nl": "föhn", "en": "hair dryer"},
+    "kettle": {"nl": "waterkoker", "en": "kettle"},
+    "headphones": {"nl": "koptelefoon", "en": "headphones"},
+    "vacuum cleaner": {"nl": "stofzuiger", "en": "vacuum cleaner"},
+    "washing machine": {"nl": "wasmachine", "en": "washing machine"},
+    "coffee machine": {"nl": "koffiezetapparaat", "en": "coffee machine"},
+    "phone": {"nl": "telefoon", "en": "phone"},
+    "tv": {"nl": "tv", "en": "TV"},
+}
+
+
+def product_word(value: str, lang: str) -> str:
+    """A product entity's value as the customer reads it in ``lang`` (other words unchanged)."""
+    return PRODUCT_WORDS.get(value.lower(), {}).get(lang, value)
+
+
 def format_money(cents: int, lang: str) -> str:
     """"€ 149,99" in Dutch, "€149.99" in English."""
     euros = f"{cents / 100:,.2f}"

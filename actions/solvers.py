@@ -25,7 +25,7 @@ from actions.backend import (
     Purchase,
     get_backend,
 )
-from actions.common import format_date, format_money, language, outage_notice_once
+from actions.common import format_date, format_money, language, outage_notice_once, product_word
 from actions.identifiers import PHONE, mask_email, normalise_phone, parse_identifier, parse_postcode
 
 ORDER_STATES = ("processing", "shipped", "late", "delivered", "lost")
@@ -169,7 +169,8 @@ def solve_defective_product(dispatcher: CollectingDispatcher, tracker: Tracker) 
             return Outcome("no delivered purchase found", handoff_reason="complexity")
         buttons = [{"title": p.product, "payload": f'/defective_product{{"product": "{p.category}"}}'} for p in candidates[:5]]
         response = "utter_product_not_found" if wanted else "utter_ask_which_product"
-        dispatcher.utter_message(response=response, product=wanted or "", buttons=buttons)
+        named = product_word(wanted, language(tracker)) if wanted else ""
+        dispatcher.utter_message(response=response, product=named, buttons=buttons)
         return Outcome(f"asked which product ({wanted or 'none named'})", events=[SlotSet("product", None)],
                        next_step="done")
     lang = language(tracker)

@@ -515,3 +515,20 @@ def test_agent_joined_says_who(domain):
     dispatcher, _ = run(ActionAgentJoined(), make_tracker(slots={"agent_name": "Eva de Jong"}), domain)
     assert dispatcher.messages[0]["response"] == "utter_agent_joined"
     assert dispatcher.messages[0]["agent_name"] == "Eva de Jong" and dispatcher.messages[0]["event"] == "agent_joined"
+
+
+@pytest.mark.parametrize("language, word", [("en", "hair dryer"), ("nl", "föhn")])
+def test_a_product_not_among_the_purchases_is_named_in_the_customers_language(domain, language, word):
+    # Emily bought no föhn: the question names the product as the customer reads it, not the
+    # catalogue word "föhn" the synonyms store for "hairdryer".
+    dispatcher, _ = solve(domain, "60418825", "defective_product", language, product="föhn")
+    assert responses(dispatcher) == ["utter_product_not_found"]
+    assert dispatcher.messages[0]["product"] == word
+
+
+def test_catalogue_words_read_in_dutch():
+    from actions.common import product_word
+
+    assert product_word("kettle", "nl") == "waterkoker"
+    assert product_word("Kettle", "en") == "kettle"
+    assert product_word("airfryer", "nl") == "airfryer"  # not a catalogue word: unchanged
