@@ -20,11 +20,25 @@ SIMPLE_CASES = (
     "account_access",
     "change_contact_details",
     "opening_hours",
+    "cancel_order",
+    "change_order",
+    "invoice",
+    "failed_payment",
+    "create_account",
+    "delete_account",
+    "newsletter",
+    "feedback",
+    "request_compensation",
 )
+# Cases for a person. The bot first tries one that it can sometimes solve (a double charge the
+# backend sees is refunded at once): those have a solver in actions.cases.CASE_SOLVERS.
 COMPLEX_CASES = ("complaint", "billing_dispute", "privacy_request")
 CASE_INTENTS = SIMPLE_CASES + COMPLEX_CASES
-# Facts need no identity; everything about the customer's own account does.
-CASES_WITHOUT_IDENTITY = ("opening_hours",)
+# Facts, a new account and feedback need no identity; everything about the customer's own
+# account does.
+CASES_WITHOUT_IDENTITY = ("opening_hours", "create_account", "feedback")
+# Cases whose message is itself the answer: no "I understand you want ..." first.
+CASES_WITHOUT_CONFIRMATION = ("feedback",)
 
 IDENTITY_SLOTS = (
     "customer_id",

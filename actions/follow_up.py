@@ -194,6 +194,11 @@ HANDLERS: Dict[str, Handler] = {
     "account_access": account,
     "change_contact_details": contact,
     "opening_hours": opening_hours,
+    # Money the bot just refunded (a cancelled order, a double charge): when it arrives.
+    "cancel_order": refund,
+    "billing_dispute": refund,
+    # An order whose address or day just changed: where it is now.
+    "change_order": order,
 }
 
 

@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.backend import BackendUnavailable
 from actions.common import (
     CASE_INTENTS,
+    CASES_WITHOUT_CONFIRMATION,
     CASES_WITHOUT_IDENTITY,
     COMPLEX_CASES,
     disclose_once,
@@ -27,9 +28,10 @@ from actions.common import (
     remember_topic,
     says_unsupported_language,
 )
+from actions.cases import CASE_SOLVERS
 from actions.follow_up import answer_follow_up, repeated_case
 from actions.identity import identify_now
-from actions.solvers import SOLVERS, Outcome
+from actions.solvers import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,11 @@ def _problem_text(tracker: Tracker) -> Optional[str]:
     if text.startswith("/"):
         return tracker.get_slot("missed_text")
     return text or None
+
+
+def for_a_person(case: str) -> bool:
+    """A complex case the bot cannot even try: it goes to a person once identified (or not)."""
+    return case in COMPLEX_CASES and case not in CASE_SOLVERS
 
 
 def _case_intent(tracker: Tracker) -> Optional[str]:
@@ -77,12 +84,12 @@ class ActionTakeProblem(Action):
         events += [SlotSet("problem_intent", case), SlotSet("suggested_intent", None)]
         if not tracker.get_slot("problem_description"):
             events.append(SlotSet("problem_description", _problem_text(tracker)))
-        if not continuing:
+        if not continuing and case not in CASES_WITHOUT_CONFIRMATION:
             dispatcher.utter_message(response=f"utter_understood_{case}")
         events += proactive_outage_notice(dispatcher, tracker)
 
         if case in CASES_WITHOUT_IDENTITY or is_identified(tracker):
-            if case in COMPLEX_CASES:
+            if for_a_person(case):
                 return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
             return events + [SlotSet("next_step", "solve")]
         # Identity details in the same message as the problem are used at once.
@@ -90,7 +97,7 @@ class ActionTakeProblem(Action):
         found, status = identify_now(dispatcher, tracker)
         events += found
         if status == "verified":
-            if case in COMPLEX_CASES:
+            if for_a_person(case):
                 return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
             return events + [SlotSet("next_step", "solve")]
         if status == "failed" or (case in COMPLEX_CASES and tracker.get_slot("identification_failed")):
@@ -131,13 +138,13 @@ class ActionSolveProblem(Action):
                 response = "utter_ask_problem"
             dispatcher.utter_message(response=response)
             return events + [SlotSet("next_step", "done")]
-        if case in COMPLEX_CASES:
+        if for_a_person(case):
             return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
         if case not in CASES_WITHOUT_IDENTITY and not is_identified(tracker):
             reason = tracker.get_slot("handoff_reason") or "identification_failed"
             return events + [SlotSet("handoff_reason", reason), SlotSet("next_step", "handoff")]
 
-        solver = SOLVERS.get(case)
+        solver = CASE_SOLVERS.get(case)
         if solver is None:
             return events + [
                 record_attempt(tracker, f"{case}:no_automation"),

@@ -190,6 +190,7 @@ def solve_defective_product(dispatcher: CollectingDispatcher, tracker: Tracker) 
                              expected_date=format_date(shipment.expected_on, lang), reference=shipment.reference)
     return Outcome(f"replacement {shipment.reference} for {purchase.product}", events=[SlotSet("product", purchase.category)],
                    facts={"reference": shipment.reference, "carrier": shipment.carrier, "product": purchase.product,
+                          "purchase_id": purchase.id,
                           "expected_on": _iso(shipment.expected_on), "pickup_on": _iso(shipment.pickup_on)})
 
 

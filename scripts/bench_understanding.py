@@ -63,6 +63,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 from actions.common import CASE_INTENTS  # noqa: E402
+from actions.knowledge import MIN_CONFIDENCE, RETRIEVAL_INTENT, chosen_article  # noqa: E402
 from bot.language import SUPPORTED_LANGUAGES, decide_language, get_detector  # noqa: E402
 from scripts.benchlib import quiet_rasa_logs  # noqa: E402
 
@@ -74,23 +75,45 @@ OUTPUT = ROOT / "results" / "bench_understanding.json"
 
 FALLBACK_INTENT = "nlu_fallback"
 
-# Bitext intent → ours (../shared/eval/README.md); every other Bitext intent is out of scope.
-BITEXT_IN_SCOPE: Dict[str, str] = {
-    "track_order": "order_status",
-    "delivery_period": "order_status",
-    "get_refund": "request_refund",
-    "track_refund": "request_refund",
-    "check_refund_policy": "request_refund",
-    "recover_password": "account_access",
-    "edit_account": "change_contact_details",
-    "change_shipping_address": "change_contact_details",
-    "contact_human_agent": "request_human",
-    "complaint": "complaint",
-    "contact_customer_service": "opening_hours",
+# Bitext intent → ours (../shared/eval/README.md): the intents that count as right (a knowledge
+# article as "faq/<topic>"); every other Bitext intent is out of scope. A question both a case and
+# an article answer well counts either way ("how long does delivery take": the customer's own
+# order or the delivery-times article).
+BITEXT_IN_SCOPE: Dict[str, Tuple[str, ...]] = {
+    "track_order": ("order_status",),
+    "delivery_period": ("order_status", "faq/delivery_options"),
+    "get_refund": ("request_refund",),
+    "track_refund": ("request_refund",),
+    "check_refund_policy": ("request_refund", "faq/return_policy"),
+    "recover_password": ("account_access",),
+    "edit_account": ("change_contact_details",),
+    "change_shipping_address": ("change_contact_details",),
+    "contact_human_agent": ("request_human",),
+    "complaint": ("complaint",),
+    "contact_customer_service": ("opening_hours",),
+    # Covered since issue 13.
+    "cancel_order": ("cancel_order",),
+    "change_order": ("change_order",),
+    "check_invoice": ("invoice",),
+    "get_invoice": ("invoice",),
+    "payment_issue": ("failed_payment", "billing_dispute"),
+    "check_payment_methods": ("faq/payment_methods",),
+    "delivery_options": ("faq/delivery_options",),
+    "create_account": ("create_account",),
+    "delete_account": ("delete_account",),
+    "newsletter_subscription": ("newsletter",),
+    "review": ("feedback",),
+    "check_cancellation_fee": ("faq/cancellation_rules",),
 }
+# The intents mapped when issue 12 was filed (its "in-scope accuracy must not drop" is measured
+# on these, with the same accepted answers).
+BITEXT_IN_SCOPE_ISSUE_12 = ("track_order", "delivery_period", "get_refund", "track_refund", "check_refund_policy",
+                            "recover_password", "edit_account", "change_shipping_address", "contact_human_agent",
+                            "complaint", "contact_customer_service")
 
 TARGET_HELDOUT_F1 = 0.90
-TARGET_BITEXT_IN_SCOPE = 0.85
+TARGET_BITEXT_IN_SCOPE = 0.90
+TARGET_BITEXT_OUT_OF_SCOPE = 0.85
 TARGET_LANGUAGE_DETECTION = 0.99
 
 LENGTH_BUCKETS: Tuple[str, ...] = ("1-2", "3-5", "6+")
@@ -125,7 +148,8 @@ def load_heldout(language: str) -> List[Example]:
 
     data = load_data(str(ROOT / "tests" / f"nlu_holdout_{language}.yml"))
     return [
-        Example(text=str(message.get("text")), label=str(message.get("intent")), language=language)
+        Example(text=str(message.get("text")), label=str(message.get("intent_response_key") or message.get("intent")),
+                language=language)
         for message in data.intent_examples
     ]
 
@@ -197,7 +221,21 @@ def _reading(data: Dict[str, Any]) -> Parsed:
         ranking = [item.get("name") for item in data.get("intent_ranking") or []]
         others = [name for name in ranking if name and name != FALLBACK_INTENT]
         best_guess = others[0] if others else intent
-    return Parsed(intent=intent, best_guess=best_guess, confidence=confidence)
+    return Parsed(intent=_article(intent, data), best_guess=_article(best_guess, data), confidence=confidence)
+
+
+def _article(intent: str, data: Dict[str, Any]) -> str:
+    """A question of fact as the article the bot answers with ("faq/warranty"), or "faq" when it
+    would say it does not know (actions/knowledge.py)."""
+    if intent != RETRIEVAL_INTENT:
+        return intent
+    article, confidence = chosen_article(data)
+    return article if article and confidence >= MIN_CONFIDENCE else RETRIEVAL_INTENT
+
+
+def answered_as_ours(intent: str) -> bool:
+    """Taken for a case, or answered with a knowledge article."""
+    return intent in CASE_INTENTS or intent.startswith(f"{RETRIEVAL_INTENT}/")
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,30 +273,33 @@ def heldout_scores(examples: Sequence[Example], parsed: Sequence[Parsed]) -> Dic
     }
 
 
-def bitext_in_scope(examples: Sequence[Example], parsed: Sequence[Parsed]) -> Dict[str, Any]:
-    """Accuracy on the Bitext intents that map onto ours."""
-    pairs = [(e, p) for e, p in zip(examples, parsed) if e.label in BITEXT_IN_SCOPE]
-    correct = sum(p.intent == BITEXT_IN_SCOPE[e.label] for e, p in pairs)
-    guess_correct = sum(p.best_guess == BITEXT_IN_SCOPE[e.label] for e, p in pairs)
+def bitext_in_scope(examples: Sequence[Example], parsed: Sequence[Parsed],
+                    sources: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Accuracy on the Bitext intents that map onto ours (``sources``: only these Bitext intents)."""
+    mapped = {k: v for k, v in BITEXT_IN_SCOPE.items() if sources is None or k in sources}
+    pairs = [(e, p) for e, p in zip(examples, parsed) if e.label in mapped]
+    correct = sum(p.intent in mapped[e.label] for e, p in pairs)
+    guess_correct = sum(p.best_guess in mapped[e.label] for e, p in pairs)
     fallback = sum(p.intent == FALLBACK_INTENT for _, p in pairs)
     per_source: Dict[str, Dict[str, Any]] = {}
     by_source: Dict[str, List[Tuple[Example, Parsed]]] = defaultdict(list)
     for e, p in pairs:
         by_source[e.label].append((e, p))
     for source, items in sorted(by_source.items()):
-        expected = BITEXT_IN_SCOPE[source]
-        wrong = Counter(p.intent for _, p in items if p.intent != expected)
+        expected = mapped[source]
+        wrong = Counter(p.intent for _, p in items if p.intent not in expected)
         per_source[source] = {
-            "ours": expected,
+            "ours": " or ".join(expected),
             "n": len(items),
-            "accuracy": ratio(sum(p.intent == expected for _, p in items), len(items)),
+            "accuracy": ratio(sum(p.intent in expected for _, p in items), len(items)),
             "fallback_rate": ratio(sum(p.intent == FALLBACK_INTENT for _, p in items), len(items)),
             "top_errors": dict(wrong.most_common(3)),
         }
     per_ours: Dict[str, Dict[str, Any]] = {}
-    for ours in sorted(set(BITEXT_IN_SCOPE.values())):
-        items = [(e, p) for e, p in pairs if BITEXT_IN_SCOPE[e.label] == ours]
-        per_ours[ours] = {"n": len(items), "accuracy": ratio(sum(p.intent == ours for _, p in items), len(items))}
+    for ours in sorted({v[0] for v in mapped.values()}):
+        items = [(e, p) for e, p in pairs if mapped[e.label][0] == ours]
+        per_ours[ours] = {"n": len(items), "accuracy": ratio(sum(p.intent in mapped[e.label] for e, p in items),
+                                                             len(items))}
     accuracy = ratio(correct, len(pairs))
     return {
         "n": len(pairs),
@@ -275,16 +316,16 @@ def bitext_in_scope(examples: Sequence[Example], parsed: Sequence[Parsed]) -> Di
 def not_mistaken(examples: Sequence[Example], parsed: Sequence[Parsed]) -> Dict[str, Any]:
     """Share of out-of-scope messages whose predicted intent is not one of our cases."""
     predicted = Counter(p.intent for p in parsed)
-    mistaken = Counter(p.intent for p in parsed if p.intent in CASE_INTENTS)
+    mistaken = Counter(p.intent for p in parsed if answered_as_ours(p.intent))
     per_source: Dict[str, Optional[float]] = {}
     by_source: Dict[str, List[Parsed]] = defaultdict(list)
     for e, p in zip(examples, parsed):
         by_source[e.label].append(p)
     for source, items in sorted(by_source.items()):
-        per_source[source] = ratio(sum(p.intent not in CASE_INTENTS for p in items), len(items))
+        per_source[source] = ratio(sum(not answered_as_ours(p.intent) for p in items), len(items))
     return {
         "n": len(parsed),
-        "not_mistaken_rate": ratio(sum(p.intent not in CASE_INTENTS for p in parsed), len(parsed)),
+        "not_mistaken_rate": ratio(sum(not answered_as_ours(p.intent) for p in parsed), len(parsed)),
         "predicted": dict(predicted.most_common()),
         "mistaken_for": dict(mistaken.most_common()),
         "not_mistaken_per_source_intent": per_source,
@@ -385,8 +426,12 @@ def print_table(results: Dict[str, Any]) -> None:
     add("  ... best guess right (fallback undone)", "-", pct(inscope["best_guess_accuracy"]))
     for ours, scores in inscope["per_our_intent"].items():
         add(f"  ... {ours} (n={scores['n']})", "-", pct(scores["accuracy"]))
+    before = bitext["in_scope_issue_12_intents"]
+    add(f"  ... the intents mapped at issue 12 (n={before['n']})", "-", pct(before["accuracy"]))
     oos = bitext["out_of_scope"]
-    add(f"Bitext out-of-scope not taken for a case (n={oos['n']})", "-", pct(oos["not_mistaken_rate"]))
+    add(f"Bitext out-of-scope not taken for a case (n={oos['n']})", "-", pct(oos["not_mistaken_rate"]),
+        f">= {100 * TARGET_BITEXT_OUT_OF_SCOPE:.0f}%",
+        mark(oos["not_mistaken_rate"] is not None and oos["not_mistaken_rate"] >= TARGET_BITEXT_OUT_OF_SCOPE).strip())
 
     xsid = results["xsid"]["out_of_scope"]
     add(f"xSID not taken for a case (n={xsid['nl']['n']}/{xsid['en']['n']})",
@@ -452,6 +497,7 @@ async def run(model_path: Path, eval_dir: Path, limit: Optional[int]) -> Dict[st
     mark_time = time.perf_counter()
     bitext_parsed = await parser.parse(bitext, "Bitext")
     in_scope = bitext_in_scope(bitext, bitext_parsed)
+    in_scope_issue_12 = bitext_in_scope(bitext, bitext_parsed, BITEXT_IN_SCOPE_ISSUE_12)
     outside = [(e, p) for e, p in zip(bitext, bitext_parsed) if e.label not in BITEXT_IN_SCOPE]
     out_of_scope = not_mistaken([e for e, _ in outside], [p for _, p in outside])
     timings["bitext_s"] = round(time.perf_counter() - mark_time, 1)
@@ -481,6 +527,7 @@ async def run(model_path: Path, eval_dir: Path, limit: Optional[int]) -> Dict[st
             "every_kth_row": step,
             "mapping": BITEXT_IN_SCOPE,
             "in_scope": in_scope,
+            "in_scope_issue_12_intents": in_scope_issue_12,
             "out_of_scope": out_of_scope,
         },
         "xsid": {"out_of_scope": xsid_scope, "language_detection": detection},
@@ -488,6 +535,7 @@ async def run(model_path: Path, eval_dir: Path, limit: Optional[int]) -> Dict[st
         "targets": {
             "heldout_macro_f1_per_language": TARGET_HELDOUT_F1,
             "bitext_in_scope_accuracy": TARGET_BITEXT_IN_SCOPE,
+            "bitext_out_of_scope_not_taken": TARGET_BITEXT_OUT_OF_SCOPE,
             "xsid_language_detection_per_language": TARGET_LANGUAGE_DETECTION,
         },
         "timings": timings,

@@ -95,6 +95,7 @@ class Outage:
     expected_fix_at: Optional[dt.datetime]
     description_nl: str
     description_en: str
+    resolved_at: Optional[dt.datetime] = None  # None while it lasts
 
 
 @dataclass(frozen=True)
@@ -333,6 +334,10 @@ class CustomerBackend(Protocol):
     def outages_at(self, postcode: str, now: Optional[dt.datetime] = None) -> List[Outage]:
         """Outages active now at this postcode (matching its 4-digit area or exactly)."""
 
+    def outages_since(self, postcode: str, since: dt.datetime) -> List[Outage]:
+        """Outages at this postcode active at some moment from ``since`` until now (resolved ones
+        included): what a customer may be owed a gesture for."""
+
     # -- remedies ------------------------------------------------------------------------
     def ship_replacement(self, customer_id: str, purchase_id: int) -> Shipment:
         """Ships a replacement now and schedules collection; NotEligible outside warranty."""
@@ -393,6 +398,9 @@ class CustomerBackend(Protocol):
 
     def unsubscribe_newsletter(self, customer_id: str) -> NewsletterUnsubscription:
         """Takes the customer off the newsletter at once; idempotent."""
+
+    def subscribe_newsletter(self, customer_id: str) -> bool:
+        """Puts the customer on the newsletter; False when they already were on it."""
 
     def add_feedback(
         self,

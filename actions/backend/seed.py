@@ -49,7 +49,7 @@ from actions.backend.sql import (
 
 # The customers the end-to-end tests and demos rely on: reset to their seed state every time.
 RESET_CUSTOMER_IDS = ("48213377", "51937204", "60418825", "72055139", "39481726", "45678912",
-                      "41726358", "36150482", "52093817")
+                      "41726358", "36150482", "52093817", "27465093", "29384756")
 
 CUSTOMERS: List[Customer] = [
     # -- the customers the tests and demos rely on --------------------------------------------
@@ -78,6 +78,13 @@ CUSTOMERS: List[Customer] = [
     # (the extra with the replacement), a late order, a long outage at his address.
     Customer("52093817", "Kevin de Jong", "kevin.dejong@example.nl", "+31645678901", "2011 AB", "NL",
              street="Grote Markt 2", city="Haarlem"),
+    # The same cases in English: Harry (cancel, change, invoice, failed payment, double charge,
+    # newsletter) and Ruby (a broken coffee machine and capsules she buys often, a late order, a
+    # long outage at her address).
+    Customer("27465093", "Harry Wilson", "harry.wilson@example.co.uk", "+447700900321", "LS1 4AP", "GB",
+             language="en", street="10 Park Row", city="Leeds"),
+    Customer("29384756", "Ruby Evans", "ruby.evans@example.co.uk", "+447700900654", "CF10 1EP", "GB",
+             language="en", street="3 Queen Street", city="Cardiff"),
     # -- more of the customer base -----------------------------------------------------------
     Customer("30571846", "Daan Bakker", "daan.bakker@example.nl", "+31620304050", "3011 AD", "NL",
              street="Hoogstraat 14", city="Rotterdam"),
@@ -190,6 +197,26 @@ ORDERS: List[DemoOrder] = [
               (Line("PlayStation 5-game Astro Bot", "playstation game", 5999, None),)),
     DemoOrder("2024121510", "52093817", "late", 7, -2, None, "PostNL", "3SHLDR0121510",
               (Line("Logitech toetsenbord", "keyboard", 7999),)),
+    # -- Harry ----------------------------------------------------------------------------------
+    DemoOrder("2024121601", "27465093", "processing", 0, 2, None, "DPD", None,
+              (Line("Sony headphones WH-1000XM5", "headphones", 34999),)),
+    DemoOrder("2024121602", "27465093", "processing", 1, 3, None, "DPD", None,
+              (Line("Dyson V15 vacuum cleaner", "vacuum cleaner", 59999),)),
+    DemoOrder("2024121603", "27465093", "shipped", 2, 1, None, "DPD", "15501216030000",
+              (Line("Kindle Scribe", "e-reader", 36999),)),
+    DemoOrder("2024121604", "27465093", "processing", 1, 3, None, "DPD", None,
+              (Line("Nintendo Switch OLED", "console", 31999),)),
+    DemoOrder("2024121605", "27465093", "delivered", 12, -9, 9, "DPD", "15501216050000",
+              (Line("Anker power bank", "power bank", 4999),)),
+    # -- Ruby: the coffee machine, capsules bought in the shop, a late order ------------------------
+    DemoOrder("2024121606", "29384756", "delivered", 90, -88, 88, "Royal Mail", "RM121606000GB",
+              (Line("De'Longhi coffee machine", "coffee machine", 44999),)),
+    DemoOrder("2024121607", "29384756", "delivered", 60, -60, 60, None, None,
+              (Line("Coffee capsules, box of 50", "capsules", 1999, None),)),
+    DemoOrder("2024121608", "29384756", "delivered", 20, -20, 20, None, None,
+              (Line("Coffee capsules, box of 50", "capsules", 1999, None),)),
+    DemoOrder("2024121609", "29384756", "late", 6, -2, None, "Royal Mail", "RM121609000GB",
+              (Line("Bose soundbar", "soundbar", 49999),)),
 ]
 
 
@@ -210,6 +237,8 @@ INVOICES: List[DemoInvoice] = [
     DemoInvoice("F2024-121501", "41726358", "2024121501", 5999, 0, 14, "paid"),
     DemoInvoice("F2024-121503", "41726358", "2024121503", 8999, 2, 14, "paid"),
     DemoInvoice("F2024-121505", "36150482", "2024121505", 17999, 10, 14, "paid"),
+    DemoInvoice("F2024-121603", "27465093", "2024121603", 36999, 2, 14, "paid"),
+    DemoInvoice("F2024-121605", "27465093", "2024121605", 4999, 12, 14, "paid"),
 ]
 
 
@@ -236,10 +265,17 @@ PAYMENTS: List[DemoPayment] = [
     # ...and his lamps were charged twice, two minutes apart.
     DemoPayment("thomas-hue-1", "36150482", "2024121505", 17999, "card", "paid", 240),
     DemoPayment("thomas-hue-2", "36150482", "2024121505", 17999, "card", "paid", 239.96),
+    DemoPayment("harry-headphones", "27465093", "2024121601", 34999, "card", "paid", 3),
+    DemoPayment("harry-vacuum", "27465093", "2024121602", 59999, "card", "paid", 25),
+    DemoPayment("harry-kindle", "27465093", "2024121603", 36999, "paypal", "paid", 49),
+    # Harry's console waits for a card payment that was declined; his power bank was charged twice.
+    DemoPayment("harry-switch-failed", "27465093", "2024121604", 31999, "card", "failed", 22, "card_declined"),
+    DemoPayment("harry-powerbank-1", "27465093", "2024121605", 4999, "card", "paid", 288),
+    DemoPayment("harry-powerbank-2", "27465093", "2024121605", 4999, "card", "paid", 287.98),
 ]
 
 # Newsletter: on it (True), off it (False); everyone else never subscribed.
-NEWSLETTER = {"41726358": True, "36150482": False, "48213377": True}
+NEWSLETTER = {"41726358": True, "36150482": False, "48213377": True, "27465093": True}
 
 
 @dataclass(frozen=True)
@@ -273,6 +309,10 @@ OUTAGES: List[DemoOutage] = [
     DemoOutage("haarlem-internet-resolved", "internet", ("2011", "2012"), 30, -4, 4,
                "Storing op het internet in Haarlem-Centrum (opgelost).",
                "Internet outage in Haarlem city centre (resolved)."),
+    # 20 hours without internet in Cardiff, fixed 2 hours ago: a credit on the next bill (Ruby).
+    DemoOutage("cardiff-internet-resolved", "internet", ("CF10",), 22, -2, 2,
+               "Storing op het internet in Cardiff (opgelost).",
+               "Internet outage in Cardiff city centre (resolved)."),
 ]
 
 POLICY = {"days_after_delivery": 30, "max_amount_cents": 100_000}
@@ -377,6 +417,9 @@ def _seed_billing(session: Session, today: dt.date, now: dt.datetime) -> None:
         row.method, row.status, row.failure_reason = payment.method, payment.status, payment.failure_reason
         row.created_at = now - dt.timedelta(hours=payment.hours_ago)
         row.refund_reference, row.refund_due_on = None, None
+    # A demo customer the bot put on the newsletter goes back to "never subscribed".
+    session.execute(delete(NewsletterRow).where(NewsletterRow.customer_id.in_(RESET_CUSTOMER_IDS),
+                                                NewsletterRow.customer_id.notin_(list(NEWSLETTER))))
     for customer_id, subscribed in NEWSLETTER.items():
         row = session.get(NewsletterRow, customer_id) or NewsletterRow(customer_id=customer_id)
         session.add(row)

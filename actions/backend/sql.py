@@ -471,7 +471,7 @@ def _outage(row: OutageRow) -> Outage:
     return Outage(
         id=row.id, service=row.service, postcodes=sorted(area.postcode for area in row.areas),
         started_at=row.started_at, expected_fix_at=row.expected_fix_at,
-        description_nl=row.description_nl, description_en=row.description_en,
+        description_nl=row.description_nl, description_en=row.description_en, resolved_at=row.resolved_at,
     )
 
 
@@ -836,10 +836,17 @@ class SqlBackend:
         Active: started, and not resolved (or resolved only after ``now``, so asking about a
         moment in the past gives the answer of that moment). A naive ``now`` is local time.
         """
+        moment = _as_utc(now) if now is not None else _utcnow()
+        return self._outages(postcode, moment, moment)
+
+    def outages_since(self, postcode: str, since: dt.datetime) -> List[Outage]:
+        """Outages at the postcode active at some moment from ``since`` until now, resolved ones too."""
+        return self._outages(postcode, _utcnow(), _as_utc(since))
+
+    def _outages(self, postcode: str, started_by: dt.datetime, resolved_after: dt.datetime) -> List[Outage]:
         areas = postcode_areas(postcode)
         if not areas:
             return []
-        moment = _as_utc(now) if now is not None else _utcnow()
 
         def work(session: Session) -> List[Outage]:
             hit = select(OutagePostcodeRow.outage_id).where(OutagePostcodeRow.postcode.in_(areas))
@@ -847,8 +854,8 @@ class SqlBackend:
                 select(OutageRow).options(selectinload(OutageRow.areas))
                 .where(
                     OutageRow.id.in_(hit),
-                    OutageRow.started_at <= moment,
-                    (OutageRow.resolved_at.is_(None)) | (OutageRow.resolved_at > moment),
+                    OutageRow.started_at <= started_by,
+                    (OutageRow.resolved_at.is_(None)) | (OutageRow.resolved_at > resolved_after),
                 )
                 .order_by(OutageRow.started_at, OutageRow.id)
             ).all()
@@ -1287,6 +1294,22 @@ class SqlBackend:
             row.subscribed, row.changed_at = False, _utcnow()
             session.flush()
             return NewsletterUnsubscription(customer_id, was_subscribed=True, unsubscribed_at=row.changed_at)
+
+        return self._run(work)
+
+    def subscribe_newsletter(self, customer_id: str) -> bool:
+        """On the newsletter now; False when they already were."""
+        def work(session: Session) -> bool:
+            self._customer_row(session, customer_id)
+            row = session.get(NewsletterRow, customer_id)
+            if row is not None and row.subscribed:
+                return False
+            if row is None:
+                row = NewsletterRow(customer_id=customer_id)
+                session.add(row)
+            row.subscribed, row.changed_at = True, _utcnow()
+            session.flush()
+            return True
 
         return self._run(work)
 

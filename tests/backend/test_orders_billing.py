@@ -293,6 +293,17 @@ def test_unsubscribe_when_already_off_or_never_on(backend):
         backend.unsubscribe_newsletter("00000000")
 
 
+def test_subscribe_puts_on_once(backend):
+    assert backend.subscribe_newsletter(KEVIN) is True  # never on it
+    assert backend.subscribe_newsletter(KEVIN) is False
+    assert backend.subscribe_newsletter(THOMAS) is True  # was off
+    assert backend.subscribe_newsletter(MILA) is False  # already on
+    assert count(backend, NewsletterRow, customer_id=KEVIN, subscribed=True) == 1
+    assert backend.unsubscribe_newsletter(KEVIN).was_subscribed
+    with pytest.raises(NotFound):
+        backend.subscribe_newsletter("00000000")
+
+
 # -- feedback ------------------------------------------------------------------------------------
 
 

@@ -234,6 +234,15 @@ def test_a_resolved_outage_is_not_returned(backend):
     assert [o.service for o in backend.outages_at("3011 AD", yesterday)] == ["internet"]
 
 
+def test_outages_since_include_the_resolved_ones_of_that_period(backend):
+    now = dt.datetime.now(UTC)
+    [haarlem] = backend.outages_since("2011 AB", now - dt.timedelta(days=7))
+    assert haarlem.resolved_at is not None and 25 < (haarlem.resolved_at - haarlem.started_at).total_seconds() / 3600 < 27
+    assert backend.outages_since("2011 AB", now - dt.timedelta(hours=3)) == []  # fixed 4 hours ago
+    assert backend.outages_at("2011 AB") == []
+    assert [o.service for o in backend.outages_since("CF10 1EP", now - dt.timedelta(days=1))] == ["internet"]
+
+
 def test_uk_postcodes_match_their_outward_code(backend):
     assert [o.service for o in backend.outages_at("m1 1ae")] == ["mobile"]
     assert backend.outages_at("SW1A 1AA") == []

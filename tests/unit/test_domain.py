@@ -134,3 +134,11 @@ def test_responses_rendered_before_their_slots_are_set_do_not_depend_on_them(dom
         if name.startswith(("utter_contact_updated", "utter_order_", "utter_refund_", "utter_replacement")):
             for variant in variants:
                 assert not {c["name"] for c in variant["condition"]} & set_by_solvers, name
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=[p.name for p in DOMAIN_FILES])
+def test_every_domain_file_loads(path):
+    # Domain.load on the directory only warns about a file it cannot read and leaves it out.
+    from rasa.shared.core.domain import Domain
+
+    assert Domain.from_file(str(path)).as_dict()

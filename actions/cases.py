@@ -1,14 +1,15 @@
-"""Solvers for the cases of issue 13, in the pattern of :mod:`actions.solvers`.
+"""Every case's solver, keyed by intent: the seven first ones (:mod:`actions.solvers`) with the
+goodwill they earn, and the cases of orders, invoices, payments, the account, the newsletter and
+feedback.
 
-Each solver answers with responses only (their names and arguments; the texts are proposed in
-``/work/scratch/issue13_responses.yml`` for ``domain/``) and returns an :class:`Outcome` for the
-agent's "what the bot tried" list, a handoff reason when a person must finish the job, and the
-facts the customer was told for follow-ups. They are not wired to intents yet: the
-conversation side adds the intents, slots (``delivery_day``, ``delivery_address``,
-``invoice_number``) and responses.
+Each solver answers with responses only and returns an :class:`Outcome` for the agent's "what the
+bot tried" list, a handoff reason when a person must finish the job, and the facts the customer
+was told for follow-ups.
 
-:func:`offer_goodwill` is called by a solver after it fixed an outage, a late order or a defect:
-the gesture is offered unasked, once per event (service rule 12).
+:func:`offer_goodwill` is called after the bot dealt with an outage, a late or lost order or a
+defect: the gesture the operator's policy gives is offered unasked, once per event (the backend
+keeps it and its promise). ``request_compensation`` ("ik wil een vergoeding") finds the event
+from what was just discussed, or from the customer's account.
 """
 
 from __future__ import annotations
@@ -24,10 +25,23 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.backend import Invoice, NotEligible, NotFound, Order, get_backend
 from actions.common import format_date, format_money, is_identified, language
 from actions.identifiers import mask_email
-from actions.solvers import Outcome, Solver, _customer_id, _iso
+from actions.order_change import MAX_ORDER_CHANGE_ATTEMPTS, address_in_text, day_in_text
+from actions.solvers import (
+    SOLVERS,
+    Outcome,
+    Solver,
+    _customer_id,
+    _iso,
+    solve_defective_product,
+    solve_order_status,
+    solve_report_outage,
+    solve_request_refund,
+)
 
 CANCELLABLE = ("processing", "shipped", "late")
 GOODWILL_REASONS = ("outage", "late_order", "lost_order", "defect")
+# "Ik wil een vergoeding" looks this far back for an outage at the customer's address.
+OUTAGE_LOOKBACK_DAYS = 7
 # "Send me a copy" rather than "how much was it / when was it".
 _COPY_WORDS = re.compile(r"kopie|copy|opnieuw (?:sturen|mailen)|nog een keer|(?:re)?send|mail (?:me|mij)|e-?mail",
                          re.IGNORECASE)
@@ -64,8 +78,11 @@ def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
     except NotEligible as refusal:
         if refusal.reason == "delivered":
             dispatcher.utter_message(response="utter_cancel_delivered", order_number=order.number)
-            return Outcome(f"cancel {order.number}: delivered, refund instead", events=events,
-                           next_step="request_refund")
+            # A delivered order is returned for a refund, in the same turn.
+            tracker.slots["order_number"] = order.number
+            refund = solve_request_refund(dispatcher, tracker)
+            return Outcome(f"cancel {order.number}: delivered; {refund.result}", handoff_reason=refund.handoff_reason,
+                           events=events + refund.events, facts=refund.facts)
         return Outcome(f"cancel {order.number}: {refusal.reason}", handoff_reason="complexity", events=events)
     except NotFound:
         dispatcher.utter_message(response="utter_order_not_found", order_number=order.number)
@@ -105,6 +122,8 @@ def _wanted_day(tracker: Tracker) -> Optional[dt.date]:
 def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """A new delivery address and/or day for an order not yet shipped; refused, with the
     tracking, once it has."""
+    if int(tracker.get_slot("order_change_attempts") or 0) >= MAX_ORDER_CHANGE_ATTEMPTS:
+        return Outcome("new address or day not understood twice", handoff_reason="second_miss")
     backend = get_backend()
     wanted = tracker.get_slot("order_number")
     orders = backend.orders(_customer_id(tracker))
@@ -118,6 +137,10 @@ def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
     events: List[EventType] = [SlotSet("order_number", order.number)]
     lang = language(tracker)
     address, day = tracker.get_slot("delivery_address"), _wanted_day(tracker)
+    if not address and not day:
+        # "kan mijn bestelling zaterdag / naar Oudegracht 12, 3511 AB?": the request names it.
+        for text in (_latest_text(tracker), tracker.get_slot("problem_description") or ""):
+            address, day = address or address_in_text(text), day or day_in_text(text)
     if order.status == "processing" and not address and not day:
         return Outcome("asked for the new address or day", events=events, next_step="collect_order_change")
     try:
@@ -135,13 +158,16 @@ def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
         dispatcher.utter_message(response=response, order_number=order.number,
                                  days=backend.service_policy().delivery_days_ahead)
         return Outcome(f"change {order.number}: not usable", events=events + [SlotSet("delivery_day", None),
-                                                                               SlotSet("delivery_address", None)],
+                                                                               SlotSet("delivery_address", None),
+                                                                               SlotSet("order_change", None)],
                        next_step="collect_order_change")
     shown_address = ", ".join(part for part in (change.street, change.postcode, change.city) if part)
     dispatcher.utter_message(response="utter_order_changed", order_number=order.number, address=shown_address,
                              delivery_date=format_date(change.delivery_day or order.expected_on, lang))
     return Outcome(f"order {order.number} changed", events=events + [SlotSet("delivery_day", None),
-                                                                      SlotSet("delivery_address", None)],
+                                                                      SlotSet("delivery_address", None),
+                                                                      SlotSet("order_change", None),
+                                                                      SlotSet("order_change_attempts", 0.0)],
                    facts={"order_number": order.number, "address": shown_address,
                           "delivery_day": _iso(change.delivery_day or order.expected_on)})
 
@@ -232,6 +258,23 @@ def solve_delete_account(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
                    facts={"reference": request.reference, "due_on": _iso(request.due_on)})
 
 
+_SUBSCRIBE = re.compile(r"\b(?:aanmelden|inschrijven|abonneren|subscribe|sign (?:me )?up|ontvangen|receive|get)\b",
+                        re.IGNORECASE)
+_UNSUBSCRIBE = re.compile(r"\b(?:af ?melden|uitschrijven|uit ?zetten|opzeggen|stop|stoppen|geen|niet meer|unsubscribe|"
+                          r"opt.?out|remove|no more|don'?t want|do not want|off)\b|\baf\b", re.IGNORECASE)
+
+
+def solve_newsletter(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """Off the newsletter now (what most ask), or on it when they ask to subscribe; confirmed."""
+    text = _latest_text(tracker) or tracker.get_slot("problem_description") or ""
+    if _SUBSCRIBE.search(text) and not _UNSUBSCRIBE.search(text):
+        subscribed = get_backend().subscribe_newsletter(_customer_id(tracker))
+        dispatcher.utter_message(response="utter_newsletter_subscribed" if subscribed
+                                 else "utter_newsletter_already_subscribed")
+        return Outcome("subscribed" if subscribed else "was subscribed", facts={"subscribed": True})
+    return solve_newsletter_unsubscribe(dispatcher, tracker)
+
+
 def solve_newsletter_unsubscribe(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Off the newsletter now, confirmed; "already" when they were not on it."""
     result = get_backend().unsubscribe_newsletter(_customer_id(tracker))
@@ -240,16 +283,33 @@ def solve_newsletter_unsubscribe(dispatcher: CollectingDispatcher, tracker: Trac
     return Outcome("unsubscribed" if result.was_subscribed else "was not subscribed", facts={"unsubscribed": True})
 
 
+# "Ik wil feedback geven" announces it; "de bezorger was top" is it.
+_ANNOUNCES_FEEDBACK = re.compile(
+    r"^\W*(?:(?:hallo|hoi|hi|hey|hello|goedemiddag|goedemorgen|goedenavond|dag)\W+)?"
+    r"(?:ik\s+)?(?:wil|wou|zou|mag|kan|kun|waar kan|hoe kan|i'?d like to|i would like to|i want to|can i|could i|"
+    r"may i|where can i|how do i|how can i)\b.{0,30}"
+    r"\b(?:feedback|review|recensie|compliment(?:je)?|suggestie|tip|opmerking|iets kwijt|iets zeggen|reactie|"
+    r"suggestion|comment|something)\b.{0,25}$",
+    re.IGNORECASE)
+
+
+def announces_feedback(text: str) -> bool:
+    """True for a message that only says feedback is coming (then the bot asks for it)."""
+    return bool(_ANNOUNCES_FEEDBACK.match(text or "")) and len(text.split()) <= 12
+
+
 def solve_feedback(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
-    """Kept verbatim for the team, with the customer when known."""
-    text = _latest_text(tracker)
-    if not text.strip():
+    """Kept verbatim for the team, with the customer when known; asked for when only announced."""
+    text = tracker.get_slot("feedback_text") or _latest_text(tracker)
+    if not text.strip() or text.startswith("/"):
         return Outcome("no feedback text", next_step="done")
+    if not tracker.get_slot("feedback_text") and announces_feedback(text):
+        return Outcome("asked for the feedback", next_step="collect_feedback")
     get_backend().add_feedback(text, language(tracker), tracker.get_latest_input_channel() or "unknown",
                                customer_id=_customer_id(tracker) if is_identified(tracker) else None,
                                conversation_id=tracker.sender_id)
     dispatcher.utter_message(response="utter_feedback_thanks")
-    return Outcome("feedback kept")
+    return Outcome("feedback kept", events=[SlotSet("feedback_text", None)])
 
 
 # -- goodwill ----------------------------------------------------------------------------------------
@@ -282,19 +342,115 @@ def offer_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker, reason: s
         args.update(extra_nl=offer.nl if offer else gesture.description, extra_en=offer.en if offer else gesture.description)
     response = "utter_goodwill_already_granted" if gesture.already_granted else f"utter_goodwill_{gesture.kind}"
     dispatcher.utter_message(response=response, **args)
-    return Outcome(f"goodwill {gesture.reference} {gesture.kind}" + (" (granted before)" if gesture.already_granted else ""),
+    # A repeat contact about the same problem (the gesture is a step up the ladder): a person takes
+    # it from here, with the history, so the cause gets looked at and not only the symptom.
+    repeat = gesture.step > 0 and not gesture.already_granted
+    return Outcome(f"goodwill {gesture.reference} {gesture.kind}" + (" (granted before)" if gesture.already_granted else "")
+                   + (f" (contact {gesture.step + 1} about this: to a person)" if repeat else ""),
+                   handoff_reason="complexity" if repeat else None,
                    facts={"goodwill_reference": gesture.reference, "goodwill_kind": gesture.kind,
                           "goodwill_due_on": _iso(gesture.due_on)})
 
 
+def _with_goodwill(outcome: Outcome, goodwill: Optional[Outcome]) -> Outcome:
+    """The solver's outcome with the gesture offered after it (its line on the agent's card)."""
+    if goodwill is None:
+        return outcome
+    return Outcome(f"{outcome.result}; {goodwill.result}", handoff_reason=outcome.handoff_reason or goodwill.handoff_reason,
+                   events=outcome.events + goodwill.events, next_step=outcome.next_step,
+                   facts={**outcome.facts, **goodwill.facts})
+
+
+def solve_report_outage_with_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """A known outage explained, and a credit offered when it lasts longer than the policy's hours."""
+    outcome = solve_report_outage(dispatcher, tracker)
+    outage = outcome.facts.get("outage_id")
+    return _with_goodwill(outcome, offer_goodwill(dispatcher, tracker, "outage", str(outage)) if outage else None)
+
+
+def solve_order_status_with_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """The order's status, and a gesture for a late or lost one."""
+    outcome = solve_order_status(dispatcher, tracker)
+    reason = {"late": "late_order", "lost": "lost_order"}.get(outcome.facts.get("status") or "")
+    number = outcome.facts.get("order_number")
+    return _with_goodwill(outcome, offer_goodwill(dispatcher, tracker, reason, number) if reason and number else None)
+
+
+def solve_defective_product_with_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """The replacement, and an extra from the customer's own purchases when they buy it regularly."""
+    outcome = solve_defective_product(dispatcher, tracker)
+    purchase = outcome.facts.get("purchase_id")
+    return _with_goodwill(outcome, offer_goodwill(dispatcher, tracker, "defect", str(purchase)) if purchase else None)
+
+
+_TWICE = re.compile(r"twee ?keer|2 ?keer|2x|dubbel|twice|two times|double|duplicate|2 times", re.IGNORECASE)
+
+
+def solve_billing_dispute(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """Charged twice and the backend sees it: refunded now. Any other billing dispute: a person."""
+    texts = (_latest_text(tracker), tracker.get_slot("problem_description") or "")
+    if any(_TWICE.search(text) for text in texts):
+        return solve_double_charge(dispatcher, tracker)
+    return Outcome("billing dispute for a person", handoff_reason="complexity")
+
+
+def _event_to_compensate(tracker: Tracker) -> Optional[tuple]:
+    """(reason, event id) of what was just discussed, else of the customer's outage or late order."""
+    facts = tracker.get_slot("topic_facts") or {}
+    topic = tracker.get_slot("last_topic")
+    if topic == "report_outage" and facts.get("outage_id"):
+        return "outage", str(facts["outage_id"])
+    if topic in ("order_status", "cancel_order", "change_order") and facts.get("status") in ("late", "lost"):
+        return ("late_order" if facts["status"] == "late" else "lost_order"), str(facts["order_number"])
+    if topic == "defective_product" and facts.get("purchase_id"):
+        return "defect", str(facts["purchase_id"])
+    backend = get_backend()
+    customer = backend.get_customer(_customer_id(tracker))
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=OUTAGE_LOOKBACK_DAYS)
+    outages = backend.outages_since(customer.postcode, since) if customer else []
+    if outages:
+        # The longest one is the one they mean.
+        return "outage", str(max(outages, key=_outage_hours).id)
+    order = next((o for o in backend.orders(_customer_id(tracker)) if o.status in ("late", "lost")), None)
+    if order is not None:
+        return ("late_order" if order.status == "late" else "lost_order"), order.number
+    return None
+
+
+def _outage_hours(outage) -> float:
+    end = outage.resolved_at or dt.datetime.now(dt.timezone.utc)
+    return (end - outage.started_at).total_seconds() / 3600 if outage.started_at else 0.0
+
+
+def solve_request_compensation(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+    """"Ik wil een vergoeding": the policy's gesture for the event, once; or why there is none."""
+    event = _event_to_compensate(tracker)
+    if event is None:
+        dispatcher.utter_message(response="utter_no_goodwill")
+        return Outcome("no event to compensate found", next_step="done")
+    reason, event_id = event
+    outcome = offer_goodwill(dispatcher, tracker, reason, event_id)
+    if not outcome.facts and not outcome.handoff_reason:
+        # The policy gives nothing for it (an outage shorter than the policy's hours).
+        dispatcher.utter_message(response="utter_goodwill_not_eligible")
+        return Outcome(outcome.result, next_step="done")
+    return outcome
+
+
+# Every case the bot solves, by intent (complaint and privacy_request always go to a person).
 CASE_SOLVERS: Dict[str, Solver] = {
+    **SOLVERS,
+    "report_outage": solve_report_outage_with_goodwill,
+    "order_status": solve_order_status_with_goodwill,
+    "defective_product": solve_defective_product_with_goodwill,
+    "billing_dispute": solve_billing_dispute,
     "cancel_order": solve_cancel_order,
     "change_order": solve_change_order,
     "invoice": solve_invoice,
     "failed_payment": solve_failed_payment,
-    "double_charge": solve_double_charge,
     "create_account": solve_create_account,
     "delete_account": solve_delete_account,
-    "newsletter_unsubscribe": solve_newsletter_unsubscribe,
+    "newsletter": solve_newsletter,
     "feedback": solve_feedback,
+    "request_compensation": solve_request_compensation,
 }

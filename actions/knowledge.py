@@ -1,0 +1,49 @@
+"""Questions of fact answered from the knowledge base (data/knowledge/, one article per topic).
+
+The NLU pipeline's ResponseSelector picks the article (``faq/<topic>``); the answer is the
+article's response in the conversation's language and register. An article chosen with low
+confidence is not an answer: the customer hears that the assistant does not know, and that a
+person is one word away, rather than the nearest article.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import disclose_once, remember_topic
+
+RETRIEVAL_INTENT = "faq"
+# Below this the article is a guess (measured on the held-out questions: scripts/bench_understanding.py).
+MIN_CONFIDENCE = 0.5
+
+
+def chosen_article(latest_message: Dict[str, Any]) -> Tuple[Optional[str], float]:
+    """("faq/delivery_options", confidence) as the ResponseSelector chose it; (None, 0) for none."""
+    selector = ((latest_message or {}).get("response_selector") or {}).get(RETRIEVAL_INTENT) or {}
+    response = selector.get("response") or {}
+    key = response.get("intent_response_key")
+    return (key, float(response.get("confidence") or 0.0)) if key else (None, 0.0)
+
+
+class ActionAnswerKnowledge(Action):
+    """Answers a question of fact from the article the ResponseSelector chose, when it is sure."""
+
+    def name(self) -> Text:
+        return "action_answer_knowledge"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        events: List[EventType] = disclose_once(dispatcher, tracker)
+        article, confidence = chosen_article(tracker.latest_message)
+        # The article's response exists: the ResponseSelector only learns the articles in the
+        # training data, each with its response (and the domain is not sent to this action).
+        if article is None or confidence < MIN_CONFIDENCE:
+            dispatcher.utter_message(response="utter_knowledge_not_covered")
+            return events
+        dispatcher.utter_message(response=f"utter_{article}")
+        return events + remember_topic(article, {"article": article})
