@@ -71,6 +71,15 @@ TOPICS: Dict[str, Tuple[str, str]] = {
     "complaint": ("Complaint", "Klacht"),
     "billing_dispute": ("Billing dispute", "Factuurgeschil"),
     "privacy_request": ("Privacy request", "Privacyverzoek"),
+    "cancel_order": ("Cancel an order", "Bestelling annuleren"),
+    "change_order": ("Change an order", "Bestelling wijzigen"),
+    "invoice": ("Invoice", "Factuur"),
+    "failed_payment": ("Failed payment", "Mislukte betaling"),
+    "create_account": ("New account", "Account aanmaken"),
+    "delete_account": ("Delete account", "Account verwijderen"),
+    "newsletter": ("Newsletter", "Nieuwsbrief"),
+    "feedback": ("Feedback", "Feedback"),
+    "request_compensation": ("Compensation", "Vergoeding"),
     UNSPECIFIED: ("No topic given", "Geen onderwerp genoemd"),
 }
 #: Why a case went to a person (actions/handoff.py HANDOFF_REASONS, the service's takeover, and
@@ -86,6 +95,9 @@ REASONS: Dict[str, str] = {
     "takeover": "taken over by an agent",
 }
 OUTCOMES = ("solved", "handed", "abandoned")
+#: Goodwill the assistant granted, by the kind in its reply (``utter_goodwill_<kind>``).
+GOODWILL_KINDS = ("bill_credit", "delivery_costs", "voucher", "extra_product")
+FEEDBACK_KEPT = 200
 WAIT_BUCKETS = (60, 120, 300, 600, 1800, 3600)
 
 _LONG_NUMBER = re.compile(r"(?<![\w\[])\d{6,}(?![\w\]])")
@@ -134,6 +146,7 @@ class Effects:
     waits: List[Tuple[str, str]] = field(default_factory=list)  # (day, "lang|channel|topic|seconds")
     replies: List[Tuple[str, str]] = field(default_factory=list)
     snippets: List[Tuple[str, Dict[str, Any]]] = field(default_factory=list)  # (topic, snippet)
+    feedback: List[Dict[str, Any]] = field(default_factory=list)
     repeats: List[Dict[str, Any]] = field(default_factory=list)
     customer_contacts: List[Tuple[str, str, float]] = field(default_factory=list)  # (customer, member, ts)
 
@@ -143,7 +156,7 @@ class Effects:
 
     def empty(self) -> bool:
         return not (self.counts or self.waits or self.replies or self.snippets or self.repeats
-                    or self.customer_contacts)
+                    or self.customer_contacts or self.feedback)
 
 
 def _dims(contact: Mapping[str, Any]) -> Tuple[str, str, str]:
@@ -323,6 +336,9 @@ def advance(
         contact = state.get("contact")
         agent_line_at = None
         if kind == "user":
+            # The latest message, masked, for the feedback it may be (the thanks comes after it).
+            text = event.get("text")
+            state["last_text"] = mask_snippet(text) if isinstance(text, str) and not text.startswith("/") else None
             channel = event.get("input_channel")
             if channel:
                 state["channel"] = str(channel)[:32]
@@ -386,6 +402,16 @@ def advance(
                 elif metadata.get("utter_action") == "utter_outage_notice":
                     label = metadata.get("description_en") or metadata.get("description_nl")
                     state["outage"] = str(label)[:120] if label else "outage"
+                elif metadata.get("utter_action") == "utter_feedback_thanks" and state.get("last_text"):
+                    effects.feedback.append({
+                        "text": state.pop("last_text"), "at": ts, "conversation_id": conversation_id,
+                        "language": state.get("language") or UNKNOWN, "channel": state.get("channel") or UNKNOWN})
+                elif str(metadata.get("utter_action"))[len("utter_goodwill_"):] in GOODWILL_KINDS \
+                        and str(metadata.get("utter_action")).startswith("utter_goodwill_"):
+                    gesture = str(metadata["utter_action"])[len("utter_goodwill_"):]
+                    topic = contact["topic"] if contact else UNSPECIFIED
+                    effects.count(day_of(ts), counter("goodwill", state.get("language") or UNKNOWN,
+                                                      state.get("channel") or UNKNOWN, topic, gesture))
         elif kind == "session_started":
             # A new session: its first description is new; the identity may carry over.
             state.pop("description", None)
@@ -417,7 +443,8 @@ WATCH_CASE_SECONDS = 2 * 86400
 
 RELEVANT_SLOTS = frozenset({"language", "customer_id", "handoff_reason", "problem_description", "topic_facts",
                             "problem_intent", "handoff_case_id"})
-RELEVANT_UTTERANCES = frozenset({"utter_anything_else", "utter_outage_notice"})
+RELEVANT_UTTERANCES = frozenset({"utter_anything_else", "utter_outage_notice", "utter_feedback_thanks",
+                                 *(f"utter_goodwill_{kind}" for kind in GOODWILL_KINDS)})
 
 
 def relevant(event: Mapping[str, Any]) -> bool:
@@ -576,6 +603,9 @@ class Aggregator:
         for topic, snippet in effects.snippets:
             pipe.lpush(keys.insights_snippets(topic), json.dumps(snippet, ensure_ascii=False))
             pipe.ltrim(keys.insights_snippets(topic), 0, SNIPPETS_PER_TOPIC - 1)
+        for item in effects.feedback:
+            pipe.lpush(keys.insights_feedback(), json.dumps(item, ensure_ascii=False))
+            pipe.ltrim(keys.insights_feedback(), 0, FEEDBACK_KEPT - 1)
         for repeat in effects.repeats:
             pipe.zadd(keys.insights_repeats(), {json.dumps(repeat, ensure_ascii=False, sort_keys=True): repeat["at"]})
         for customer, member, ts in effects.customer_contacts:
@@ -601,6 +631,9 @@ class Aggregator:
             for raw in await self.redis.lrange(key, 0, -1):
                 if _json(raw).get("conversation_id") in conversations:
                     removed += int(await self.redis.lrem(key, 0, raw))
+        for raw in await self.redis.lrange(keys.insights_feedback(), 0, -1):
+            if _json(raw).get("conversation_id") in conversations:
+                removed += int(await self.redis.lrem(keys.insights_feedback(), 0, raw))
         for raw in await self.redis.zrange(keys.insights_repeats(), 0, -1):
             entry = _json(raw)
             if (entry.get("customer_id") == customer_id or entry.get("conversation_id") in conversations
@@ -614,8 +647,7 @@ class Aggregator:
             return 0
         cutoff = (self.clock().timestamp() if now is None else now) - self.retention_days * 86400
         removed = int(await self.redis.zremrangebyscore(keys.insights_repeats(), "-inf", cutoff))
-        for topic in TOPICS:
-            key = keys.insights_snippets(topic)
+        for key in [keys.insights_snippets(topic) for topic in TOPICS] + [keys.insights_feedback()]:
             for raw in await self.redis.lrange(key, 0, -1):
                 if float(_json(raw).get("at") or 0) < cutoff:
                     removed += int(await self.redis.lrem(key, 0, raw))
@@ -760,6 +792,7 @@ async def build_report(
     by_language: Dict[str, int] = {}
     by_channel: Dict[str, int] = {}
     promises = {"made": 0, "kept": 0, "late": 0}
+    goodwill: Dict[str, int] = {}
     daily = []
     languages_seen: Set[str] = set()
     channels_seen: Set[str] = set()
@@ -801,6 +834,9 @@ async def build_report(
                 outages[extra] = outages.get(extra, 0) + value
             elif metric.startswith("promise_"):
                 promises[metric[len("promise_"):]] += value
+            elif metric == "goodwill":
+                goodwill[extra] = goodwill.get(extra, 0) + value
+                entry["goodwill"] = entry.get("goodwill", 0) + value
         daily.append(row)
     for fields in previous_buckets.values():
         for name, raw in fields.items():
@@ -872,9 +908,27 @@ async def build_report(
         "waiting": {"wait_for_person": _summary(waits), "first_human_reply": _summary(replies),
                     "histogram": histogram, "past_promised_reply_now": overdue_now},
         "promises": {**promises, "open": max(0, promises["made"] - promises["kept"] - promises["late"])},
-        "goodwill": {"granted": None, "note": "the assistant grants no goodwill gestures yet"},
-        "feedback": {"items": [], "note": "the assistant does not ask customers for feedback yet"},
+        "goodwill": {"granted": sum(goodwill.values()), "by_kind": dict(sorted(goodwill.items())),
+                     "note": "gestures the assistant granted (credits, delivery costs back, vouchers, extras); "
+                             "the amounts are in the backend"},
+        "feedback": {"items": await _feedback(redis, period, language, channel),
+                     "note": "what customers told us, verbatim (personal data masked), newest first"},
     }
+
+
+async def _feedback(redis: Any, period: Period, language: Optional[str], channel: Optional[str]) -> List[Dict[str, Any]]:
+    """The feedback given in the period, newest first (at most ``FEEDBACK_KEPT`` are kept)."""
+    items = []
+    for raw in await redis.lrange(keys.insights_feedback(), 0, -1):
+        item = _json(raw)
+        at = float(item.get("at") or 0)
+        if not item.get("text") or not period.first.isoformat() <= day_of(at) <= period.last.isoformat():
+            continue
+        if not _matches(item.get("language") or UNKNOWN, item.get("channel") or UNKNOWN, language, channel):
+            continue
+        items.append({"text": item["text"], "language": item.get("language"), "channel": item.get("channel"),
+                      "at": _iso(at)})
+    return items
 
 
 async def _overdue_now(redis: Any, now: Optional[float]) -> int:

@@ -148,6 +148,11 @@ def insights_snippets(topic: str) -> str:
     return f"{PREFIX}insights:snippets:{topic}"
 
 
+def insights_feedback() -> str:
+    """List: customer feedback as given, masked, newest first (JSON entries)."""
+    return f"{PREFIX}insights:feedback"
+
+
 def insights_repeats() -> str:
     """Sorted set of repeat contacts (JSON), scored by time."""
     return f"{PREFIX}insights:repeats"

@@ -74,7 +74,8 @@ def render(report: Dict[str, Any]) -> str:
                f"{waiting['past_promised_reply_now']}")
     promises = report["promises"]
     out.append(f"promises: made {promises['made']}, kept {promises['kept']}, late {promises['late']}, "
-               f"open {promises['open']}; goodwill: {report['goodwill']['note']}")
+               f"open {promises['open']}; goodwill granted: {report['goodwill']['granted']}"
+               + "".join(f", {kind.replace('_', ' ')} {n}" for kind, n in report["goodwill"]["by_kind"].items()))
     if report["outages"]:
         out.append("contacts caused by known outages: "
                    + ", ".join(f"{o['outage']} {o['contacts']}" for o in report["outages"]))
@@ -88,6 +89,10 @@ def render(report: Dict[str, Any]) -> str:
         out.append("")
         out.append("in the customers' own words:")
         out += [f"  [{name}] ({s['language']}, {s['channel']}) {s['text']}" for name, s in words]
+    if report["feedback"]["items"]:
+        out.append("")
+        out.append("feedback customers gave:")
+        out += [f"  ({f['language']}, {f['channel']}, {f['at'][:10]}) {f['text']}" for f in report["feedback"]["items"]]
     return "\n".join(out)
 
 

@@ -136,7 +136,8 @@
 
     const p = report.promises;
     $('promises').replaceChildren(...[['Promises made', p.made], ['kept', p.kept], ['late', p.late], ['open', p.open],
-      ['Goodwill', report.goodwill.granted === null ? report.goodwill.note : report.goodwill.granted]]
+      ['Goodwill granted', report.goodwill.granted],
+      ...Object.entries(report.goodwill.by_kind).map(([kind, n]) => ['  ' + kind.replace('_', ' '), n])]
       .flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
     $('outages').replaceChildren(...(report.outages.length ? report.outages.map((o) =>
       el('li', { text: o.outage + ': ' + o.contacts + (o.contacts === 1 ? ' contact' : ' contacts') }))
@@ -152,7 +153,9 @@
       el('h3', { text: t.name }),
       ...t.snippets.map((s) => el('blockquote', { lang: s.language, text: s.text })),
     ])));
-    $('feedback-note').textContent = report.feedback.items.length ? '' : 'Customer feedback: ' + report.feedback.note + '.';
+    $('feedback').replaceChildren(...(report.feedback.items.length ? report.feedback.items.map((f) =>
+      el('blockquote', { lang: f.language, text: f.text + ' (' + f.channel + ', ' + f.at.slice(0, 10) + ')' }))
+      : [el('p', { class: 'muted', text: 'No feedback in this period.' })]));
   }
 
   async function load() {

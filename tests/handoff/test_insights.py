@@ -141,6 +141,8 @@ async def script(service: Service, redis_sync: sync_redis.Redis, clock: Clock) -
     one.user("Waar is mijn pakket? Mail sanne@example.nl of 06-12345678, klant 48213377", "order_status")
     one.take_problem("order_status", "Waar is mijn pakket? Mail sanne@example.nl of 06-12345678, klant 48213377")
     one.identified(SANNE).solved()
+    # ...and she leaves feedback (the assistant thanks her; her phone number is masked).
+    one.user("Top geholpen! Bel me gerust op 06-12345678", "feedback").bot("utter_feedback_thanks")
     ids["sanne_first"] = one.id
     # 2. Solved, English, on the web widget.
     two = Conversation(r, "en", "socketio", T0 + timedelta(minutes=1))
@@ -185,7 +187,8 @@ async def script(service: Service, redis_sync: sync_redis.Redis, clock: Clock) -
     eight.user("mijn internet doet het niet", "report_outage").take_problem("report_outage", "mijn internet doet het niet")
     eight.identified(LOTTE).bot("utter_outage_notice", description_en="Internet outage in Utrecht",
                                 description_nl="Internetstoring in Utrecht", postcode="3581 KP")
-    eight.bot("utter_outage_confirmed").solved({"postcode": "3581 KP", "outage_id": "OUT-7"})
+    eight.bot("utter_outage_confirmed").bot("utter_goodwill_bill_credit")
+    eight.solved({"postcode": "3581 KP", "outage_id": "OUT-7"})
     # 9. A refund question, then silence: abandoned after an hour.
     nine = Conversation(r, "en", "socketio", T0 + timedelta(minutes=7))
     nine.user("I want my money back for the printer", "request_refund")
@@ -262,9 +265,16 @@ async def test_the_scripted_week_gives_exact_figures(insights_service: Service, 
     masked = next(t for t in order_words if t.startswith("Waar is mijn pakket"))
     assert "sanne@example.nl" not in masked and "12345678" not in masked and "48213377" not in masked
     assert "[email]" in masked and "[phone]" in masked and "[number]" in masked
+    # Goodwill the assistant granted, and the feedback verbatim (masked).
+    assert report["goodwill"]["granted"] == 1 and report["goodwill"]["by_kind"] == {"bill_credit": 1}
+    assert topics["report_outage"]["goodwill"] == 1
+    [feedback] = report["feedback"]["items"]
+    assert feedback["text"] == "Top geholpen! Bel me gerust op [phone]"
+    assert (feedback["language"], feedback["channel"]) == ("nl", "rest")
     # Per language: the English week alone.
     english = (await supervisor.get("/api/insights", params={"language": "en"})).json()
     assert english["totals"]["contacts"] == 4 and english["reasons"] == {"backend_failure": 1, "complexity": 1}
+    assert english["feedback"]["items"] == [] and english["goodwill"]["granted"] == 0
     # The CSV has the same figures.
     rows = list(csv.DictReader(io.StringIO((await supervisor.get("/api/insights.csv")).text)))
     by_topic = {row["topic"]: row for row in rows}
@@ -298,7 +308,8 @@ async def test_erasure_removes_the_customers_snippets_and_repeats(insights_servi
     after = (await admin.get("/api/insights")).json()
     topics = {t["topic"]: t for t in after["topics"]}
     assert topics["order_status"]["snippets"] == []
-    assert after["repeats"] == []
+    assert after["repeats"] == [] and after["feedback"]["items"] == []
+    assert before["feedback"]["items"]
     assert redis_sync.exists(keys.insights_customer(SANNE)) == 0
     # The counters hold no personal data and stay.
     assert topics["order_status"]["contacts"] == 2 and topics["order_status"]["repeat"] == 1
@@ -395,6 +406,8 @@ async def test_make_insights_prints_the_same_figures_and_writes_csv(
     assert rows["Bestelstatus"][1:9] == ["2", "1", "+1", "(+100%)", "2", "0", "0", "0"]
     assert "promises: made 4, kept 1, late 3, open 0" in out
     assert "contacts caused by known outages: OUT-7: Internet outage in Utrecht 1" in out
+    assert "goodwill granted: 1, bill credit 1" in out
+    assert "feedback customers gave:" in out and "Top geholpen! Bel me gerust op [phone]" in out
     assert "[email]" in out and "sanne@example.nl" not in out
     with target.open() as handle:
         from_csv = {row["topic"]: row for row in csv.DictReader(handle)}

@@ -226,3 +226,10 @@ def test_the_question_for_a_new_day_is_not_asked_twice_in_one_turn():
         tracker = make_tracker("zondag", slots={"order_number": "2024121502"}, events_after=events_after)
         asyncio.run(ActionAskOrderChange().run(dispatcher, tracker, {}))
         assert responses(dispatcher) == expected
+
+
+def test_every_case_has_a_topic_name_in_the_insights_report():
+    from actions.common import CASE_INTENTS
+    from handoff.insights import TOPICS
+
+    assert set(CASE_INTENTS) <= set(TOPICS)
