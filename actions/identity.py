@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from actions.backend import BackendUnavailable, get_backend
+from actions.cases import bot_tries_first
 from actions.common import COMPLEX_CASES, disclose_once, is_identified, outage_notice_once
 from actions.identifiers import belgian_postcode_in, parse_identifier, parse_postcode
 
@@ -282,7 +283,7 @@ class ActionAskIdentifier(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        if tracker.get_slot("problem_intent") in COMPLEX_CASES:
+        if tracker.get_slot("problem_intent") in COMPLEX_CASES and not bot_tries_first(tracker):
             dispatcher.utter_message(response="utter_ask_identifier_before_handoff")
         else:
             dispatcher.utter_message(response="utter_ask_identifier")

@@ -57,6 +57,11 @@ def test_the_day_a_customer_names(text, day):
     ("please deliver it to 12 Baker Street, NW1 6XE London", "12 Baker Street, NW1 6XE London"),
     ("mijn nieuwe adres is Meir 10, 2000 Antwerpen", "Meir 10, 2000 Antwerpen"),
     ("1234 AB", None),  # a postcode alone is no address
+    # The postcode that identifies the customer is not a new address.
+    ("kan de bezorgdag van mijn airfryer nog veranderd worden? Klantnummer 41726358 postcode 5611 AZ", None),
+    ("could you deliver order 2024121602 to 22 Briggate, LS1 6HD Leeds instead? customer 27465093, LS1 4AP",
+     "22 Briggate, LS1 6HD Leeds"),
+    ("bezorg het op Dorpsstraat 14a 1234 AB", "Dorpsstraat 14a, 1234 AB"),
     ("kan mijn bestelling zaterdag komen", None),
 ])
 def test_the_address_a_customer_gives(text, address):
