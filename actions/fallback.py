@@ -9,6 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import CASE_INTENTS, acknowledged_last, disclose_once, says_unsupported_language
+from actions.frustration import frustrated
 
 MAX_CONSECUTIVE_MISSES = 2
 
@@ -49,6 +50,9 @@ class ActionHandleMiss(Action):
 
         misses = int(tracker.get_slot("consecutive_misses") or 0) + 1
         events.append(SlotSet("consecutive_misses", float(misses)))
+        if frustrated(latest.get("text") or ""):
+            # Not understood, and fed up: asking them to rephrase would make it worse.
+            return events + [SlotSet("handoff_reason", "frustration"), SlotSet("next_step", "handoff")]
         if misses >= MAX_CONSECUTIVE_MISSES:
             return events + [SlotSet("handoff_reason", "second_miss"), SlotSet("next_step", "handoff")]
 

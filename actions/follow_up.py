@@ -30,6 +30,7 @@ from actions.common import (
     record_attempt,
     remember_topic,
 )
+from actions.frustration import frustrated
 from actions.identifiers import mask_email
 
 logger = logging.getLogger(__name__)
@@ -233,6 +234,11 @@ def repeated_case(tracker: Tracker, case: str) -> Optional[str]:
 def answer_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, topic: str, kind: str) -> List[EventType]:
     """Answers a follow-up of ``kind`` about ``topic``; the events end with ``next_step``."""
     events: List[EventType] = []
+    if kind == "not_solved" and frustrated((tracker.latest_message or {}).get("text") or ""):
+        # Still not solved, and fed up: no next thing to try, a person takes it from here.
+        attempts = list(tracker.get_slot("bot_attempts") or []) + [f"{topic}:follow_up_not_solved (customer fed up)"]
+        return events + [SlotSet("bot_attempts", attempts), SlotSet("problem_intent", topic),
+                         SlotSet("handoff_reason", "frustration"), SlotSet("next_step", "handoff")]
     handler = HANDLERS[topic]
     try:
         answer = handler(dispatcher, tracker, kind, dict(tracker.get_slot("topic_facts") or {}))
@@ -245,8 +251,10 @@ def answer_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, topic: 
     attempts += [f"{topic}:follow_up_{kind}", f"{topic}:{answer.result}"]
     events += [SlotSet("bot_attempts", attempts), *answer.events]
     if answer.handoff_reason:
-        # The agent's card shows the case as the topic, not "ask_when".
-        return events + [SlotSet("problem_intent", topic), SlotSet("handoff_reason", answer.handoff_reason),
+        # The agent's card shows the case as the topic, not "ask_when"; a customer who says it
+        # still does not work and is fed up is handed over for that reason.
+        reason = "frustration" if frustrated((tracker.latest_message or {}).get("text") or "") else answer.handoff_reason
+        return events + [SlotSet("problem_intent", topic), SlotSet("handoff_reason", reason),
                          SlotSet("next_step", "handoff")]
     return events + [SlotSet("next_step", "done")]
 

@@ -29,6 +29,7 @@ HANDOFF_REASONS = (
     "request",
     "complexity",
     "second_miss",
+    "frustration",
     "identification_failed",
     "no_automation",
     "backend_failure",

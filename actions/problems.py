@@ -141,7 +141,8 @@ class ActionSolveProblem(Action):
         if for_a_person(case):
             return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
         if case not in CASES_WITHOUT_IDENTITY and not is_identified(tracker):
-            reason = tracker.get_slot("handoff_reason") or "identification_failed"
+            # A complex case the bot could have tried (a double charge) is still complex for a person.
+            reason = "complexity" if case in COMPLEX_CASES else tracker.get_slot("handoff_reason") or "identification_failed"
             return events + [SlotSet("handoff_reason", reason), SlotSet("next_step", "handoff")]
 
         solver = CASE_SOLVERS.get(case)

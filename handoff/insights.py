@@ -82,8 +82,7 @@ TOPICS: Dict[str, Tuple[str, str]] = {
     "request_compensation": ("Compensation", "Vergoeding"),
     UNSPECIFIED: ("No topic given", "Geen onderwerp genoemd"),
 }
-#: Why a case went to a person (actions/handoff.py HANDOFF_REASONS, the service's takeover, and
-#: frustration, which the issue asks for; the bot does not send it yet).
+#: Why a case went to a person (actions/handoff.py HANDOFF_REASONS and the service's takeover).
 REASONS: Dict[str, str] = {
     "request": "asked for a person",
     "complexity": "complex",

@@ -23,7 +23,7 @@ DEFAULT_ROLE: Role = "agent"
 #: Other well-formed reasons are accepted too: a customer's handoff must not fail because the bot
 #: learned a new reason before the service did.
 KNOWN_REASONS = (
-    "request", "complexity", "second_miss", "identification_failed", "no_automation",
+    "request", "complexity", "second_miss", "frustration", "identification_failed", "no_automation",
     "backend_failure", "takeover",
 )
 MAX_TEXT = 4000

@@ -46,7 +46,8 @@ from handoff.workflow import CaseWorkflow
 
 logger = logging.getLogger(__name__)
 
-REASONS = ("request", "complexity", "second_miss", "identification_failed", "no_automation", "backend_failure")
+REASONS = ("request", "complexity", "second_miss", "frustration", "identification_failed", "no_automation",
+           "backend_failure")
 LOCK_SECONDS = 30
 
 
