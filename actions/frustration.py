@@ -16,7 +16,8 @@ _WORDS = re.compile(
     r"\b(?:"
     # Dutch and Flemish
     r"belachelijk|schandalig|schande|waardeloos|waardeloze|klote|kut\w*|godverdomme|verdomme|gvd|tering\w*|"
-    r"ik ben het (?:zat|beu|spuugzat)|ik word gek|ik ben er klaar mee|wat een (?:zooi|puinhoop|bende)|"
+    r"ik ben (?:het|er) (?:\w+ )?(?:zat|beu|spuugzat|kotsbeu)|ik word gek|ik ben er (?:\w+ )?klaar mee|"
+    r"wat een (?:zooi|puinhoop|bende)|"
     r"hoe vaak (?:moet|nog)|(?:al )?voor de (?:derde|vierde|vijfde|zoveelste) keer|zoveelste keer|"
     r"(?:dit|het) is (?:toch )?niet normaal|onbeschoft|amateurs?|prutsers?|"
     # English

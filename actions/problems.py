@@ -30,6 +30,7 @@ from actions.common import (
 )
 from actions.cases import CASE_SOLVERS
 from actions.follow_up import answer_follow_up, repeated_case
+from actions.frustration import frustrated
 from actions.identity import identify_now
 from actions.solvers import Outcome
 
@@ -42,6 +43,14 @@ def _problem_text(tracker: Tracker) -> Optional[str]:
     if text.startswith("/"):
         return tracker.get_slot("missed_text")
     return text or None
+
+
+def _complex_reason(tracker: Tracker) -> str:
+    """Why a complex case goes to a person: "frustration" when the customer is fed up after the bot
+    already tried something this conversation ("still can't get in, this is ridiculous"), else
+    "complexity"."""
+    text = (tracker.latest_message or {}).get("text") or ""
+    return "frustration" if tracker.get_slot("bot_attempts") and frustrated(text) else "complexity"
 
 
 def for_a_person(case: str) -> bool:
@@ -90,7 +99,7 @@ class ActionTakeProblem(Action):
 
         if case in CASES_WITHOUT_IDENTITY or is_identified(tracker):
             if for_a_person(case):
-                return events + [SlotSet("handoff_reason", "complexity"), SlotSet("next_step", "handoff")]
+                return events + [SlotSet("handoff_reason", _complex_reason(tracker)), SlotSet("next_step", "handoff")]
             return events + [SlotSet("next_step", "solve")]
         # Identity details in the same message as the problem are used at once.
         tracker.slots["problem_intent"] = case

@@ -109,6 +109,15 @@ class RasaClient:
         await self.resume(conversation_id)
         await self._request("POST", f"{self._conversation(conversation_id)}/execute", "hand-back",
                             params={"output_channel": "latest"}, json={"name": "action_handback"})
+        # /execute runs the action and stops; the bot now listens, as after any of its turns. Without
+        # it the customer's next message follows action_handback instead of action_listen, no rule
+        # matches ("kan ik nog mijn wachtwoord opnieuw instellen" became a best guess) and the core
+        # fallback answers.
+        try:
+            await self._request("POST", f"{self._conversation(conversation_id)}/tracker/events", "hand-back listen",
+                                json={"event": "action", "name": "action_listen"})
+        except RasaError:
+            pass  # handed back all the same; the next message gets the bot's best guess (logged above)
 
     async def announce_agent(self, conversation_id: str, agent_name: str) -> None:
         """Tells the customer, in their language, that a person has joined (``action_agent_joined``).

@@ -441,8 +441,10 @@ async def test_handback_resumes_rasa_and_runs_action_handback(service: Service, 
     assert response.status_code == 200 and response.json()["status"] == "bot"
 
     calls = [(c["path"], c["json"]) for c in fake_rasa.calls("conv-back")][len(ANNOUNCE):]
+    # ...and the bot listens, so the customer's next message is read like any other.
     assert calls == [("/conversations/conv-back/tracker/events", {"event": "resume"}),
-                     ("/conversations/conv-back/execute", {"name": "action_handback"})]
+                     ("/conversations/conv-back/execute", {"name": "action_handback"}),
+                     ("/conversations/conv-back/tracker/events", {"event": "action", "name": "action_listen"})]
     assert fake_rasa.calls("conv-back")[len(ANNOUNCE) + 1]["query"] == {"output_channel": "latest"}
 
     # Nobody may write on a handed-back case; the conversation is the bot's again.

@@ -12,6 +12,7 @@ from tests.unit.test_actions import run, slot_events
 @pytest.mark.parametrize("text", [
     "dit is echt belachelijk, ik heb al drie keer gebeld",
     "ik ben het zat met jullie",
+    "het is er nog steeds niet en ik ben het echt zat",
     "voor de derde keer: mijn internet doet het niet",
     "amai, wat een zooi is dit",
     "this is ridiculous",
@@ -76,3 +77,16 @@ def test_fed_up_after_a_fix_that_did_not_work_gets_a_person_not_the_next_try(tex
     slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
     assert responses(dispatcher) == expected
     assert (slots["next_step"] == "handoff") is (not expected)
+
+
+def test_a_complaint_after_a_fix_that_did_not_work_is_frustration_a_first_complaint_is_complex(domain):
+    from actions.problems import ActionTakeProblem
+
+    known = {"customer_id": "60418825", "customer_name": "Emily Clarke"}
+    angry = "still can't get in, this is ridiculous"
+    _, events = run(ActionTakeProblem(), make_tracker(angry, "complaint", language="en",
+                                                      slots={**known, "bot_attempts": ["account_access:reset link sent"]}),
+                    domain)
+    assert slot_events(events)["handoff_reason"] == "frustration"
+    _, events = run(ActionTakeProblem(), make_tracker(angry, "complaint", language="en", slots=known), domain)
+    assert slot_events(events)["handoff_reason"] == "complexity"
