@@ -58,6 +58,16 @@ def _order(orders: List[Order], wanted: Optional[str], statuses: tuple) -> Optio
     return next((o for o in orders if o.status in statuses), None)
 
 
+def _no_order(dispatcher: CollectingDispatcher, wanted: Optional[str], none_response: str, result: str) -> Outcome:
+    """The order named is not (one of) theirs, or they have none this case applies to."""
+    if wanted:
+        # Also for someone else's order: never reveal that it exists.
+        dispatcher.utter_message(response="utter_order_not_found", order_number=wanted)
+        return Outcome("order_not_found", events=[SlotSet("order_number", None)], next_step="done")
+    dispatcher.utter_message(response=none_response)
+    return Outcome(result, next_step="done")
+
+
 # -- cancel -----------------------------------------------------------------------------------
 def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Still processing: cancelled and refunded now. Shipped: the return started. Delivered: the
@@ -66,11 +76,7 @@ def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
     wanted = tracker.get_slot("order_number")
     order = _order(backend.orders(_customer_id(tracker)), wanted, CANCELLABLE)
     if order is None:
-        if wanted:
-            dispatcher.utter_message(response="utter_order_not_found", order_number=wanted)
-            return Outcome("order_not_found", events=[SlotSet("order_number", None)], next_step="done")
-        dispatcher.utter_message(response="utter_no_cancellable_order")
-        return Outcome("no cancellable order", next_step="done")
+        return _no_order(dispatcher, wanted, "utter_no_cancellable_order", "no cancellable order")
     lang = language(tracker)
     events: List[EventType] = [SlotSet("order_number", order.number)]
     try:
@@ -129,11 +135,7 @@ def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
     orders = backend.orders(_customer_id(tracker))
     order = _order(orders, wanted, ("processing",)) or (None if wanted else _order(orders, None, ("shipped", "late")))
     if order is None:
-        if wanted:
-            dispatcher.utter_message(response="utter_order_not_found", order_number=wanted)
-            return Outcome("order_not_found", events=[SlotSet("order_number", None)], next_step="done")
-        dispatcher.utter_message(response="utter_no_changeable_order")
-        return Outcome("no order to change", next_step="done")
+        return _no_order(dispatcher, wanted, "utter_no_changeable_order", "no order to change")
     events: List[EventType] = [SlotSet("order_number", order.number)]
     lang = language(tracker)
     address, day = tracker.get_slot("delivery_address"), _wanted_day(tracker)

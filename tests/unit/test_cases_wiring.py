@@ -19,17 +19,10 @@ from bot.dates import parse_day
 from tests.unit.conftest import make_tracker, responses
 from tests.unit.test_domain import register_problems
 
-MILA, THOMAS, KEVIN, SANNE, LOTTE = "41726358", "36150482", "52093817", "48213377", "39481726"
+from tests.unit.test_cases import KEVIN, LOTTE, MILA, THOMAS, run  # noqa: F401 (run: the solvers' harness)
+
 THURSDAY = dt.date(2026, 12, 3)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(solver, customer_id=None, text="", language="nl", **slots):
-    dispatcher = CollectingDispatcher()
-    if customer_id:
-        slots["customer_id"] = customer_id
-    outcome = solver(dispatcher, make_tracker(text, slots=slots, language=language))
-    return outcome, dispatcher.messages
 
 
 # -- days and addresses as customers write them ---------------------------------------------------
