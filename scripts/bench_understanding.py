@@ -7,17 +7,15 @@ What it measures (with the current trained model, loaded once in-process):
    undone to the intent it shadowed, and the labels are the intents of the held-out set. Parsed
    here directly so the benchmark does not overwrite results/nlu_{nl,en}/.
 2. External data, read in place from ../shared/eval (evaluation only; see its README):
-   a. Bitext (English): accuracy on the in-scope Bitext intents mapped onto ours
-      (track_order/delivery_period → order_status, get_refund/track_refund/check_refund_policy →
-      request_refund, recover_password → account_access, edit_account/change_shipping_address →
-      change_contact_details, contact_human_agent → request_human, complaint → complaint,
-      contact_customer_service → opening_hours); correct = the predicted intent (after the
-      FallbackClassifier) equals the mapped one. Also the share that falls to nlu_fallback, and
-      the accuracy of the best guess with the fallback undone (the intent the bot would name when
-      it asks to rephrase).
-   b. Bitext out-of-scope intents (all the others): the share NOT mistaken for one of our cases,
-      i.e. the predicted intent is not in actions.common.CASE_INTENTS (out_of_scope,
-      nlu_fallback, request_human, chit-chat all count as "not mistaken").
+   a. Bitext (English): accuracy on the Bitext intents mapped onto ours (BITEXT_IN_SCOPE: the
+      intents that count as right, a knowledge article as "faq/<topic>"); correct = the predicted
+      intent (after the FallbackClassifier; a question of fact only when the ResponseSelector's
+      article is confident enough for actions/knowledge.py to answer it) is one of the mapped ones.
+      Also reported over the 11 Bitext intents mapped when issue 12 was filed, the share that
+      falls to nlu_fallback, and the accuracy of the best guess with the fallback undone.
+   b. Bitext out-of-scope intents (all the others): the share NOT taken for one of our cases or
+      answered with a knowledge article (out_of_scope, nlu_fallback, request_human, chit-chat and
+      an unsure knowledge question all count as "not mistaken").
    c. The same share for the xSID test sentences (voice-assistant requests), per language.
    d. Language detection on the 500 parallel xSID sentences per language: the detector's best
       guess (bot.language.get_detector().detect) equals the file's language, overall and by
@@ -30,8 +28,9 @@ What it measures (with the current trained model, loaded once in-process):
       (target 0), for longer sentences switching is what a clear sentence should do (reported
       as the switch rate).
 
-Targets printed next to the figures: held-out macro F1 ≥ 0.90 per language, Bitext in-scope
-accuracy ≥ 0.85, language detection ≥ 99% per language on xSID.
+Targets printed next to the figures: held-out macro F1 ≥ 0.90 per language (issue 13 asks 0.94),
+Bitext in-scope accuracy ≥ 0.90, Bitext out of scope not taken ≥ 0.85, language detection ≥ 99%
+per language on xSID.
 
 Reproduce (all 8,175 Bitext rows, about 10k messages parsed):
 
