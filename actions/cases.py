@@ -51,11 +51,16 @@ def _latest_text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
 
 
-def _order(orders: List[Order], wanted: Optional[str], statuses: tuple) -> Optional[Order]:
-    """The order named, else the newest one in one of ``statuses``."""
+def _order(orders: List[Order], wanted: Optional[str], statuses: tuple, product: Optional[str] = None) -> Optional[Order]:
+    """The order named, else the newest one in one of ``statuses`` (with the product the customer
+    named, "de bezorgdag van mijn airfryer", when one has it)."""
     if wanted:
         return next((o for o in orders if o.number == wanted), None)
-    return next((o for o in orders if o.status in statuses), None)
+    candidates = [o for o in orders if o.status in statuses]
+    if product:
+        word = product.lower()
+        candidates = [o for o in candidates if any(word in item.lower() for item in o.items)] or candidates
+    return candidates[0] if candidates else None
 
 
 def _no_order(dispatcher: CollectingDispatcher, wanted: Optional[str], none_response: str, result: str) -> Outcome:
@@ -74,7 +79,7 @@ def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
     refund case takes over. Lost: a person."""
     backend = get_backend()
     wanted = tracker.get_slot("order_number")
-    order = _order(backend.orders(_customer_id(tracker)), wanted, CANCELLABLE)
+    order = _order(backend.orders(_customer_id(tracker)), wanted, CANCELLABLE, tracker.get_slot("product"))
     if order is None:
         return _no_order(dispatcher, wanted, "utter_no_cancellable_order", "no cancellable order")
     lang = language(tracker)
@@ -133,7 +138,9 @@ def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
     backend = get_backend()
     wanted = tracker.get_slot("order_number")
     orders = backend.orders(_customer_id(tracker))
-    order = _order(orders, wanted, ("processing",)) or (None if wanted else _order(orders, None, ("shipped", "late")))
+    product = tracker.get_slot("product")
+    order = _order(orders, wanted, ("processing",), product) or (
+        None if wanted else _order(orders, None, ("shipped", "late"), product))
     if order is None:
         return _no_order(dispatcher, wanted, "utter_no_changeable_order", "no order to change")
     events: List[EventType] = [SlotSet("order_number", order.number)]

@@ -90,6 +90,10 @@ class ValidateOrderChangeForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> Dict[Text, Any]:
         text = value if isinstance(value, str) else ""
+        if not text.strip():
+            # The slot emptied by the solver after an unusable day or address (it already said
+            # why): nothing the customer said, so not a miss.
+            return {"order_change": None}
         address, day = address_in_text(text), day_in_text(text)
         if address or day:
             return {"order_change": text, "delivery_address": address,

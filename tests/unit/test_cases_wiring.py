@@ -76,11 +76,25 @@ def test_the_form_reads_a_day_or_an_address_and_asks_once_more():
     assert responses(dispatcher) == ["utter_order_change_not_understood"]
 
 
+def test_the_slot_emptied_after_an_unusable_day_is_not_a_miss():
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker("zaterdag", slots={"customer_id": MILA})
+    assert ValidateOrderChangeForm().validate_order_change(None, dispatcher, tracker, {}) == {"order_change": None}
+    assert dispatcher.messages == []
+
+
 def test_change_order_reads_the_day_from_the_request_itself():
     monday = dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday() + 7)  # Monday in 1-2 weeks
     text = f"kan bestelling 2024121502 op {monday.day}-{monday.month} komen?"
     outcome, messages = run(cases.solve_change_order, MILA, text=text, order_number="2024121502")
     assert responses_of(messages) == ["utter_order_changed"] and outcome.facts["delivery_day"] == monday.isoformat()
+
+
+def test_the_order_with_the_product_named_is_the_one_changed():
+    # Mila has two orders being prepared: a kettle (the newest) and an airfryer.
+    outcome, messages = run(cases.solve_change_order, MILA, text="kan de bezorgdag van mijn airfryer nog veranderen",
+                            product="airfryer")
+    assert outcome.next_step == "collect_order_change" and outcome.events[0]["value"] == "2024121502"
 
 
 def test_change_order_asks_when_the_request_names_nothing():
