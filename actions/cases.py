@@ -395,17 +395,18 @@ def solve_defective_product_with_goodwill(dispatcher: CollectingDispatcher, trac
 _TWICE = re.compile(r"twee ?keer|2 ?keer|2x|dubbel|twice|two times|double|duplicate|2 times", re.IGNORECASE)
 
 
+def _says_charged_twice(tracker: Tracker) -> bool:
+    return any(_TWICE.search(text) for text in (_latest_text(tracker), tracker.get_slot("problem_description") or ""))
+
+
 def bot_tries_first(tracker: Tracker) -> bool:
     """A complex case the bot may still solve itself: a double charge ("twee keer afgeschreven")."""
-    if tracker.get_slot("problem_intent") != "billing_dispute":
-        return False
-    return any(_TWICE.search(text) for text in (_latest_text(tracker), tracker.get_slot("problem_description") or ""))
+    return tracker.get_slot("problem_intent") == "billing_dispute" and _says_charged_twice(tracker)
 
 
 def solve_billing_dispute(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Charged twice and the backend sees it: refunded now. Any other billing dispute: a person."""
-    texts = (_latest_text(tracker), tracker.get_slot("problem_description") or "")
-    if any(_TWICE.search(text) for text in texts):
+    if _says_charged_twice(tracker):
         return solve_double_charge(dispatcher, tracker)
     return Outcome("billing dispute for a person", handoff_reason="complexity")
 

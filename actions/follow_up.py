@@ -234,11 +234,12 @@ def repeated_case(tracker: Tracker, case: str) -> Optional[str]:
 def answer_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, topic: str, kind: str) -> List[EventType]:
     """Answers a follow-up of ``kind`` about ``topic``; the events end with ``next_step``."""
     events: List[EventType] = []
-    if kind == "not_solved" and frustrated((tracker.latest_message or {}).get("text") or ""):
+    fed_up = frustrated((tracker.latest_message or {}).get("text") or "")
+    if kind == "not_solved" and fed_up:
         # Still not solved, and fed up: no next thing to try, a person takes it from here.
-        attempts = list(tracker.get_slot("bot_attempts") or []) + [f"{topic}:follow_up_not_solved (customer fed up)"]
-        return events + [SlotSet("bot_attempts", attempts), SlotSet("problem_intent", topic),
-                         SlotSet("handoff_reason", "frustration"), SlotSet("next_step", "handoff")]
+        return events + [record_attempt(tracker, f"{topic}:follow_up_not_solved (customer fed up)"),
+                         SlotSet("problem_intent", topic), SlotSet("handoff_reason", "frustration"),
+                         SlotSet("next_step", "handoff")]
     handler = HANDLERS[topic]
     try:
         answer = handler(dispatcher, tracker, kind, dict(tracker.get_slot("topic_facts") or {}))
@@ -253,7 +254,7 @@ def answer_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, topic: 
     if answer.handoff_reason:
         # The agent's card shows the case as the topic, not "ask_when"; a customer who says it
         # still does not work and is fed up is handed over for that reason.
-        reason = "frustration" if frustrated((tracker.latest_message or {}).get("text") or "") else answer.handoff_reason
+        reason = "frustration" if fed_up else answer.handoff_reason
         return events + [SlotSet("problem_intent", topic), SlotSet("handoff_reason", reason),
                          SlotSet("next_step", "handoff")]
     return events + [SlotSet("next_step", "done")]
