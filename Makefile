@@ -8,9 +8,13 @@ HPY := .venv-handoff/bin/python
 RASA := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m rasa
 BENCH := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY)
 PYTEST := PYTHONPATH=$(CURDIR) TF_CPP_MIN_LOG_LEVEL=2 RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 $(PY) -m pytest
+# What mypy checks in each environment: the scripts that import handoff/ run in .venv-handoff.
+HANDOFF_SCRIPTS := scripts/insights.py scripts/bench_consumer.py
+MYPY_BOT := bot actions contract $(filter-out $(HANDOFF_SCRIPTS),$(wildcard scripts/*.py))
+MYPY_HANDOFF := handoff contract tests/fakes $(HANDOFF_SCRIPTS)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train run shell seed validate bench erase insights retention test test-unit test-handoff test-browser test-nlu test-stories test-e2e chaos clean
+.PHONY: help install train run shell seed validate bench erase insights retention lint test test-unit test-handoff test-browser test-nlu test-stories test-e2e chaos clean
 
 help: ## List the targets with a one-line description
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,7 +44,13 @@ validate: $(PY) ## Check domain, data and config for inconsistencies
 	@$(RASA) data validate --domain domain --data data --config config.yml 2>&1 \
 	  | grep -v "is not used in any story or rule" ; exit $${PIPESTATUS[0]}
 
-test: $(PY) ## The whole suite: validation, unit, handoff API, browser, NLU hold-out, stories, end to end, faults
+lint: $(PY) ## ruff over the tree; mypy on each environment's packages (settings in pyproject.toml)
+	@$(PY) -m ruff check --quiet .
+	@$(PY) -m mypy $(MYPY_BOT)
+	@$(HPY) -m mypy $(MYPY_HANDOFF)
+
+test: $(PY) ## The whole suite: lint, validation, unit, handoff API, browser, NLU hold-out, stories, end to end, faults
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory validate
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-handoff
@@ -90,12 +100,12 @@ erase: $(PY) ## Erase one customer everywhere (AVG/GDPR): make erase CUSTOMER=48
 	@test -n "$(CUSTOMER)" || { echo "usage: make erase CUSTOMER=<customer number> [PHONE=<phone number>]" >&2; exit 2; }
 	@PYTHONPATH=$(CURDIR) $(PY) -m scripts.erase_customer --customer "$(CUSTOMER)" $(if $(PHONE),--phone "$(PHONE)")
 
-insights: ## What customers contact us about, outcomes, repeats, waits: make insights [PERIOD=30d] [CSV=file.csv] [LANGUAGE=nl] [CHANNEL=whatsapp]
+insights: ## What customers contact us about, outcomes, repeats, waits, promises: make insights [PERIOD=30d] [CSV=file.csv] [LANGUAGE=nl] [CHANNEL=whatsapp]
 	@PYTHONPATH=$(CURDIR) $(HPY) -m scripts.insights --period "$(or $(PERIOD),7d)" $(if $(CSV),--csv "$(CSV)") \
 	  $(if $(filter command line,$(origin LANGUAGE)),--language "$(LANGUAGE)") $(if $(CHANNEL),--channel "$(CHANNEL)")
 
 retention: ## Delete transcripts and closed cases older than RETENTION_DAYS now (the service also does it hourly)
-	@PYTHONPATH=$(CURDIR) $(HPY) -m handoff.privacy sweep
+	@PYTHONPATH=$(CURDIR) $(HPY) -m handoff.erasure sweep
 
 clean: ## Remove models, results and local state (var/)
 	rm -rf models results var

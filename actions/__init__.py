@@ -2,7 +2,7 @@
 
 # rasa-sdk has configured logging before it imports this package: mask personal data (e-mail,
 # phone, postcode, IBAN) in the action server's log output.
-from bot import log_masking as _log_masking
+from contract import log_masking as _log_masking
 
 _log_masking.install()
 

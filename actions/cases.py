@@ -22,9 +22,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import Invoice, NotEligible, NotFound, Order, get_backend
+from actions.backend import Invoice, NotEligible, NotFound, Order, get_async_backend
 from actions.common import format_date, format_money, is_identified, language
-from actions.identifiers import mask_email
+from actions.identifier_parsing import mask_email
 from actions.order_change import MAX_ORDER_CHANGE_ATTEMPTS, address_in_text, day_in_text
 from actions.solvers import (
     SOLVERS,
@@ -74,24 +74,25 @@ def _no_order(dispatcher: CollectingDispatcher, wanted: Optional[str], none_resp
 
 
 # -- cancel -----------------------------------------------------------------------------------
-def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Still processing: cancelled and refunded now. Shipped: the return started. Delivered: the
     refund case takes over. Lost: a person."""
-    backend = get_backend()
+    backend = get_async_backend()
     wanted = tracker.get_slot("order_number")
-    order = _order(backend.orders(_customer_id(tracker)), wanted, CANCELLABLE, tracker.get_slot("product"))
+    order = _order(await backend.orders(_customer_id(tracker)), wanted, CANCELLABLE, tracker.get_slot("product"))
     if order is None:
         return _no_order(dispatcher, wanted, "utter_no_cancellable_order", "no cancellable order")
     lang = language(tracker)
     events: List[EventType] = [SlotSet("order_number", order.number)]
     try:
-        cancellation = backend.cancel_order(_customer_id(tracker), order.number, conversation_id=tracker.sender_id)
+        cancellation = await backend.cancel_order(_customer_id(tracker), order.number,
+                                                  conversation_id=tracker.sender_id)
     except NotEligible as refusal:
         if refusal.reason == "delivered":
             dispatcher.utter_message(response="utter_cancel_delivered", order_number=order.number)
             # A delivered order is returned for a refund, in the same turn.
             tracker.slots["order_number"] = order.number
-            refund = solve_request_refund(dispatcher, tracker)
+            refund = await solve_request_refund(dispatcher, tracker)
             return Outcome(f"cancel {order.number}: delivered; {refund.result}", handoff_reason=refund.handoff_reason,
                            events=events + refund.events, facts=refund.facts)
         return Outcome(f"cancel {order.number}: {refusal.reason}", handoff_reason="complexity", events=events)
@@ -130,14 +131,14 @@ def _wanted_day(tracker: Tracker) -> Optional[dt.date]:
         return None
 
 
-def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """A new delivery address and/or day for an order not yet shipped; refused, with the
     tracking, once it has."""
     if int(tracker.get_slot("order_change_attempts") or 0) >= MAX_ORDER_CHANGE_ATTEMPTS:
         return Outcome("new address or day not understood twice", handoff_reason="second_miss")
-    backend = get_backend()
+    backend = get_async_backend()
     wanted = tracker.get_slot("order_number")
-    orders = backend.orders(_customer_id(tracker))
+    orders = await backend.orders(_customer_id(tracker))
     product = tracker.get_slot("product")
     order = _order(orders, wanted, ("processing",), product) or (
         None if wanted else _order(orders, None, ("shipped", "late"), product))
@@ -155,7 +156,8 @@ def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
     try:
         if order.status != "processing":
             raise NotEligible("already_shipped" if order.status != "cancelled" else "cancelled")
-        change = backend.change_order(_customer_id(tracker), order.number, address=address or None, delivery_day=day)
+        change = await backend.change_order(_customer_id(tracker), order.number, address=address or None,
+                                            delivery_day=day)
     except NotEligible as refusal:
         dispatcher.utter_message(response="utter_order_change_too_late", order_number=order.number,
                                  carrier=order.carrier or "", tracking=order.tracking or "",
@@ -165,7 +167,7 @@ def solve_change_order(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
     except ValueError:
         response = "utter_order_change_bad_day" if day and not address else "utter_order_change_bad_address"
         dispatcher.utter_message(response=response, order_number=order.number,
-                                 days=backend.service_policy().delivery_days_ahead)
+                                 days=(await backend.service_policy()).delivery_days_ahead)
         return Outcome(f"change {order.number}: not usable", events=events + [SlotSet("delivery_day", None),
                                                                                SlotSet("delivery_address", None),
                                                                                SlotSet("order_change", None)],
@@ -192,10 +194,10 @@ def _pick_invoice(invoices: List[Invoice], tracker: Tracker) -> Optional[Invoice
     return invoices[0] if invoices else None
 
 
-def solve_invoice(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_invoice(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """A copy to the e-mail address on file when asked for one, else the amount and date."""
-    backend = get_backend()
-    invoice = _pick_invoice(backend.invoices(_customer_id(tracker)), tracker)
+    backend = get_async_backend()
+    invoice = _pick_invoice(await backend.invoices(_customer_id(tracker)), tracker)
     if invoice is None:
         dispatcher.utter_message(response="utter_no_invoice")
         return Outcome("no invoice found", next_step="done")
@@ -205,17 +207,17 @@ def solve_invoice(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome
     facts = {"invoice_number": invoice.number, "amount_cents": invoice.amount_cents,
              "issued_on": _iso(invoice.issued_on)}
     if _COPY_WORDS.search(_latest_text(tracker)) or _COPY_WORDS.search(tracker.get_slot("problem_description") or ""):
-        copy = backend.send_invoice_copy(_customer_id(tracker), invoice.number)
+        copy = await backend.send_invoice_copy(_customer_id(tracker), invoice.number)
         dispatcher.utter_message(response="utter_invoice_copy_sent", masked_email=copy.masked_email, **details)
         return Outcome(f"invoice {invoice.number} copy sent", facts={**facts, "masked_email": copy.masked_email})
     dispatcher.utter_message(response=f"utter_invoice_details_{invoice.status}", **details)
     return Outcome(f"invoice {invoice.number} details given", facts=facts)
 
 
-def solve_failed_payment(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_failed_payment(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """What to do now, and how long the order is kept for it."""
     try:
-        failed = get_backend().failed_payment(_customer_id(tracker), tracker.get_slot("order_number"))
+        failed = await get_async_backend().failed_payment(_customer_id(tracker), tracker.get_slot("order_number"))
     except NotFound:
         dispatcher.utter_message(response="utter_no_failed_payment")
         return Outcome("no failed payment found", next_step="done")
@@ -228,11 +230,11 @@ def solve_failed_payment(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
                    facts={"order_number": failed.order_number, "kept_until": _iso(failed.kept_until)})
 
 
-def solve_double_charge(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_double_charge(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """A double charge found is refunded now; none found: a person looks into it."""
     try:
-        refund = get_backend().refund_duplicate_charge(_customer_id(tracker), tracker.get_slot("order_number"),
-                                                       conversation_id=tracker.sender_id)
+        refund = await get_async_backend().refund_duplicate_charge(
+            _customer_id(tracker), tracker.get_slot("order_number"), conversation_id=tracker.sender_id)
     except NotFound:
         return Outcome("no double charge found", handoff_reason="complexity")
     lang = language(tracker)
@@ -245,22 +247,24 @@ def solve_double_charge(dispatcher: CollectingDispatcher, tracker: Tracker) -> O
 
 
 # -- account, newsletter, feedback ------------------------------------------------------------------
-def solve_create_account(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_create_account(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """A sign-up link with a one-time token; a known customer already has an account."""
     if is_identified(tracker):
-        customer = get_backend().get_customer(_customer_id(tracker))
+        customer = await get_async_backend().get_customer(_customer_id(tracker))
         dispatcher.utter_message(response="utter_account_exists",
                                  masked_email=mask_email(customer.email if customer else None))
         return Outcome("already has an account", next_step="done")
-    link = get_backend().signup_link()
-    dispatcher.utter_message(response="utter_signup_link", signup_url=link.url,
-                             hours=get_backend().service_policy().signup_token_hours)
+    backend = get_async_backend()
+    link = await backend.signup_link()
+    policy = await backend.service_policy()
+    dispatcher.utter_message(response="utter_signup_link", signup_url=link.url, hours=policy.signup_token_hours)
     return Outcome("sign-up link sent", facts={"expires_at": link.expires_at.isoformat()})
 
 
-def solve_delete_account(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_delete_account(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """The erasure request recorded, with the date it is done (a promise)."""
-    request = get_backend().request_account_deletion(_customer_id(tracker), conversation_id=tracker.sender_id)
+    request = await get_async_backend().request_account_deletion(_customer_id(tracker),
+                                                                 conversation_id=tracker.sender_id)
     dispatcher.utter_message(response="utter_account_deletion_recorded", reference=request.reference,
                              due_date=format_date(request.due_on, language(tracker)))
     return Outcome(f"erasure request {request.reference}",
@@ -273,20 +277,20 @@ _UNSUBSCRIBE = re.compile(r"\b(?:af ?melden|uitschrijven|uit ?zetten|opzeggen|st
                           r"opt.?out|remove|no more|don'?t want|do not want|off)\b|\baf\b", re.IGNORECASE)
 
 
-def solve_newsletter(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_newsletter(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Off the newsletter now (what most ask), or on it when they ask to subscribe; confirmed."""
     text = _latest_text(tracker) or tracker.get_slot("problem_description") or ""
     if _SUBSCRIBE.search(text) and not _UNSUBSCRIBE.search(text):
-        subscribed = get_backend().subscribe_newsletter(_customer_id(tracker))
+        subscribed = await get_async_backend().subscribe_newsletter(_customer_id(tracker))
         dispatcher.utter_message(response="utter_newsletter_subscribed" if subscribed
                                  else "utter_newsletter_already_subscribed")
         return Outcome("subscribed" if subscribed else "was subscribed", facts={"subscribed": True})
-    return solve_newsletter_unsubscribe(dispatcher, tracker)
+    return await solve_newsletter_unsubscribe(dispatcher, tracker)
 
 
-def solve_newsletter_unsubscribe(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_newsletter_unsubscribe(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Off the newsletter now, confirmed; "already" when they were not on it."""
-    result = get_backend().unsubscribe_newsletter(_customer_id(tracker))
+    result = await get_async_backend().unsubscribe_newsletter(_customer_id(tracker))
     response = "utter_newsletter_unsubscribed" if result.was_subscribed else "utter_newsletter_already_unsubscribed"
     dispatcher.utter_message(response=response)
     return Outcome("unsubscribed" if result.was_subscribed else "was not subscribed", facts={"unsubscribed": True})
@@ -307,22 +311,22 @@ def announces_feedback(text: str) -> bool:
     return bool(_ANNOUNCES_FEEDBACK.match(text or "")) and len(text.split()) <= 12
 
 
-def solve_feedback(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_feedback(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Kept verbatim for the team, with the customer when known; asked for when only announced."""
     text = tracker.get_slot("feedback_text") or _latest_text(tracker)
     if not text.strip() or text.startswith("/"):
         return Outcome("no feedback text", next_step="done")
     if not tracker.get_slot("feedback_text") and announces_feedback(text):
         return Outcome("asked for the feedback", next_step="collect_feedback")
-    get_backend().add_feedback(text, language(tracker), tracker.get_latest_input_channel() or "unknown",
-                               customer_id=_customer_id(tracker) if is_identified(tracker) else None,
-                               conversation_id=tracker.sender_id)
+    await get_async_backend().add_feedback(text, language(tracker), tracker.get_latest_input_channel() or "unknown",
+                                           customer_id=_customer_id(tracker) if is_identified(tracker) else None,
+                                           conversation_id=tracker.sender_id)
     dispatcher.utter_message(response="utter_feedback_thanks")
     return Outcome("feedback kept", events=[SlotSet("feedback_text", None)])
 
 
 # -- goodwill ----------------------------------------------------------------------------------------
-def offer_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, event_id: str,
+async def offer_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str, event_id: str,
                    repeat_contact: bool = False) -> Outcome:
     """The gesture the policy gives for this event, offered unasked (once per event).
 
@@ -330,10 +334,10 @@ def offer_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker, reason: s
     """
     if reason not in GOODWILL_REASONS:
         raise ValueError(f"unknown goodwill reason {reason!r}")
-    backend = get_backend()
+    backend = get_async_backend()
     try:
-        gesture = backend.grant_goodwill(_customer_id(tracker), reason, str(event_id), repeat_contact=repeat_contact,
-                                         conversation_id=tracker.sender_id)
+        gesture = await backend.grant_goodwill(_customer_id(tracker), reason, str(event_id),
+                                               repeat_contact=repeat_contact, conversation_id=tracker.sender_id)
     except (NotEligible, NotFound) as refusal:
         return Outcome(f"no goodwill for {reason} {event_id}: {getattr(refusal, 'reason', 'not found')}")
     lang = language(tracker)
@@ -347,7 +351,7 @@ def offer_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker, reason: s
         "valid_until": format_date(gesture.valid_until, lang), "hours": gesture.hours or 0,
     }
     if gesture.extra_category:
-        offer = backend.service_policy().defect_extras.get(gesture.extra_category)
+        offer = (await backend.service_policy()).defect_extras.get(gesture.extra_category)
         args.update(extra_nl=offer.nl if offer else gesture.description, extra_en=offer.en if offer else gesture.description)
     response = "utter_goodwill_already_granted" if gesture.already_granted else f"utter_goodwill_{gesture.kind}"
     dispatcher.utter_message(response=response, **args)
@@ -370,26 +374,28 @@ def _with_goodwill(outcome: Outcome, goodwill: Optional[Outcome]) -> Outcome:
                    facts={**outcome.facts, **goodwill.facts})
 
 
-def solve_report_outage_with_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_report_outage_with_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """A known outage explained, and a credit offered when it lasts longer than the policy's hours."""
-    outcome = solve_report_outage(dispatcher, tracker)
+    outcome = await solve_report_outage(dispatcher, tracker)
     outage = outcome.facts.get("outage_id")
-    return _with_goodwill(outcome, offer_goodwill(dispatcher, tracker, "outage", str(outage)) if outage else None)
+    return _with_goodwill(outcome, await offer_goodwill(dispatcher, tracker, "outage", str(outage)) if outage else None)
 
 
-def solve_order_status_with_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_order_status_with_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """The order's status, and a gesture for a late or lost one."""
-    outcome = solve_order_status(dispatcher, tracker)
+    outcome = await solve_order_status(dispatcher, tracker)
     reason = {"late": "late_order", "lost": "lost_order"}.get(outcome.facts.get("status") or "")
     number = outcome.facts.get("order_number")
-    return _with_goodwill(outcome, offer_goodwill(dispatcher, tracker, reason, number) if reason and number else None)
+    goodwill = await offer_goodwill(dispatcher, tracker, reason, number) if reason and number else None
+    return _with_goodwill(outcome, goodwill)
 
 
-def solve_defective_product_with_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_defective_product_with_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """The replacement, and an extra from the customer's own purchases when they buy it regularly."""
-    outcome = solve_defective_product(dispatcher, tracker)
+    outcome = await solve_defective_product(dispatcher, tracker)
     purchase = outcome.facts.get("purchase_id")
-    return _with_goodwill(outcome, offer_goodwill(dispatcher, tracker, "defect", str(purchase)) if purchase else None)
+    goodwill = await offer_goodwill(dispatcher, tracker, "defect", str(purchase)) if purchase else None
+    return _with_goodwill(outcome, goodwill)
 
 
 _TWICE = re.compile(r"twee ?keer|2 ?keer|2x|dubbel|twice|two times|double|duplicate|2 times", re.IGNORECASE)
@@ -404,14 +410,14 @@ def bot_tries_first(tracker: Tracker) -> bool:
     return tracker.get_slot("problem_intent") == "billing_dispute" and _says_charged_twice(tracker)
 
 
-def solve_billing_dispute(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_billing_dispute(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Charged twice and the backend sees it: refunded now. Any other billing dispute: a person."""
     if _says_charged_twice(tracker):
-        return solve_double_charge(dispatcher, tracker)
+        return await solve_double_charge(dispatcher, tracker)
     return Outcome("billing dispute for a person", handoff_reason="complexity")
 
 
-def _event_to_compensate(tracker: Tracker) -> Optional[tuple]:
+async def _event_to_compensate(tracker: Tracker) -> Optional[tuple]:
     """(reason, event id) of what was just discussed, else of the customer's outage or late order."""
     facts = tracker.get_slot("topic_facts") or {}
     topic = tracker.get_slot("last_topic")
@@ -421,14 +427,15 @@ def _event_to_compensate(tracker: Tracker) -> Optional[tuple]:
         return ("late_order" if facts["status"] == "late" else "lost_order"), str(facts["order_number"])
     if topic == "defective_product" and facts.get("purchase_id"):
         return "defect", str(facts["purchase_id"])
-    backend = get_backend()
-    customer = backend.get_customer(_customer_id(tracker))
+    backend = get_async_backend()
+    customer = await backend.get_customer(_customer_id(tracker))
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=OUTAGE_LOOKBACK_DAYS)
-    outages = backend.outages_since(customer.postcode, since) if customer else []
+    outages = await backend.outages_since(customer.postcode, since) if customer else []
     if outages:
         # The longest one is the one they mean.
         return "outage", str(max(outages, key=_outage_hours).id)
-    order = next((o for o in backend.orders(_customer_id(tracker)) if o.status in ("late", "lost")), None)
+    orders = await backend.orders(_customer_id(tracker))
+    order = next((o for o in orders if o.status in ("late", "lost")), None)
     if order is not None:
         return ("late_order" if order.status == "late" else "lost_order"), order.number
     return None
@@ -439,14 +446,14 @@ def _outage_hours(outage) -> float:
     return (end - outage.started_at).total_seconds() / 3600 if outage.started_at else 0.0
 
 
-def solve_request_compensation(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_request_compensation(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """"Ik wil een vergoeding": the policy's gesture for the event, once; or why there is none."""
-    event = _event_to_compensate(tracker)
+    event = await _event_to_compensate(tracker)
     if event is None:
         dispatcher.utter_message(response="utter_no_goodwill")
         return Outcome("no event to compensate found", next_step="done")
     reason, event_id = event
-    outcome = offer_goodwill(dispatcher, tracker, reason, event_id)
+    outcome = await offer_goodwill(dispatcher, tracker, reason, event_id)
     if not outcome.facts and not outcome.handoff_reason:
         # The policy gives nothing for it (an outage shorter than the policy's hours).
         dispatcher.utter_message(response="utter_goodwill_not_eligible")

@@ -8,8 +8,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.dates import format_date, format_fix_time  # noqa: F401 (the actions' date wording)
 from bot.language import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
+from contract.dates import format_date, format_fix_time  # noqa: F401 (the actions' date wording)
 
 # Cases the bot solves itself (after identification where needed), and cases for a person.
 SIMPLE_CASES = (
@@ -161,7 +161,7 @@ def outage_notice_once(
     return [SlotSet("outage_notified", True), *remember_topic("report_outage", {"postcode": postcode})]
 
 
-def proactive_outage_notice(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[str, Any]]:
+async def proactive_outage_notice(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[str, Any]]:
     """For an identified customer not yet told: checks their address for an outage and says so.
 
     A backend failure here is not the customer's problem: the notice is skipped, the
@@ -169,11 +169,12 @@ def proactive_outage_notice(dispatcher: CollectingDispatcher, tracker: Tracker) 
     """
     if not is_identified(tracker) or tracker.get_slot("outage_notified"):
         return []
-    from actions.backend import BackendUnavailable, get_backend
+    from actions.backend import BackendUnavailable, get_async_backend
 
     try:
-        customer = get_backend().get_customer(str(tracker.get_slot("customer_id")))
-        outages = get_backend().outages_at(customer.postcode) if customer else []
+        backend = get_async_backend()
+        customer = await backend.get_customer(str(tracker.get_slot("customer_id")))
+        outages = await backend.outages_at(customer.postcode) if customer else []
     except BackendUnavailable:
         return []
     return outage_notice_once(dispatcher, tracker, customer.postcode, outages) if customer else []

@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import BackendUnavailable, get_backend
+from actions.backend import BackendUnavailable, get_async_backend
 from actions.common import (
     disclose_once,
     format_date,
@@ -31,7 +31,7 @@ from actions.common import (
     remember_topic,
 )
 from actions.frustration import frustrated
-from actions.identifiers import mask_email
+from actions.identifier_parsing import mask_email
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +59,12 @@ def _said_before(tracker: Tracker, topic: str, what: str) -> bool:
 
 
 # -- one function per topic ------------------------------------------------------------------
-def outage(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+async def outage(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
     """The outage at the customer's address: its fix time from the backend, now."""
-    customer = get_backend().get_customer(str(tracker.get_slot("customer_id")))
+    customer = await get_async_backend().get_customer(str(tracker.get_slot("customer_id")))
     if customer is None:
         raise BackendUnavailable("verified customer not found")
-    outages = get_backend().outages_at(customer.postcode)
+    outages = await get_async_backend().outages_at(customer.postcode)
     if facts.get("restart_advised") and not facts.get("outage_id"):
         outages = []  # the outage there is of another service than the customer's problem
     lang = language(tracker)
@@ -90,10 +90,10 @@ def outage(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts:
     return Answer("no outage known")
 
 
-def order(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+async def order(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
     """The order just looked up, as the backend knows it now."""
     number = facts.get("order_number") or tracker.get_slot("order_number")
-    orders = get_backend().orders(str(tracker.get_slot("customer_id")))
+    orders = await get_async_backend().orders(str(tracker.get_slot("customer_id")))
     found = next((o for o in orders if o.number == number), None)
     if found is None:
         return Answer("order no longer found", handoff_reason="complexity")
@@ -127,7 +127,7 @@ def order(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: 
     return Answer(f"order {found.number} {found.status}")
 
 
-def replacement(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+async def replacement(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
     """The replacement just sent."""
     if not facts.get("reference"):
         return Answer("no replacement to follow up", handoff_reason="complexity")
@@ -142,7 +142,7 @@ def replacement(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, f
     return Answer(f"replacement {facts['reference']} restated")
 
 
-def refund(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+async def refund(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
     """The refund just granted: when the money arrives."""
     if not facts.get("reference"):
         return Answer("no refund to follow up", handoff_reason="complexity")
@@ -160,19 +160,19 @@ def refund(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts:
     return Answer(f"refund {facts['reference']} restated")
 
 
-def account(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+async def account(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
     """The reset link: where it went; no mail the first time → a new link, the second → a person."""
     if kind == "not_solved":
         if _said_before(tracker, "account_access", "not_solved"):
             return Answer("reset link still not working", handoff_reason="complexity")
-        reset = get_backend().reset_password(str(tracker.get_slot("customer_id")))
+        reset = await get_async_backend().reset_password(str(tracker.get_slot("customer_id")))
         dispatcher.utter_message(response="utter_follow_up_account_resent", masked_email=mask_email(reset.email))
         return Answer("new reset link sent")
     dispatcher.utter_message(response="utter_follow_up_account_access", masked_email=facts.get("masked_email") or "")
     return Answer("reset link restated")
 
 
-def contact(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+async def contact(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
     """A changed contact detail takes effect at once."""
     if kind == "not_solved":
         return Answer(f"{facts.get('field')} change not right", handoff_reason="complexity")
@@ -180,13 +180,13 @@ def contact(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts
     return Answer("change restated")
 
 
-def opening_hours(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
+async def opening_hours(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, facts: Dict[str, Any]) -> Answer:
     """A question after the opening hours is about the opening hours."""
     dispatcher.utter_message(response="utter_opening_hours")
     return Answer("opening hours restated")
 
 
-Handler = Callable[[CollectingDispatcher, Tracker, str, Dict[str, Any]], Answer]
+Handler = Callable[[CollectingDispatcher, Tracker, str, Dict[str, Any]], Awaitable[Answer]]
 HANDLERS: Dict[str, Handler] = {
     "report_outage": outage,
     "order_status": order,
@@ -231,7 +231,9 @@ def repeated_case(tracker: Tracker, case: str) -> Optional[str]:
     return REPEAT_MEANS[case]
 
 
-def answer_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, topic: str, kind: str) -> List[EventType]:
+async def answer_follow_up(
+    dispatcher: CollectingDispatcher, tracker: Tracker, topic: str, kind: str
+) -> List[EventType]:
     """Answers a follow-up of ``kind`` about ``topic``; the events end with ``next_step``."""
     events: List[EventType] = []
     fed_up = frustrated((tracker.latest_message or {}).get("text") or "")
@@ -242,7 +244,7 @@ def answer_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker, topic: 
                          SlotSet("next_step", "handoff")]
     handler = HANDLERS[topic]
     try:
-        answer = handler(dispatcher, tracker, kind, dict(tracker.get_slot("topic_facts") or {}))
+        answer = await handler(dispatcher, tracker, kind, dict(tracker.get_slot("topic_facts") or {}))
     except BackendUnavailable as error:
         logger.warning("backend unavailable for a follow-up on %s: %s", topic, error)
         dispatcher.utter_message(response="utter_backend_unavailable")
@@ -279,4 +281,4 @@ class ActionFollowUp(Action):
                 return events + [SlotSet("handoff_reason", "second_miss"), SlotSet("next_step", "handoff")]
             dispatcher.utter_message(response="utter_follow_up_no_topic")
             return events + [SlotSet("follow_up_asked", True), SlotSet("next_step", "done")]
-        return events + answer_follow_up(dispatcher, tracker, topic, kind)
+        return events + await answer_follow_up(dispatcher, tracker, topic, kind)

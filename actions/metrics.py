@@ -9,7 +9,7 @@ service's, never published) and time:
   (the configured ``KLANTCONTACT_BACKEND`` class's ``CustomerBackend`` methods); ``outcome`` is
   ``ok``, ``unavailable`` (``BackendUnavailable``) or ``error``;
 - ``helder_actions_handoff_call_seconds{outcome}``: the calls that open a case at the handoff
-  service (actions/handoff.py), ``ok`` or ``error``.
+  service (actions/escalation.py), ``ok`` or ``error``.
 
 Without prometheus-client installed the module does nothing (a warning when a port is set), so an
 environment that lacks it keeps working.

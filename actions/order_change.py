@@ -16,8 +16,8 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.identifiers import parse_postcode
-from bot.dates import parse_day
+from actions.day_parsing import parse_day
+from actions.identifier_parsing import parse_postcode
 
 # A second answer that names neither an address nor a day goes to a person (service rule 5).
 MAX_ORDER_CHANGE_ATTEMPTS = 2

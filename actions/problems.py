@@ -31,7 +31,7 @@ from actions.common import (
 from actions.cases import CASE_SOLVERS
 from actions.follow_up import answer_follow_up, repeated_case
 from actions.frustration import frustrated
-from actions.identity import identify_now
+from actions.identification import identify_now
 from actions.solvers import Outcome
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class ActionTakeProblem(Action):
         repeat = repeated_case(tracker, case)
         if repeat:
             # Told again after the bot handled it: the next step, never the same answer.
-            return events + answer_follow_up(dispatcher, tracker, case, repeat)
+            return events + await answer_follow_up(dispatcher, tracker, case, repeat)
 
         continuing = case == tracker.get_slot("problem_intent")
         events += [SlotSet("problem_intent", case), SlotSet("suggested_intent", None)]
@@ -95,7 +95,7 @@ class ActionTakeProblem(Action):
             events.append(SlotSet("problem_description", _problem_text(tracker)))
         if not continuing and case not in CASES_WITHOUT_CONFIRMATION:
             dispatcher.utter_message(response=f"utter_understood_{case}")
-        events += proactive_outage_notice(dispatcher, tracker)
+        events += await proactive_outage_notice(dispatcher, tracker)
 
         if case in CASES_WITHOUT_IDENTITY or is_identified(tracker):
             if for_a_person(case):
@@ -103,7 +103,7 @@ class ActionTakeProblem(Action):
             return events + [SlotSet("next_step", "solve")]
         # Identity details in the same message as the problem are used at once.
         tracker.slots["problem_intent"] = case
-        found, status = identify_now(dispatcher, tracker)
+        found, status = await identify_now(dispatcher, tracker)
         events += found
         if status == "verified":
             if for_a_person(case):
@@ -162,7 +162,7 @@ class ActionSolveProblem(Action):
                 SlotSet("next_step", "handoff"),
             ]
         try:
-            outcome: Outcome = solver(dispatcher, tracker)
+            outcome: Outcome = await solver(dispatcher, tracker)
         except BackendUnavailable as error:
             logger.warning("backend unavailable while solving %s: %s", case, error)
             dispatcher.utter_message(response="utter_backend_unavailable")

@@ -10,8 +10,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.channel_identity import identify_from_channel
 from actions.common import IDENTITY_SLOTS, acknowledged_last, latest_user_metadata, proactive_outage_notice
+from actions.identity_from_channel import identify_from_channel
 from actions.waiting import while_waiting
 from bot.language import (
     Detection,
@@ -61,9 +61,9 @@ class ActionSessionStart(Action):
         return events
 
 
-def identity_events(tracker: Tracker) -> List[EventType]:
+async def identity_events(tracker: Tracker) -> List[EventType]:
     """Identity slots when the channel vouches for the customer (WhatsApp phone, shop token)."""
-    found = identify_from_channel(latest_user_metadata(tracker), tracker.get_latest_input_channel())
+    found = await identify_from_channel(latest_user_metadata(tracker), tracker.get_latest_input_channel())
     if found is None:
         return []
     customer, method = found
@@ -111,9 +111,9 @@ class ActionObserveTurn(Action):
             if register != tracker.get_slot("register"):
                 events.append(SlotSet("register", register))
         if not tracker.get_slot("customer_id"):
-            events += identity_events(tracker)
+            events += await identity_events(tracker)
         # While a case waits for a person, no policy runs: acknowledge and take identity here.
-        events += while_waiting(dispatcher, tracker)
+        events += await while_waiting(dispatcher, tracker)
         intent = (latest.get("intent") or {}).get("name")
         # A bare "no" after "did you mean ...?" is no progress: it does not reset the count.
         if intent not in ("nlu_fallback", "deny") and tracker.get_slot("consecutive_misses"):
@@ -132,9 +132,9 @@ class ActionGreet(Action):
     ) -> List[EventType]:
         if tracker.get_slot("disclosed"):
             dispatcher.utter_message(response="utter_greet_again")
-            return proactive_outage_notice(dispatcher, tracker)
+            return await proactive_outage_notice(dispatcher, tracker)
         dispatcher.utter_message(response="utter_greet")
-        return [SlotSet("disclosed", True), *proactive_outage_notice(dispatcher, tracker)]
+        return [SlotSet("disclosed", True), *await proactive_outage_notice(dispatcher, tracker)]
 
 
 class ActionAcknowledge(Action):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -23,16 +23,14 @@ from actions.backend import (
     NotFound,
     Order,
     Purchase,
-    get_backend,
+    get_async_backend,
 )
 from actions.common import format_date, format_money, language, outage_notice_once, product_word
-from actions.identifiers import PHONE, mask_email, normalise_phone, parse_identifier, parse_postcode
+from actions.contact_details import MAX_CONTACT_ATTEMPTS, infer_contact_field, normalise_contact_value
+from actions.identifier_parsing import mask_email
 
 ORDER_STATES = ("processing", "shipped", "late", "delivered", "lost")
 REFUND_REFUSALS = ("too_late", "not_delivered", "amount_too_high", "already_refunded")
-CONTACT_FIELDS = ("email", "phone", "address")
-# A second unusable new e-mail/phone/address goes to a person (service rule 5).
-MAX_CONTACT_ATTEMPTS = 2
 
 
 @dataclass
@@ -47,7 +45,7 @@ class Outcome:
     facts: Dict[str, Any] = field(default_factory=dict)
 
 
-Solver = Callable[[CollectingDispatcher, Tracker], Outcome]
+Solver = Callable[[CollectingDispatcher, Tracker], Awaitable[Outcome]]
 
 
 def _iso(day: Optional[dt.date]) -> Optional[str]:
@@ -59,7 +57,7 @@ def _customer_id(tracker: Tracker) -> str:
 
 
 # -- facts -----------------------------------------------------------------------------------
-def solve_opening_hours(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_opening_hours(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Opening hours and contact facts."""
     dispatcher.utter_message(response="utter_opening_hours")
     return Outcome("answered", facts={"answered": True})
@@ -73,9 +71,9 @@ def _pick_order(orders: List[Order], wanted: Optional[str]) -> Optional[Order]:
     return (open_orders or orders or [None])[0]
 
 
-def solve_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Status of the order named, or of the customer's most recent open order."""
-    orders = get_backend().orders(_customer_id(tracker))
+    orders = await get_async_backend().orders(_customer_id(tracker))
     wanted = tracker.get_slot("order_number")
     order = _pick_order(orders, wanted)
     if order is None:
@@ -100,8 +98,9 @@ def solve_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> Ou
     events: List[EventType] = [SlotSet("order_number", order.number)]
     if order.status == "late":
         due = dt.datetime.combine(dt.date.today() + dt.timedelta(days=2), dt.time(18, 0), dt.timezone.utc)
-        get_backend().add_promise(_customer_id(tracker), "redelivery", f"resend order {order.number} if not delivered",
-                                  due, reference=order.number, conversation_id=tracker.sender_id)
+        await get_async_backend().add_promise(_customer_id(tracker), "redelivery",
+                                              f"resend order {order.number} if not delivered",
+                                              due, reference=order.number, conversation_id=tracker.sender_id)
     reason = "complexity" if order.status == "lost" else None
     facts = {"order_number": order.number, "status": order.status, "carrier": order.carrier,
              "tracking": order.tracking, "expected_on": _iso(order.expected_on), "delivered_on": _iso(order.delivered_on)}
@@ -123,12 +122,12 @@ def mentioned_service(*texts: str) -> Optional[str]:
     return named.pop() if len(named) == 1 else None
 
 
-def solve_report_outage(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_report_outage(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """A known outage explains it; otherwise one restart, and a second report goes to a technician."""
-    customer = get_backend().get_customer(_customer_id(tracker))
+    customer = await get_async_backend().get_customer(_customer_id(tracker))
     if customer is None:
         raise BackendUnavailable("verified customer not found")
-    all_outages = get_backend().outages_at(customer.postcode)
+    all_outages = await get_async_backend().outages_at(customer.postcode)
     named = mentioned_service(tracker.get_slot("problem_description") or "", (tracker.latest_message or {}).get("text") or "")
     # A TV outage does not explain an internet problem: only an outage of the service the
     # customer names (or any, when they name none) is the cause.
@@ -148,19 +147,22 @@ def solve_report_outage(dispatcher: CollectingDispatcher, tracker: Tracker) -> O
 
 # -- defective products ----------------------------------------------------------------------
 def _pick_purchase(purchases: List[Purchase], wanted: Optional[str]) -> Optional[Purchase]:
+    """The delivered purchase the customer named. None when they named none, even if only one
+    product could be meant: a replacement is not shipped on a guess (a misread "het doet het niet"
+    would send one), the customer picks the product first (one button when there is one)."""
+    if not wanted:
+        return None
+    word = wanted.lower()
     delivered = [p for p in purchases if p.delivered_on and not p.returned]
-    if wanted:
-        word = wanted.lower()
-        matches = [p for p in delivered if word in p.category.lower() or word in p.product.lower()
-                   or p.category.lower() in word]
-        return matches[0] if matches else None
-    return delivered[0] if len(delivered) == 1 else None
+    matches = [p for p in delivered if word in p.category.lower() or word in p.product.lower()
+               or p.category.lower() in word]
+    return matches[0] if matches else None
 
 
-def solve_defective_product(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_defective_product(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """In warranty: a replacement ships now and the broken one is collected. Else a person."""
-    backend = get_backend()
-    purchases = backend.purchases(_customer_id(tracker))
+    backend = get_async_backend()
+    purchases = await backend.purchases(_customer_id(tracker))
     wanted = tracker.get_slot("product")
     purchase = _pick_purchase(purchases, wanted)
     if purchase is None:
@@ -175,7 +177,7 @@ def solve_defective_product(dispatcher: CollectingDispatcher, tracker: Tracker) 
                        next_step="done")
     lang = language(tracker)
     try:
-        shipment = backend.ship_replacement(_customer_id(tracker), purchase.id)
+        shipment = await backend.ship_replacement(_customer_id(tracker), purchase.id)
     except NotEligible as refusal:
         if refusal.reason != "out_of_warranty":
             pass  # not delivered or already returned: the handoff message explains a person takes it
@@ -195,10 +197,10 @@ def solve_defective_product(dispatcher: CollectingDispatcher, tracker: Tracker) 
 
 
 # -- refunds ---------------------------------------------------------------------------------
-def solve_request_refund(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_request_refund(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Within policy: refunded now with a reference. Outside: a person, with the reason."""
-    backend = get_backend()
-    orders = backend.orders(_customer_id(tracker))
+    backend = get_async_backend()
+    orders = await backend.orders(_customer_id(tracker))
     wanted = tracker.get_slot("order_number")
     if wanted:
         order = next((o for o in orders if o.number == wanted), None)
@@ -213,9 +215,9 @@ def solve_request_refund(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
     lang = language(tracker)
     amount = format_money(order.total_cents, lang)
     try:
-        refund = backend.refund(_customer_id(tracker), order.number)
+        refund = await backend.refund(_customer_id(tracker), order.number)
     except NotEligible as refusal:
-        policy = backend.refund_policy()
+        policy = await backend.refund_policy()
         dispatcher.utter_message(response=f"utter_refund_{refusal.reason}", order_number=order.number,
                                  days=policy.days_after_delivery, amount=amount)
         return Outcome(f"refund {order.number}: {refusal.reason}", handoff_reason="complexity",
@@ -232,9 +234,9 @@ def solve_request_refund(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
 
 
 # -- account ---------------------------------------------------------------------------------
-def solve_account_access(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_account_access(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Unlocks a locked account and sends a password-reset link to the registered address."""
-    reset = get_backend().reset_password(_customer_id(tracker))
+    reset = await get_async_backend().reset_password(_customer_id(tracker))
     response = "utter_account_unlocked" if reset.unlocked else "utter_password_reset_sent"
     dispatcher.utter_message(response=response, masked_email=mask_email(reset.email))
     return Outcome("unlocked and reset link sent" if reset.unlocked else "reset link sent",
@@ -242,46 +244,6 @@ def solve_account_access(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
 
 
 # -- contact details -------------------------------------------------------------------------
-def normalise_contact_value(field_name: str, value: Optional[str], country: str = "NL") -> Optional[str]:
-    """The new value in its stored form, or None when it is not valid for the field.
-
-    A national phone number takes the customer's ``country`` ("0475 11 22 33" in Belgium).
-    """
-    if not value:
-        return None
-    if field_name == "email":
-        found = parse_identifier(value)
-        return found.value if found and found.kind == "email" else None
-    if field_name == "phone":
-        found = parse_identifier(value)
-        raw = PHONE.search(value)
-        return normalise_phone(raw.group(0), country) if found and found.kind == "phone" and raw else None
-    if field_name == "address":
-        postcode = parse_postcode(value)
-        street = value.replace(postcode or "", "").strip(" ,") if postcode else ""
-        return value.strip() if postcode and any(ch.isalpha() for ch in street) else None
-    return None
-
-
-def infer_contact_field(tracker: Tracker) -> Optional[str]:
-    """Which detail the customer wants changed, from the value they gave or their own words."""
-    from actions.contact import detect_contact_field
-
-    new_value = tracker.get_slot("new_contact_value")
-    if new_value:
-        given = parse_identifier(new_value)
-        if given is not None:
-            return "email" if given.kind == "email" else "phone" if given.kind == "phone" else None
-    # The message that asked for the change names the detail more often than the first
-    # description does ("and can you change my e-mail address too?").
-    latest = tracker.latest_message or {}
-    if (latest.get("intent") or {}).get("name") == "change_contact_details":
-        named = detect_contact_field(latest.get("text") or "", [])
-        if named:
-            return named
-    return detect_contact_field(tracker.get_slot("problem_description") or "", [])
-
-
 _NEW_ADDRESS = re.compile(r"\b(?:naar|wordt|is nu|to|is now|new address is|nieuwe adres is)\s*:?\s+(.+)$", re.IGNORECASE)
 
 
@@ -294,12 +256,12 @@ def address_in_request(tracker: Tracker) -> Optional[str]:
     return found.group(1).strip(" .!") if found else None
 
 
-def solve_change_contact_details(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
+async def solve_change_contact_details(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
     """Changes e-mail, phone or address for the verified customer and confirms it back."""
     if int(tracker.get_slot("contact_attempts") or 0) >= MAX_CONTACT_ATTEMPTS:
         return Outcome("new details not understood twice", handoff_reason="second_miss")
     field_name = tracker.get_slot("contact_field") or infer_contact_field(tracker)
-    customer = get_backend().get_customer(_customer_id(tracker))
+    customer = await get_async_backend().get_customer(_customer_id(tracker))
     country = customer.country if customer else "NL"
     value = normalise_contact_value(field_name, tracker.get_slot("new_contact_value"), country)
     if field_name == "address" and not value:
@@ -309,13 +271,14 @@ def solve_change_contact_details(dispatcher: CollectingDispatcher, tracker: Trac
         return Outcome("asked for the new details", next_step="collect_contact",
                        events=[SlotSet("contact_field", field_name)])
     try:
-        customer = get_backend().update_contact_details(_customer_id(tracker), field_name, value)
+        customer = await get_async_backend().update_contact_details(_customer_id(tracker), field_name, value)
     except ValueError:
         return Outcome(f"{field_name} rejected by backend", handoff_reason="complexity")
     shown = {"email": customer.email, "phone": customer.phone}.get(field_name, value)
     dispatcher.utter_message(response=f"utter_contact_updated_{field_name}", value=shown)
-    return Outcome(f"{field_name} changed", facts={"field": field_name, "value": shown}, events=[SlotSet("contact_field", None), SlotSet("new_contact_value", None),
-                                                   SlotSet("contact_attempts", 0.0)])
+    return Outcome(f"{field_name} changed", facts={"field": field_name, "value": shown},
+                   events=[SlotSet("contact_field", None), SlotSet("new_contact_value", None),
+                           SlotSet("contact_attempts", 0.0)])
 
 
 SOLVERS: Dict[str, Solver] = {

@@ -21,10 +21,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import is_identified, language
-from actions.handoff import context_packet, open_case
-from actions.identifiers import belgian_postcode_in
-from actions.identity import identity_given, verify_identity
-from bot.dates import honest_wait
+from actions.escalation import context_packet
+from actions.handoff_client import open_case
+from actions.identification import identity_given, verify_identity
+from actions.identifier_parsing import belgian_postcode_in
+from contract.dates import honest_wait
 
 # Entities that identify a customer (the regexes of data/nlu/entities.yml).
 IDENTITY_ENTITIES = ("customer_number", "email", "phone_number", "postcode")
@@ -46,7 +47,7 @@ def _identity_in_message(tracker: Tracker) -> bool:
         or bool(belgian_postcode_in(latest.get("text")))
 
 
-def while_waiting(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+async def while_waiting(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
     """Events (and messages) for a customer message that arrives while the case waits."""
     if not waiting_for_agent(tracker):
         return []
@@ -56,7 +57,7 @@ def while_waiting(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Ev
         # The observer runs after the slot mappings: this message's details are in the slots.
         identifier, postcode = identity_given(tracker)
         if identifier and postcode:
-            slots = verify_identity(dispatcher, tracker, identifier, postcode)
+            slots = await verify_identity(dispatcher, tracker, identifier, postcode)
             tracker.slots.update(slots)
             events += [SlotSet(slot, value) for slot, value in slots.items()]
             tell_case = bool(slots.get("customer_id"))
@@ -69,7 +70,7 @@ def while_waiting(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Ev
         return events
     # Re-sending the packet returns the case's wait as it is now, and adds what the bot learnt
     # (the identity) to the agent's card.
-    case = open_case(context_packet(tracker, tracker.get_slot("handoff_reason") or "request"))
+    case = await open_case(context_packet(tracker, tracker.get_slot("handoff_reason") or "request"))
     if acknowledge:
         if case is not None:
             wait = honest_wait(case, language(tracker))

@@ -9,28 +9,26 @@ action call on this project's machines, more than half of a whole turn (see docs
 :func:`install` replaces ``RemoteAction._validate_action_result`` with a version that builds
 the validator once (the schema is checked then) and validates each response with it: the same
 rules, the same ``ValidationError`` (with Rasa's explanation appended) for a bad response.
-``bot/__init__.py`` installs it, so it is active in every process that loads the assistant's
-components, channels or event broker (the Rasa server loads all three).
+The Rasa server installs it at start (bot/rasa_patches.py, after checking the Rasa release and
+that :data:`REPLACES` exists).
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 from functools import lru_cache
 from typing import Any, Dict
 
-logger = logging.getLogger(__name__)
+from jsonschema import ValidationError, validators
+from jsonschema.exceptions import best_match
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.constants import DOCS_BASE_URL
 
-# The method replaced below is the one of this Rasa release; another release may differ.
-PATCHED_RASA_VERSION = "3.6.21"
+#: What :func:`install` replaces in Rasa.
+REPLACES = ("rasa.core.actions.action:RemoteAction._validate_action_result",)
 
 
 @lru_cache(maxsize=1)
 def _validator() -> Any:
-    from jsonschema import validators
-    from rasa.core.actions.action import RemoteAction
-
     schema = RemoteAction.action_response_format_spec()
     cls = validators.validator_for(schema)
     cls.check_schema(schema)
@@ -39,10 +37,6 @@ def _validator() -> Any:
 
 def validate_action_result(self: Any, result: Dict[str, Any]) -> bool:
     """Drop-in for ``RemoteAction._validate_action_result`` with a compiled validator."""
-    from jsonschema import ValidationError
-    from jsonschema.exceptions import best_match
-    from rasa.shared.constants import DOCS_BASE_URL
-
     error = best_match(_validator().iter_errors(result))
     if error is None:
         return True
@@ -57,32 +51,6 @@ def validate_action_result(self: Any, result: Dict[str, Any]) -> bool:
     raise error
 
 
-def rasa_to_patch(skipped: str) -> bool:
-    """True when this process has Rasa loaded and it is the release whose methods bot/ replaces.
-
-    Only the Rasa server: it imports rasa before any of our modules, while the action server
-    (rasa-sdk) and the handoff service never load Rasa and should not pay for importing it. For
-    another Rasa release it logs what is ``skipped`` and returns False. Used by every install()
-    of bot/ that replaces a Rasa method (this module, bot/action_fallback.py).
-    """
-    if "rasa" not in sys.modules:
-        return False
-    import rasa
-
-    if rasa.__version__ != PATCHED_RASA_VERSION:
-        logger.warning("rasa %s is not %s: %s", rasa.__version__, PATCHED_RASA_VERSION, skipped)
-        return False
-    return True
-
-
-def install() -> bool:
-    """Installs the compiled validator into Rasa (see :func:`rasa_to_patch`); True when it is active."""
-    if not rasa_to_patch("action responses are validated the slow way"):
-        return False
-    from rasa.core.actions.action import RemoteAction
-
-    if getattr(RemoteAction._validate_action_result, "__wrapped_by_helder__", False):
-        return True
-    validate_action_result.__wrapped_by_helder__ = True  # type: ignore[attr-defined]
+def install() -> None:
+    """Makes Rasa validate action server responses with the compiled validator."""
     RemoteAction._validate_action_result = validate_action_result
-    return True

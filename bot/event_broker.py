@@ -9,6 +9,8 @@ live, also the ones the bot is still handling. Configured in endpoints.yml::
       port: 6379
       db: 0
       stream: handoff:events
+
+(the stream's name is :data:`contract.keys.EVENTS_STREAM`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ import redis
 from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 
+from contract import keys
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_STREAM = "handoff:events"
+DEFAULT_STREAM = keys.EVENTS_STREAM
 # Keep about a day of busy traffic; the tracker store holds the full history anyway.
 DEFAULT_MAX_LENGTH = 200_000
 
@@ -71,7 +75,7 @@ class RedisStreamEventBroker(EventBroker):
     @classmethod
     async def from_endpoint_config(
         cls, broker_config: EndpointConfig, event_loop: Optional[AbstractEventLoop] = None
-    ) -> "RedisStreamEventBroker":
+    ) -> RedisStreamEventBroker:
         """Creates the broker from the ``event_broker`` section of endpoints.yml."""
         return cls(host=broker_config.url or "localhost", **broker_config.kwargs)
 

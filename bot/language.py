@@ -16,8 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-SUPPORTED_LANGUAGES: Tuple[str, ...] = ("nl", "en")
-DEFAULT_LANGUAGE = "nl"
+from contract.slots import DEFAULT_LANGUAGE, LANGUAGES
+
+# The languages the assistant answers in, and the one it starts with (the contract's).
+SUPPORTED_LANGUAGES: Tuple[str, ...] = LANGUAGES
 
 # A message must have at least this many words (of two or more letters) before it may change
 # the conversation's language: "ok", "ja", "thanks", "top bedankt" never do.
@@ -129,7 +131,7 @@ class Detection:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Optional[Dict[str, Any]]) -> Optional["Detection"]:
+    def from_dict(cls, data: Optional[Dict[str, Any]]) -> Optional[Detection]:
         """Rebuilds a detection from :meth:`as_dict` output; None for missing/invalid data."""
         if not isinstance(data, dict):
             return None

@@ -10,7 +10,7 @@ rules, so a few stem rules (checked against the verb index) cover them.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Dict, FrozenSet, List, Tuple
 
 from spacy.lookups import load_lookups
@@ -107,7 +107,7 @@ def _dutch_infinitives(stem: str) -> List[str]:
     return candidates
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_lemmatizer(lang: str) -> LookupLemmatizer:
     """The process-wide lemmatizer for ``lang`` (tables load on first use, about a second)."""
     return LookupLemmatizer(lang)

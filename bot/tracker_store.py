@@ -1,20 +1,25 @@
-"""Rasa's Redis tracker store, reading the stored conversation once per save instead of twice.
+"""The Rasa server's Redis tracker store: Rasa's, with a faster save and the retention policy.
 
-``rasa.core.tracker_store.RedisTrackerStore.save`` fetches and deserialises the stored tracker
-twice on every turn: once to find the new events for the event broker
-(``stream_events`` → ``retrieve``) and once more to merge with earlier conversation sessions.
-Deserialising replays every event of the conversation, so this is one of the larger costs of a
-turn (docs/benchmarks.md, "Profile of a turn"). This store does the same work with one GET and
-one deserialisation; what it publishes and what it stores are the same as Rasa's.
+Two separate pieces:
+
+- **The speed-up** (:class:`OneReadRedisTrackerStore`): ``rasa.core.tracker_store.RedisTrackerStore.save``
+  fetches and deserialises the stored tracker twice on every turn: once to find the new events
+  for the event broker (``stream_events`` → ``retrieve``) and once more to merge with earlier
+  conversation sessions. Deserialising replays every event of the conversation, so this is one of
+  the larger costs of a turn (docs/benchmarks.md, "Profile of a turn"). This store does the same
+  work with one GET and one deserialisation; what it publishes and what it stores are the same as
+  Rasa's, expiry (``record_exp``) included. It is built on private methods of Rasa's store
+  (:data:`RELIES_ON`), so it refuses to be created on a Rasa release it was not tested with
+  (bot/rasa_guard.py; the Rasa server's entry point checks the same at start, bot/rasa_patches.py).
+- **Retention** (:func:`retention_expiry`): without a ``record_exp`` in endpoints.yml every save
+  gives the tracker key a Redis expiry of ``RETENTION_DAYS`` (default 30, see
+  ``contract/retention.py``) from now, so a conversation disappears that many days after its last
+  activity; ``RETENTION_DAYS=0`` keeps trackers for ever.
 
 Configured in endpoints.yml (same settings as Rasa's ``type: redis``)::
 
     tracker_store:
       type: bot.tracker_store.RedisTrackerStore
-
-Retention: without a ``record_exp`` in endpoints.yml every save gives the tracker key a Redis expiry
-of ``RETENTION_DAYS`` (default 30, see ``bot/privacy.py``) from now, so a conversation disappears
-that many days after its last activity; ``RETENTION_DAYS=0`` keeps trackers for ever.
 """
 
 from __future__ import annotations
@@ -23,20 +28,36 @@ from typing import Any, Optional
 
 import rasa.shared.core.trackers
 from rasa.core.tracker_store import RedisTrackerStore as RasaRedisTrackerStore
-from rasa.shared.core.trackers import TrackerEventDiffEngine
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.trackers import DialogueStateTracker, TrackerEventDiffEngine
 
-from bot.privacy import retention_seconds
+from bot import rasa_guard
+from contract.retention import retention_seconds
+
+#: What of Rasa's that is not public API the one-read save calls.
+RELIES_ON = (
+    "rasa.core.tracker_store:RedisTrackerStore._stream_new_events",
+    "rasa.core.tracker_store:RedisTrackerStore._merge_trackers",
+    "rasa.core.tracker_store:RedisTrackerStore.deserialise_tracker",
+    "rasa.core.tracker_store:RedisTrackerStore.serialise_tracker",
+    "rasa.shared.core.trackers:get_trackers_for_conversation_sessions",
+    "rasa.shared.core.trackers:TrackerEventDiffEngine.event_difference",
+)
 
 
-class RedisTrackerStore(RasaRedisTrackerStore):
-    """A Redis tracker store whose ``save`` reads the stored tracker once."""
+def retention_expiry(record_exp: Optional[Any]) -> Optional[int]:
+    """The Redis expiry (seconds) of a saved conversation: ``record_exp`` when endpoints.yml sets
+    one, else ``RETENTION_DAYS``; None keeps it for ever."""
+    if record_exp in (None, ""):
+        return retention_seconds()
+    return int(float(record_exp))  # endpoints.yml values substituted from the environment arrive as strings
 
-    def __init__(self, *args: Any, record_exp: Optional[Any] = None, **kwargs: Any) -> None:
-        """Rasa's arguments; ``record_exp`` (seconds) defaults to ``RETENTION_DAYS``."""
+
+class OneReadRedisTrackerStore(RasaRedisTrackerStore):
+    """Rasa's Redis tracker store whose ``save`` reads the stored tracker once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        rasa_guard.require(RELIES_ON, needed_for="bot/tracker_store.py (the one-read save)")
         super().__init__(*args, **kwargs)
-        # endpoints.yml values substituted from the environment arrive as strings.
-        self.record_exp = int(float(record_exp)) if record_exp not in (None, "") else retention_seconds()
 
     async def save(self, tracker: DialogueStateTracker, timeout: Optional[float] = None) -> None:
         """Publishes the new events and stores the conversation (all sessions)."""
@@ -53,6 +74,14 @@ class RedisTrackerStore(RasaRedisTrackerStore):
         if prior is not None:
             tracker = self._merge_trackers(prior, tracker)
         self.red.set(key, self.serialise_tracker(tracker), ex=timeout)
+
+
+class RedisTrackerStore(OneReadRedisTrackerStore):
+    """The store endpoints.yml configures: the one-read save, with :func:`retention_expiry`."""
+
+    def __init__(self, *args: Any, record_exp: Optional[Any] = None, **kwargs: Any) -> None:
+        """Rasa's arguments; ``record_exp`` (seconds) defaults to ``RETENTION_DAYS``."""
+        super().__init__(*args, record_exp=retention_expiry(record_exp), **kwargs)
 
 
 def _last_session(tracker: Optional[DialogueStateTracker]) -> Optional[DialogueStateTracker]:

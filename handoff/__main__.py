@@ -21,7 +21,7 @@ def main() -> int:
             print(f"handoff: {problem['msg']}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from bot.log_masking import install as mask_personal_data
+    from contract.log_masking import install as mask_personal_data
 
     mask_personal_data()  # e-mail, phone, postcode, IBAN never reach the log (again at start-up, for uvicorn's)
     # X-Forwarded-Proto is trusted from FORWARDED_ALLOW_IPS (uvicorn's default: 127.0.0.1), so a

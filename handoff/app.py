@@ -24,8 +24,8 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from bot import log_masking
-from bot.privacy import retention_days
+from contract import log_masking
+from contract.retention import retention_days
 from handoff import __version__
 from handoff.api import errors as api_errors
 from handoff.api.deps import AgentDep, OptionalAgentDep
@@ -37,7 +37,7 @@ from handoff import metrics as metrics_routes
 from handoff.metrics import Metrics, TimedTransport, observe
 from handoff.models import Health
 from handoff.pending import PendingRequests
-from handoff.privacy import Privacy
+from handoff.erasure import Erasure
 from handoff.rasa_client import RasaClient
 from handoff.settings import Settings, get_settings
 from handoff.store import Clock, Store
@@ -97,14 +97,14 @@ def create_app(
         insights.enabled = os.environ.get("HANDOFF_INSIGHTS", "1").strip().lower() not in ("0", "false", "off", "no")
         consumer = EventConsumer(redis, store, hub, on_pending=pending.wake)
         insights_consumer = InsightsConsumer(redis, insights)
-        privacy = Privacy(redis, days=config.retention_days, tracker_key_prefix=config.tracker_key_prefix,
+        erasure = Erasure(redis, days=config.retention_days, tracker_key_prefix=config.tracker_key_prefix,
                           clock=store.clock)
         app.state.settings, app.state.store, app.state.rasa, app.state.hub = config, store, rasa, hub
-        app.state.consumer, app.state.privacy, app.state.pending = consumer, privacy, pending
+        app.state.consumer, app.state.erasure, app.state.pending = consumer, erasure, pending
         app.state.workflow = workflow
         app.state.insights, app.state.insights_consumer = insights, insights_consumer
         tasks = [asyncio.create_task(hub.run(), name="handoff-push"),
-                 asyncio.create_task(privacy.run_periodically(), name="handoff-retention"),
+                 asyncio.create_task(erasure.run_periodically(), name="handoff-retention"),
                  asyncio.create_task(pending.run(), name="handoff-pending")]
         if start_consumer:
             tasks.append(asyncio.create_task(consumer.run(), name="handoff-consumer"))

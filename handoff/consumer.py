@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError, TimeoutError as RedisTimeoutError
 
-from handoff import keys
+from contract import keys, slots
 from handoff.stream_group import GroupMember
 from handoff.models import CasePublic, ConversationPublic, TranscriptLine
 from handoff.store import Store, iso_from_timestamp
@@ -31,7 +31,7 @@ SOCKET_QUEUE_SIZE = 1000
 HOUSEKEEPING_SECONDS = 30.0
 
 
-async def stop_task(task: "asyncio.Task[None]", timeout: float = 5.0) -> None:
+async def stop_task(task: asyncio.Task[None], timeout: float = 5.0) -> None:
     """Cancels a background task and waits for it to end.
 
     redis-py can swallow a cancellation that lands while it is connecting; the call then carries
@@ -102,13 +102,13 @@ class Hub:
                 queue.get_nowait()
                 queue.put_nowait("")
 
-    def connect(self, username: str) -> "asyncio.Queue[str]":
+    def connect(self, username: str) -> asyncio.Queue[str]:
         """A queue of pushes for one websocket of ``username``."""
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=SOCKET_QUEUE_SIZE)
         self._queues[queue] = username
         return queue
 
-    def disconnect(self, queue: "asyncio.Queue[str]") -> None:
+    def disconnect(self, queue: asyncio.Queue[str]) -> None:
         """The socket closed."""
         self._queues.pop(queue, None)
 
@@ -359,12 +359,12 @@ class EventConsumer(GroupMember):
             metadata = event.get("metadata") or {}
             language = (event.get("parse_data") or {}).get("language") or (
                 metadata.get("language") if isinstance(metadata, dict) else None)
-        elif kind == "slot" and event.get("name") == "language":
+        elif kind == "slot" and event.get("name") == slots.LANGUAGE:
             language = event.get("value")
-        if language not in ("nl", "en"):
+        if language not in slots.LANGUAGES:
             language = None
         parsed = StreamEvent(entry_id, conversation_id, float(timestamp), language, channel, None)
-        if kind == "slot" and event.get("name") == "handoff_pending" and isinstance(event.get("value"), str):
+        if kind == "slot" and event.get("name") == slots.HANDOFF_PENDING and isinstance(event.get("value"), str):
             parsed.pending = event["value"][:64] or None
         if kind in ("user", "bot"):
             try:

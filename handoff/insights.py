@@ -10,8 +10,13 @@ Computed as the events flow, never by reading trackers when someone opens the re
   counts once: each state remembers the last stream entry it applied;
 - :class:`handoff.insights_consumer.InsightsConsumer` reads the stream with its own consumer group,
   beside the live consumer, and hands it the events in batches of about a second;
+- :func:`advance_promise` (pure) and :meth:`Aggregator.record_promises` do the same for the
+  customer backend's promises (replacement, refund, return, resend, ...), from the events the
+  backend publishes on ``handoff:promise-events`` (actions/backend/promise_events.py), read by the
+  same consumer group: each is counted under its conversation's language, channel and topic once
+  that conversation's events are in, as made, then kept (by its due time), late or cancelled;
 - :meth:`Aggregator.sweep` (every 30 s) ends contacts that went quiet (abandoned) and counts reply
-  promises that passed unkept (late);
+  promises and backend promises that passed unkept (late);
 - :func:`build_report` reads the buckets of a period and of the one before it.
 
 A *contact* is one topic (``problem_intent``: order_status, complaint, ...) in one conversation,
@@ -28,7 +33,9 @@ topic, reason and outage. The per-conversation states (8 days), the per-customer
 contacts (8 days), the snippets (the customers' own first description, masked) and the list of
 repeat contacts name conversations or customers: :meth:`Aggregator.erase` removes them with the
 customer, and :meth:`Aggregator.sweep_retention` drops snippets and repeats older than the
-retention. Days are UTC days.
+retention. A backend promise's state (until 8 days after it is due) names its conversation only
+until it is counted; the erasure forgets that conversation and deletes the promise stream's
+entries naming it, and the retention trims that stream. Days are UTC days.
 
 Imports only the standard library and redis-py, so both environments can use it.
 """
@@ -44,8 +51,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
-from bot.log_masking import mask
-from handoff import keys
+from contract.log_masking import mask
+from contract import keys
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +89,7 @@ TOPICS: Dict[str, Tuple[str, str]] = {
     "request_compensation": ("Compensation", "Vergoeding"),
     UNSPECIFIED: ("No topic given", "Geen onderwerp genoemd"),
 }
-#: Why a case went to a person (actions/handoff.py HANDOFF_REASONS and the service's takeover).
+#: Why a case went to a person: every contract.reasons.EscalationReason (tests/handoff/test_contract.py).
 REASONS: Dict[str, str] = {
     "request": "asked for a person",
     "complexity": "complex",
@@ -476,6 +483,120 @@ def needs_watching(state: Optional[Mapping[str, Any]], now: Optional[float] = No
         or (contact["promise_due"] is not None and not contact["promise_done"]))
 
 
+# --- the backend's promises (contract.keys.PROMISE_EVENTS_STREAM) ---------------------------------
+
+#: A promise whose conversation's events have not come in after this long is counted with what
+#: is known of the conversation by then (its topic may be set by the turn that made the promise).
+ATTRIBUTION_GRACE_SECONDS = 60.0
+#: What becomes of a backend promise, besides still open.
+PROMISE_OUTCOMES = ("kept", "late", "cancelled")
+#: The backend's kinds (actions/backend/base.py ``Promise.kind``), in the report's order.
+PROMISE_KINDS = ("replacement", "refund", "return", "redelivery", "callback", "privacy", "goodwill")
+PROMISE_METRIC = "backend_promise_"
+
+
+@dataclass(frozen=True)
+class PromiseEvent:
+    """One entry of the backend's promise stream (actions/backend/promise_events.py)."""
+
+    entry_id: str
+    event: str  # made, kept, broken, cancelled
+    promise_id: str
+    kind: str
+    due: float
+    at: float
+    conversation_id: Optional[str] = None
+
+
+def parse_promise_entry(entry_id: str, fields: Mapping[str, str]) -> Optional[PromiseEvent]:
+    """A promise stream entry, or None when it is not one (erased meanwhile, malformed)."""
+    event, promise_id = fields.get("event"), fields.get("promise_id")
+    if event not in ("made", "kept", "broken", "cancelled") or not promise_id:
+        return None
+    try:
+        due = datetime.fromisoformat(str(fields.get("due_at")).replace("Z", "+00:00")).timestamp()
+        at = datetime.fromisoformat(str(fields.get("at")).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    kind = re.sub(r"[^a-z0-9_]", "", str(fields.get("kind") or "").lower())[:20] or UNKNOWN
+    return PromiseEvent(entry_id, event, str(promise_id)[:40], kind, due, at,
+                        str(fields.get("conversation_id") or "")[:128] or None)
+
+
+def promise_outcome(state: Mapping[str, Any], now: Optional[float] = None) -> Optional[str]:
+    """``kept`` (kept by its due time), ``cancelled`` (before it), ``late`` (due passed while open,
+    kept or cancelled after it, or broken), or None while open."""
+    settled = state.get("settled")
+    if settled:
+        if settled["status"] in ("kept", "cancelled") and settled["at"] <= state["due"]:
+            return settled["status"]
+        return "late"
+    if state.get("counted") == "late" or (now is not None and now > state["due"]):
+        return "late"
+    return None
+
+
+def _caught_up(conversation: Optional[Mapping[str, Any]], entry_id: str) -> bool:
+    """Whether the conversation's events written after this promise entry were applied (both
+    streams take their ids from the same Redis clock). The turn that makes a promise reaches the
+    event stream only once it ends, after the promise."""
+    if not conversation:
+        return False
+    return entry_key(conversation.get("last_id") or "0-0")[0] >= entry_key(entry_id)[0]
+
+
+def _promise_counter(what: str, state: Mapping[str, Any]) -> str:
+    """The daily bucket's field of a promise: ``backend_promise_<what>|language|channel|topic|kind``."""
+    language, channel, topic = state["dims"]
+    return counter(PROMISE_METRIC + what, language, channel, topic, state["kind"])
+
+
+def advance_promise(
+    state: Optional[Dict[str, Any]], events: Sequence[PromiseEvent], *,
+    conversation: Optional[Mapping[str, Any]] = None, now: Optional[float] = None,
+) -> Tuple[Optional[Dict[str, Any]], Effects]:
+    """Applies one promise's events (stream order) to its state; pure.
+
+    The promise is counted under the language, channel and topic of its conversation's current
+    contact (``conversation``: that conversation's state, see :func:`advance`) once the
+    conversation has caught up with it, or with ``now`` once ``ATTRIBUTION_GRACE_SECONDS`` passed;
+    from then on the state no longer names the conversation. Everything is counted on the day the
+    promise was made: made, then kept / late / cancelled (:func:`promise_outcome`); with ``now``,
+    an open promise past its due time counts as late.
+
+    Returns ``(new state, effects)``; the state is None for a settle event of an unknown promise.
+    """
+    state = json.loads(json.dumps(state)) if state else None
+    effects = Effects()
+    for item in events:
+        if item.event == "made":
+            if state and state.get("made_entry") == item.entry_id:
+                continue  # read again
+            state = {"made_entry": item.entry_id, "kind": item.kind, "due": item.due, "made_at": item.at,
+                     "day": day_of(item.at), "conversation_id": item.conversation_id, "dims": None,
+                     "counted": None, "settled": None}
+        elif state is not None and state["settled"] is None:
+            state["settled"] = {"status": item.event, "at": item.at}
+    if state is None:
+        return None, effects
+    if state["dims"] is None:
+        waited = now is not None and now - state["made_at"] >= ATTRIBUTION_GRACE_SECONDS
+        if not state["conversation_id"] or _caught_up(conversation, state["made_entry"]) or waited:
+            contact = (conversation or {}).get("contact") or {}
+            state["dims"] = [(conversation or {}).get("language") or UNKNOWN,
+                             (conversation or {}).get("channel") or UNKNOWN, contact.get("topic") or UNSPECIFIED]
+            state["conversation_id"] = None
+            effects.count(state["day"], _promise_counter("made", state))
+    if state["dims"] is not None:
+        outcome = promise_outcome(state, now)
+        if outcome is not None and outcome != state["counted"]:
+            if state["counted"]:
+                effects.count(state["day"], _promise_counter(state["counted"], state), -1)
+            effects.count(state["day"], _promise_counter(outcome, state))
+            state["counted"] = outcome
+    return state, effects
+
+
 # --- Redis ------------------------------------------------------------------------------------
 
 
@@ -508,14 +629,13 @@ class Aggregator:
         return await self._run(by_conversation, now=None)
 
     async def sweep(self, now: Optional[float] = None) -> int:
-        """Ends idle contacts and counts late promises of the watched conversations."""
+        """Ends idle contacts and counts late promises of the watched conversations; attributes
+        the backend's promises that waited long enough and counts those past due as late."""
+        now = self.clock().timestamp() if now is None else now
+        changed = await self._sweep_promises(now)
         members = await self.redis.zrange(keys.insights_watch(), 0, -1)
-        if not members:
-            return 0
-        changed = 0
         for start in range(0, len(members), 100):
-            changed += await self._run({m: [] for m in members[start:start + 100]},
-                                       now=self.clock().timestamp() if now is None else now)
+            changed += await self._run({m: [] for m in members[start:start + 100]}, now=now)
         return changed
 
     async def _run(self, by_conversation: Dict[str, List[Event]], now: Optional[float]) -> int:
@@ -586,11 +706,7 @@ class Aggregator:
             pipe.zadd(keys.insights_watch(), {conversation_id: state["contact"]["last"]})
         else:
             pipe.zrem(keys.insights_watch(), conversation_id)
-        days = set()
-        for (day, name), delta in effects.counts.items():
-            if delta:
-                pipe.hincrby(keys.insights_day(day), name, delta)
-                days.add(keys.insights_day(day))
+        days = _queue_counts(pipe, effects)
         for day, value in effects.waits:
             pipe.rpush(keys.insights_waits(day), value)
             days.add(keys.insights_waits(day))
@@ -611,6 +727,128 @@ class Aggregator:
             pipe.zadd(keys.insights_customer(customer), {member: ts})
             pipe.zremrangebyscore(keys.insights_customer(customer), "-inf", ts - (REPEAT_DAYS + 1) * 86400)
             pipe.expire(keys.insights_customer(customer), STATE_TTL_SECONDS)
+
+    # --- the backend's promises -------------------------------------------------------------
+
+    async def record_promises(self, batch: Sequence[PromiseEvent]) -> int:
+        """Applies a batch of the backend's promise events in stream order; returns how many
+        promises changed. Idempotent like :meth:`record`: each state remembers its ``made`` entry
+        and its first settlement."""
+        by_promise: Dict[str, List[PromiseEvent]] = {}
+        for item in batch:
+            by_promise.setdefault(item.promise_id, []).append(item)
+        return await self._run_promises(by_promise, now=None) if by_promise else 0
+
+    async def attribute_waiting(self) -> int:
+        """Counts the promises that waited for their conversation once its events are in (the
+        consumer calls it after each batch of tracker events; usually nothing waits)."""
+        waiting = await self.redis.zrange(keys.insights_promises_unattributed(), 0, 99)
+        return await self._run_promises({p: [] for p in waiting}, now=None) if waiting else 0
+
+    async def _sweep_promises(self, now: float) -> int:
+        """The promises waiting for their conversation, and the open ones past their due time."""
+        waiting = await self.redis.zrange(keys.insights_promises_unattributed(), 0, -1)
+        overdue = await self.redis.zrangebyscore(keys.insights_promises_due(), "-inf", f"({now}")
+        promise_ids = list(dict.fromkeys(waiting + overdue))
+        changed = 0
+        for start in range(0, len(promise_ids), 100):
+            changed += await self._run_promises({p: [] for p in promise_ids[start:start + 100]}, now=now)
+        return changed
+
+    async def _run_promises(self, by_promise: Dict[str, List[PromiseEvent]], now: Optional[float]) -> int:
+        from redis.exceptions import WatchError
+
+        state_keys = [keys.insights_promise(p) for p in by_promise]
+        for _ in range(20):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(*state_keys)
+                    raw_states = await pipe.mget(state_keys)
+                    states = {p: json.loads(raw) if raw else None
+                              for p, raw in zip(by_promise, raw_states, strict=True)}
+                    conversations: Dict[str, Optional[Dict[str, Any]]] = {}
+                    results = {}
+                    for promise_id, events in by_promise.items():
+                        made = [item.conversation_id for item in events if item.event == "made"]
+                        conversation_id = made[-1] if made else (states[promise_id] or {}).get("conversation_id")
+                        if conversation_id and conversation_id not in conversations:
+                            raw = await pipe.get(keys.insights_conversation(conversation_id))
+                            conversations[conversation_id] = json.loads(raw) if raw else None
+                        results[promise_id] = advance_promise(
+                            states[promise_id], events, conversation=conversations.get(conversation_id or ""), now=now)
+                    pipe.multi()
+                    changed = 0
+                    for promise_id, (state, effects) in results.items():
+                        if state == states[promise_id] and effects.empty() and state is not None:
+                            continue
+                        changed += 1
+                        self._queue_promise_writes(pipe, promise_id, state, effects)
+                    if changed:
+                        await pipe.execute()
+                    else:
+                        await pipe.reset()
+                    return changed
+                except WatchError:
+                    continue
+        logger.warning("insights: %d promises changed under us 20 times; batch skipped", len(by_promise))
+        return 0
+
+    def _queue_promise_writes(self, pipe: Any, promise_id: str, state: Optional[Dict[str, Any]],
+                              effects: Effects) -> None:
+        unattributed, due = keys.insights_promises_unattributed(), keys.insights_promises_due()
+        if state is None:  # settled but never seen made, or expired: nothing to watch
+            pipe.zrem(unattributed, promise_id)
+            pipe.zrem(due, promise_id)
+            return
+        key = keys.insights_promise(promise_id)
+        # Kept until 8 days past its due time, so a settlement that arrives late still finds it.
+        ttl = max(0.0, state["due"] - self.clock().timestamp()) + STATE_TTL_SECONDS
+        pipe.set(key, json.dumps(state, ensure_ascii=False), ex=int(ttl))
+        if state["dims"] is None:
+            pipe.zadd(unattributed, {promise_id: state["made_at"]})
+        else:
+            pipe.zrem(unattributed, promise_id)
+        if state["dims"] is not None and state["counted"] is None:
+            pipe.zadd(due, {promise_id: state["due"]})
+        else:
+            pipe.zrem(due, promise_id)
+        for day_key in _queue_counts(pipe, effects):
+            pipe.expire(day_key, BUCKET_TTL_SECONDS)
+
+    async def _forget_conversation(self, promise_id: str, conversations: Set[str]) -> int:
+        """Drops the conversation from a promise still waiting to be counted (it is then counted
+        without language, channel and topic); 1 if it named one of ``conversations``."""
+        from redis.exceptions import WatchError
+
+        key = keys.insights_promise(promise_id)
+        for _ in range(20):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    state = _json(await pipe.get(key) or "{}")
+                    if state.get("conversation_id") not in conversations:
+                        await pipe.reset()
+                        return 0
+                    state["conversation_id"] = None
+                    pipe.multi()
+                    pipe.set(key, json.dumps(state, ensure_ascii=False), keepttl=True)
+                    await pipe.execute()
+                    return 1
+                except WatchError:
+                    continue
+        return 0
+
+    async def _erase_promise_entries(self, conversations: Set[str]) -> int:
+        """Deletes the promise stream's entries that name one of ``conversations``."""
+        deleted, start = 0, "-"
+        while True:
+            entries = await self.redis.xrange(keys.PROMISE_EVENTS_STREAM, min=start, max="+", count=1000)
+            doomed = [entry_id for entry_id, fields in entries if fields.get("conversation_id") in conversations]
+            if doomed:
+                deleted += int(await self.redis.xdel(keys.PROMISE_EVENTS_STREAM, *doomed))
+            if len(entries) < 1000:
+                return deleted
+            start = "(" + entries[-1][0]
 
     # --- privacy ----------------------------------------------------------------------------
 
@@ -638,19 +876,35 @@ class Aggregator:
             if (entry.get("customer_id") == customer_id or entry.get("conversation_id") in conversations
                     or entry.get("previous_conversation_id") in conversations):
                 removed += int(await self.redis.zrem(keys.insights_repeats(), raw))
+        for promise_id in await self.redis.zrange(keys.insights_promises_unattributed(), 0, -1):
+            removed += await self._forget_conversation(promise_id, conversations)
+        if conversations:
+            removed += await self._erase_promise_entries(conversations)
         return removed
 
     async def sweep_retention(self, now: Optional[float] = None) -> int:
-        """Drops snippets and repeat entries older than the retention."""
+        """Drops snippets, repeat entries and promise stream entries older than the retention."""
         if self.retention_days <= 0:
             return 0
         cutoff = (self.clock().timestamp() if now is None else now) - self.retention_days * 86400
         removed = int(await self.redis.zremrangebyscore(keys.insights_repeats(), "-inf", cutoff))
+        removed += int(await self.redis.xtrim(keys.PROMISE_EVENTS_STREAM, minid=f"{int(cutoff * 1000)}-0",
+                                              approximate=False))
         for key in [keys.insights_snippets(topic) for topic in TOPICS] + [keys.insights_feedback()]:
             for raw in await self.redis.lrange(key, 0, -1):
                 if float(_json(raw).get("at") or 0) < cutoff:
                     removed += int(await self.redis.lrem(key, 0, raw))
         return removed
+
+
+def _queue_counts(pipe: Any, effects: Effects) -> Set[str]:
+    """Queues the effects' counter increments; returns the day keys written (to expire)."""
+    days = set()
+    for (day, name), delta in effects.counts.items():
+        if delta:
+            pipe.hincrby(keys.insights_day(day), name, delta)
+            days.add(keys.insights_day(day))
+    return days
 
 
 def _json(raw: str) -> Dict[str, Any]:
@@ -713,7 +967,7 @@ class Period:
     def each(self) -> List[str]:
         return [(self.first + timedelta(days=i)).isoformat() for i in range(self.days)]
 
-    def before(self) -> "Period":
+    def before(self) -> Period:
         """The period of the same length right before this one."""
         return Period(self.first - timedelta(days=self.days), self.first - timedelta(days=1))
 
@@ -791,6 +1045,7 @@ async def build_report(
     by_language: Dict[str, int] = {}
     by_channel: Dict[str, int] = {}
     promises = {"made": 0, "kept": 0, "late": 0}
+    backend_promises: Dict[str, Dict[str, int]] = {}
     goodwill: Dict[str, int] = {}
     daily = []
     languages_seen: Set[str] = set()
@@ -801,7 +1056,7 @@ async def build_report(
             en, nl = TOPICS.get(topic, (topic.replace("_", " ").capitalize(), topic))
             topics[topic] = {"topic": topic, "name_en": en, "name_nl": nl, "contacts": 0, "previous": 0,
                              "solved": 0, "handed": 0, "abandoned": 0, "reasons": {}, "repeat": 0,
-                             "languages": {}}
+                             "languages": {}, "promises": _promise_figures()}
         return topics[topic]
 
     for day, fields in current_buckets.items():
@@ -831,6 +1086,11 @@ async def build_report(
                 entry["repeat"] += value
             elif metric == "outage":
                 outages[extra] = outages.get(extra, 0) + value
+            elif metric.startswith(PROMISE_METRIC):
+                what = metric[len(PROMISE_METRIC):]
+                if what in entry["promises"]:
+                    entry["promises"][what] += value
+                    backend_promises.setdefault(extra, _promise_figures())[what] += value
             elif metric.startswith("promise_"):
                 promises[metric[len("promise_"):]] += value
             elif metric == "goodwill":
@@ -851,6 +1111,7 @@ async def build_report(
         entry["name"] = entry["name_nl"] if entry["languages"] and max(
             entry["languages"], key=entry["languages"].get) == "nl" else entry["name_en"]
         entry["snippets"] = []
+        _settle_open(entry["promises"])
     ordered = sorted((t for t in topics.values() if t["contacts"] or t["previous"]),
                      key=lambda t: (-t["contacts"], t["topic"]))
 
@@ -907,12 +1168,35 @@ async def build_report(
         "waiting": {"wait_for_person": _summary(waits), "first_human_reply": _summary(replies),
                     "histogram": histogram, "past_promised_reply_now": overdue_now},
         "promises": {**promises, "open": max(0, promises["made"] - promises["kept"] - promises["late"])},
+        "backend_promises": _backend_promises(backend_promises),
         "goodwill": {"granted": sum(goodwill.values()), "by_kind": dict(sorted(goodwill.items())),
                      "note": "gestures the assistant granted (credits, delivery costs back, vouchers, extras); "
                              "the amounts are in the backend"},
         "feedback": {"items": await _feedback(redis, period, language, channel),
                      "note": "what customers told us, verbatim (personal data masked), newest first"},
     }
+
+
+def _promise_figures() -> Dict[str, int]:
+    return {"made": 0, **{outcome: 0 for outcome in PROMISE_OUTCOMES}}
+
+
+def _settle_open(figures: Dict[str, int]) -> Dict[str, int]:
+    """Adds ``open``: made and neither kept, late nor cancelled yet."""
+    figures["open"] = max(0, figures["made"] - sum(figures[outcome] for outcome in PROMISE_OUTCOMES))
+    return figures
+
+
+def _backend_promises(by_kind: Dict[str, Dict[str, int]]) -> Dict[str, Any]:
+    """The backend's promises made in the period per kind (the known kinds first), and in all."""
+    order = {kind: index for index, kind in enumerate(PROMISE_KINDS)}
+    kinds: List[Dict[str, Any]] = [{"kind": kind, **_settle_open(figures)} for kind, figures in
+             sorted(by_kind.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))]
+    total = _settle_open({what: sum(k[what] for k in kinds) for what in ("made", *PROMISE_OUTCOMES)})
+    return {"kinds": kinds, "total": total,
+            "note": "promises the assistant made in the customer backend (a replacement, refund, return, resend, "
+                    "erasure, goodwill, ...) in the period, and what became of them: kept by their due time, late "
+                    "(due passed while open, kept after it, or broken), cancelled, still open"}
 
 
 async def _feedback(redis: Any, period: Period, language: Optional[str], channel: Optional[str]) -> List[Dict[str, Any]]:
@@ -954,7 +1238,8 @@ def _iso(timestamp: float) -> str:
 
 
 def report_rows(report: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    """One row per topic for CSV: counts, change, outcomes and every reason."""
+    """One row per topic for CSV: counts, change, outcomes, every reason and the backend's
+    promises made about it."""
     rows = []
     for topic in report["topics"]:
         row = {"topic": topic["topic"], "name": topic["name"], "contacts": topic["contacts"],
@@ -963,5 +1248,17 @@ def report_rows(report: Mapping[str, Any]) -> List[Dict[str, Any]]:
                "repeat": topic["repeat"]}
         for reason in REASONS:
             row[f"handed_{reason}"] = topic["reasons"].get(reason, 0)
+        for what, count in topic["promises"].items():
+            row[f"promises_{what}"] = count
         rows.append(row)
+    return rows
+
+
+def promise_rows(report: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """One row per kind of promise for CSV: the case reply promises, then the backend's kinds."""
+    reply = report["promises"]
+    rows = [{"promise": "reply (handoff cases)", "made": reply["made"], "kept": reply["kept"], "late": reply["late"],
+             "cancelled": 0, "open": reply["open"]}]
+    rows += [{"promise": kind["kind"], **{what: kind[what] for what in ("made", *PROMISE_OUTCOMES, "open")}}
+             for kind in report["backend_promises"]["kinds"]]
     return rows

@@ -9,6 +9,10 @@ effects are written (:meth:`handoff.insights.Aggregator.record` is idempotent, s
 again counts once), and entries a crashed instance held are claimed after a minute. Every
 ``sweep_seconds`` it also ends idle contacts and counts late promises (:meth:`Aggregator.sweep`).
 
+The same group reads the customer backend's promise stream (``handoff:promise-events``, written by
+actions/backend/promise_events.py) the same way, right after each batch of tracker events, so a
+promise usually finds the turn that made it already applied to its conversation.
+
 A new group starts at the beginning of the stream: a first start fills the report from the
 history the stream still holds (``RETENTION_DAYS``, at most ~200 000 events).
 """
@@ -25,8 +29,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError, TimeoutError as RedisTimeoutError
 
-from handoff import keys
-from handoff.insights import Aggregator, relevant
+from contract import keys
+from handoff.insights import Aggregator, parse_promise_entry, relevant
 from handoff.stream_group import GroupMember
 
 logger = logging.getLogger(__name__)
@@ -65,6 +69,8 @@ class InsightsConsumer(GroupMember):
     def __init__(self, redis: Redis, aggregator: Aggregator, *, interval: float = 1.0, batch: int = 1000,
                  sweep_seconds: float = 30.0, name: Optional[str] = None) -> None:
         super().__init__(redis, keys.INSIGHTS_GROUP, name, batch)
+        self.promise_stream = GroupMember(redis, keys.INSIGHTS_GROUP, self.name, batch,
+                                          stream=keys.PROMISE_EVENTS_STREAM)
         self.aggregator = aggregator
         self.interval = interval
         self.sweep_seconds = sweep_seconds
@@ -72,6 +78,7 @@ class InsightsConsumer(GroupMember):
         self.events = 0
         self.stopping = False
         self._reread_pending = True
+        self._reread_promises = True
         self._next_sweep = 0.0
 
     async def run(self) -> None:
@@ -80,6 +87,7 @@ class InsightsConsumer(GroupMember):
         while not self.stopping:
             try:
                 await self.ensure_group()
+                await self.promise_stream.ensure_group()
                 while not self.stopping:
                     handled = await self.step()
                     delay = 0.5
@@ -92,7 +100,7 @@ class InsightsConsumer(GroupMember):
                     logger.warning("insights: event stream unavailable (%s); retrying", type(error).__name__)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
-                self._reread_pending = True
+                self._reread_pending = self._reread_promises = True
 
     async def step(self) -> int:
         """One batch (and the sweep when it is due); returns how many entries were handled."""
@@ -106,7 +114,35 @@ class InsightsConsumer(GroupMember):
         entries = [entry for _, stream_entries in (response or []) for entry in stream_entries]
         if self._reread_pending and not entries:
             self._reread_pending = False
-        return await self.handle(entries)
+        handled = await self.handle(entries)
+        return max(handled, await self._promise_step())
+
+    async def _promise_step(self) -> int:
+        """One batch of the backend's promise stream."""
+        start = "0" if self._reread_promises else ">"
+        response = await self.redis.xreadgroup(keys.INSIGHTS_GROUP, self.name, {keys.PROMISE_EVENTS_STREAM: start},
+                                               count=self.batch)
+        entries = [entry for _, stream_entries in (response or []) for entry in stream_entries]
+        if self._reread_promises and not entries:
+            self._reread_promises = False
+        return await self.handle_promises(entries)
+
+    async def handle_promises(self, entries: List[Any]) -> int:
+        """Aggregates promise entries, then acknowledges them (a Redis error leaves them pending)."""
+        if not entries:
+            return 0
+        batch = [parsed for entry_id, fields in entries if (parsed := parse_promise_entry(entry_id, fields or {}))]
+        if batch and self.aggregator.enabled:
+            started = time.process_time()
+            await self._guarded(self.aggregator.record_promises(batch))
+            self.cpu_seconds += time.process_time() - started
+        await self.redis.xack(keys.PROMISE_EVENTS_STREAM, keys.INSIGHTS_GROUP, *[entry_id for entry_id, _ in entries])
+        return len(entries)
+
+    async def leave(self) -> None:
+        """Leaves the group on both streams (when holding nothing pending)."""
+        await super().leave()
+        await self.promise_stream.leave()
 
     async def handle(self, entries: List[Any]) -> int:
         """Aggregates the entries, then acknowledges them (a Redis error leaves them pending)."""
@@ -116,6 +152,7 @@ class InsightsConsumer(GroupMember):
         if batch and self.aggregator.enabled:
             started = time.process_time()
             await self._guarded(self.aggregator.record(batch))
+            await self._guarded(self.aggregator.attribute_waiting())
             self.cpu_seconds += time.process_time() - started
             self.events += len(batch)
         await self.redis.xack(keys.EVENTS_STREAM, keys.INSIGHTS_GROUP, *[entry_id for entry_id, _ in entries])
@@ -132,3 +169,4 @@ class InsightsConsumer(GroupMember):
 
     async def _claim_stale_entries(self) -> None:
         await self.claim_stale(self.handle)
+        await self.promise_stream.claim_stale(self.handle_promises)

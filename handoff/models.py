@@ -1,7 +1,7 @@
 """Pydantic models of the handoff API, in families (``...Create`` in, ``...Public`` out).
 
-The JSON shapes follow ``handoff/API.md`` exactly; the context packet mirrors
-``actions/handoff.py: context_packet`` and keeps unknown fields, so a newer bot can add to the
+The JSON shapes follow ``handoff/API.md`` exactly; the context packet is the one
+``contract/packet.py`` builds and keeps unknown fields, so a newer bot can add to the
 packet without breaking an older service.
 """
 
@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contract.reasons import EscalationReason
+
 CaseStatus = Literal["queued", "human", "bot", "resolved"]
 #: What an agent may do, each role everything of the one before it (``handoff/api/roles.py``):
 #: ``agent`` works the queue and their own cases, ``supervisor`` any case (and takes cases over
@@ -19,13 +21,6 @@ CaseStatus = Literal["queued", "human", "bot", "resolved"]
 Role = Literal["agent", "supervisor", "admin"]
 ROLES: tuple = ("agent", "supervisor", "admin")
 DEFAULT_ROLE: Role = "agent"
-#: The reasons the bot sends today (``actions/handoff.py: HANDOFF_REASONS``) plus ``takeover``.
-#: Other well-formed reasons are accepted too: a customer's handoff must not fail because the bot
-#: learned a new reason before the service did.
-KNOWN_REASONS = (
-    "request", "complexity", "second_miss", "frustration", "identification_failed", "no_automation",
-    "backend_failure", "takeover",
-)
 MAX_TEXT = 4000
 MAX_PROBLEM_DESCRIPTION = 20_000
 MAX_TRANSCRIPT_LINES = 5000
@@ -88,7 +83,9 @@ class CaseCreate(_Request):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
     conversation_id: str = Field(min_length=1, max_length=256)
-    reason: str = Field("request", pattern=r"^[a-z][a-z_]{0,63}$")
+    # One of contract.reasons.EscalationReason; any other well-formed reason is accepted too: a
+    # customer's handoff must not fail because the bot learned a new reason before the service did.
+    reason: str = Field(EscalationReason.REQUEST.value, pattern=r"^[a-z][a-z_]{0,63}$")
     language: str = Field("nl", pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$")
     channel: Optional[str] = Field(None, max_length=64)
     identity: Identity = Field(default_factory=Identity)
@@ -190,7 +187,7 @@ class TranscriptLine(BaseModel):
 
     @classmethod
     def of(cls, who: Literal["customer", "bot", "agent"], text: str, at: Optional[str],
-           agent_name: Optional[str] = None) -> "TranscriptLine":
+           agent_name: Optional[str] = None) -> TranscriptLine:
         """A line (``from`` cannot be a keyword argument in Python)."""
         return cls.model_validate({"from": who, "text": text, "at": at, "agent_name": agent_name})
 

@@ -3,8 +3,8 @@
 A request waits in two situations:
 
 - the handoff service was down when the customer asked (``action_handoff`` could not reach it:
-  actions/handoff.py tells the customer so, and the bot goes on helping meanwhile);
-- the action server was down or slow (bot/action_fallback.py: Rasa apologises, promises a
+  actions/escalation.py tells the customer so, and the bot goes on helping meanwhile);
+- the action server was down or slow (bot/action_server_down.py: Rasa apologises, promises a
   colleague and pauses the bot).
 
 Both leave the slot ``handoff_pending`` (the reason) on the tracker. Rasa's event broker appends
@@ -37,17 +37,17 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from handoff import keys
+from contract import keys, slots
+from contract.packet import packet_from_tracker
+from contract.reasons import bot_reason
 from handoff.consumer import Hub
 from handoff.models import CaseCreate
-from handoff.rasa_client import RasaClient, RasaError, packet_from_tracker
+from handoff.rasa_client import RasaClient, RasaError
 from handoff.store import Store
 from handoff.workflow import CaseWorkflow
 
 logger = logging.getLogger(__name__)
 
-REASONS = ("request", "complexity", "second_miss", "frustration", "identification_failed", "no_automation",
-           "backend_failure")
 LOCK_SECONDS = 30
 
 
@@ -114,12 +114,12 @@ class PendingRequests:
     async def open(self, conversation_id: str, reason: str) -> Optional[str]:
         """Opens the conversation's case unless the request is gone; the case id, or None."""
         tracker = await self.rasa.tracker(conversation_id)
-        slots: Dict[str, Any] = tracker.get("slots") or {}
-        if not slots.get("handoff_pending"):
+        values: Dict[str, Any] = tracker.get("slots") or {}
+        if not values.get(slots.HANDOFF_PENDING):
             await self.redis.hdel(keys.pending_requests(), conversation_id)
             return None
-        reason = slots["handoff_pending"] if slots["handoff_pending"] in REASONS else (
-            reason if reason in REASONS else "request")
+        # The slot's reason; else the one noted with the request; else a request for a person.
+        reason = bot_reason(values[slots.HANDOFF_PENDING], default=bot_reason(reason))
         try:
             packet = CaseCreate.model_validate(packet_from_tracker(conversation_id, tracker, reason))
         except ValidationError as error:

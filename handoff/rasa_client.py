@@ -15,6 +15,8 @@ from urllib.parse import quote
 import httpx
 import jwt
 
+from contract import slots
+
 logger = logging.getLogger(__name__)
 
 TOKEN_LIFETIME_SECONDS = 300
@@ -125,7 +127,7 @@ class RasaClient:
         The bot is paused, so nothing else runs; the action's words live in the domain (nl/en).
         """
         await self._request("POST", f"{self._conversation(conversation_id)}/tracker/events", "agent name",
-                            json={"event": "slot", "name": "agent_name", "value": agent_name})
+                            json={"event": "slot", "name": slots.AGENT_NAME, "value": agent_name})
         await self._request("POST", f"{self._conversation(conversation_id)}/execute", "agent joined",
                             params={"output_channel": "latest"}, json={"name": "action_agent_joined"})
 
@@ -150,39 +152,3 @@ class RasaClient:
             raise RasaError("Rasa returned no tracker")
         return tracker
 
-
-def packet_from_tracker(conversation_id: str, tracker: Dict[str, Any], reason: str = "takeover") -> Dict[str, Any]:
-    """A context packet like the bot's (``actions/handoff.py: context_packet``) from a tracker.
-
-    Used when an agent takes over a conversation the bot is still handling, so the case carries
-    the same information as one the bot opened itself.
-    """
-    slots = tracker.get("slots") or {}
-    latest = tracker.get("latest_message") or {}
-    transcript = [
-        {"from": "customer" if event["event"] == "user" else "bot", "text": event["text"],
-         "at": event.get("timestamp")}
-        for event in tracker.get("events") or []
-        if isinstance(event, dict) and event.get("event") in ("user", "bot") and event.get("text")
-        and not ((event.get("metadata") or {}).get("agent_id"))
-    ]
-    language = slots.get("language")
-    return {
-        "conversation_id": conversation_id,
-        "reason": reason,
-        "language": language if language in ("nl", "en") else "nl",
-        "channel": tracker.get("latest_input_channel"),
-        "identity": {
-            "customer_id": slots.get("customer_id"),
-            "name": slots.get("customer_name"),
-            "verified_by": slots.get("identity_verified_by"),
-            "verified_at": slots.get("identity_verified_at"),
-        },
-        "problem_description": slots.get("problem_description"),
-        "intent": slots.get("problem_intent") or (latest.get("intent") or {}).get("name"),
-        "entities": {
-            slot: slots[slot] for slot in ("order_number", "product", "identifier", "postcode") if slots.get(slot)
-        },
-        "bot_attempts": list(slots.get("bot_attempts") or []),
-        "transcript": transcript,
-    }

@@ -37,7 +37,7 @@ class OpeningHours:
     days: Dict[int, Tuple[Tuple[time, time], ...]]
 
     @classmethod
-    def parse(cls, spec: str, zone_name: str = "Europe/Amsterdam") -> "OpeningHours":
+    def parse(cls, spec: str, zone_name: str = "Europe/Amsterdam") -> OpeningHours:
         """Parses ``"<day>[-<day>] HH:MM-HH:MM, ..."``; raises ``ValueError`` with the bad part."""
         try:
             zone = ZoneInfo(zone_name)
@@ -127,7 +127,7 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _check(self) -> "Settings":
+    def _check(self) -> Settings:
         OpeningHours.parse(self.opening_hours, self.timezone)  # fail at start, not at the first case
         if not self.is_local:
             for name in ("rasa_jwt_secret", "api_token", "session_secret"):

@@ -1,5 +1,6 @@
-"""Membership of a Redis consumer group on the event stream, shared by the service's consumers
-(handoff/consumer.py: transcripts and cases; handoff/insights_consumer.py: the report).
+"""Membership of a Redis consumer group on a stream, shared by the service's consumers
+(handoff/consumer.py: transcripts and cases; handoff/insights_consumer.py: the report, which also
+reads the backend's promise stream).
 
 Each consumer group reads the whole stream on its own; within a group, every replica of the
 service is one named consumer. What a member must do the same way whatever it computes: create
@@ -17,7 +18,7 @@ from typing import Any, Awaitable, Callable, List, Optional
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from handoff import keys
+from contract import keys
 
 # An entry read but not acknowledged for this long belongs to a member that is gone.
 STALE_PENDING_MS = 60_000
@@ -29,18 +30,20 @@ def member_name() -> str:
 
 
 class GroupMember:
-    """One named consumer of ``group`` on the event stream."""
+    """One named consumer of ``group`` on ``stream`` (by default the event stream)."""
 
-    def __init__(self, redis: Redis, group: str, name: Optional[str], batch: int) -> None:
+    def __init__(self, redis: Redis, group: str, name: Optional[str], batch: int,
+                 stream: str = keys.EVENTS_STREAM) -> None:
         self.redis = redis
         self.group = group
+        self.stream = stream
         self.name = name or member_name()
         self.batch = batch
 
     async def ensure_group(self) -> None:
         """Creates the group (and the stream) from the start of the stream if missing."""
         try:
-            await self.redis.xgroup_create(keys.EVENTS_STREAM, self.group, id="0", mkstream=True)
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
@@ -49,7 +52,7 @@ class GroupMember:
         """Takes over, batch by batch, the entries a crashed member read but never acknowledged."""
         start = "0-0"
         while True:
-            result = await self.redis.xautoclaim(keys.EVENTS_STREAM, self.group, self.name,
+            result = await self.redis.xautoclaim(self.stream, self.group, self.name,
                                                  min_idle_time=STALE_PENDING_MS, start_id=start, count=self.batch)
             start, entries = result[0], result[1]
             await handle(entries)
@@ -60,8 +63,8 @@ class GroupMember:
         """Removes this consumer from the group when it holds no pending entries."""
         try:
             pending = await self.redis.xpending_range(
-                keys.EVENTS_STREAM, self.group, min="-", max="+", count=1, consumername=self.name)
+                self.stream, self.group, min="-", max="+", count=1, consumername=self.name)
             if not pending:
-                await self.redis.xgroup_delconsumer(keys.EVENTS_STREAM, self.group, self.name)
+                await self.redis.xgroup_delconsumer(self.stream, self.group, self.name)
         except (RedisError, OSError):
             pass

@@ -24,11 +24,13 @@ from typing import List, Optional, Tuple
 
 from redis.exceptions import RedisError
 
-from bot.dates import honest_wait
+from contract import slots
+from contract.dates import honest_wait
+from contract.packet import packet_from_tracker
 from handoff.consumer import Hub
 from handoff.errors import Conflict, ConversationNotFound, HandoffError, RasaUnavailable
 from handoff.models import CaseCreate, CaseCreated, CasePublic, TranscriptLine
-from handoff.rasa_client import RasaClient, RasaError, packet_from_tracker
+from handoff.rasa_client import RasaClient, RasaError
 from handoff.roles import SUPERVISOR, has_role, require_case_access
 from handoff.storage.agents import Agent
 from handoff.storage.common import iso, iso_from_timestamp
@@ -92,7 +94,7 @@ class CaseWorkflow:
         response = wait.pop("response")
         await self.rasa.take_pending_request(
             packet.conversation_id,
-            {"handoff_pending": None, "handoff_case_id": case_id, "handoff_reason": packet.reason, **wait},
+            {slots.HANDOFF_PENDING: None, slots.HANDOFF_CASE_ID: case_id, slots.HANDOFF_REASON: packet.reason, **wait},
             response)
         return case_id
 

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from handoff import keys  # noqa: E402
+from contract import keys  # noqa: E402
 from handoff.settings import Settings  # noqa: E402
 from handoff.store import Store  # noqa: E402
 from scripts.stack import RedisServer  # noqa: E402
@@ -188,9 +188,10 @@ def produce(url: str, turns: List[List[Tuple[str, str]]], rate: float, one_each:
         pause = started + number / rate - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-        pipe = client if one_each else client.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=False)
         for sender, event in turn:
-            pipe.xadd(keys.EVENTS_STREAM, {"sender_id": sender, "event": event}, id=entry_id(index))
+            (client if one_each else pipe).xadd(keys.EVENTS_STREAM, {"sender_id": sender, "event": event},
+                                                id=entry_id(index))
             index += 1
         if not one_each:
             pipe.execute()
@@ -223,6 +224,7 @@ def consumer_module(ref: str | None) -> types.ModuleType:
                             capture_output=True, text=True).stdout
     name = f"handoff_consumer_at_{ref.replace('~', '_').replace('^', '_')}"
     spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None  # a spec without a loader is always made
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     exec(compile(source, f"{ref}:handoff/consumer.py", "exec"), module.__dict__)  # noqa: S102 - our own repo

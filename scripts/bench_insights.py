@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from handoff import keys  # noqa: E402
+from contract import keys  # noqa: E402
 from scripts.benchlib import cpu_seconds, machine, percentiles  # noqa: E402
 from scripts.model import ensure_model  # noqa: E402
 from scripts.stack import RedisServer, Stack, free_port  # noqa: E402
@@ -56,7 +56,7 @@ def turn(session: requests.Session, url: str, sender: str, text: str) -> float:
     return elapsed
 
 
-def consumer_read(client: "redis.Redis") -> int:
+def consumer_read(client: redis.Redis) -> int:
     """Entries the live consumer group has read so far (Redis 7: ``entries-read``)."""
     for group in client.xinfo_groups(keys.EVENTS_STREAM):
         if group["name"] == keys.EVENTS_GROUP:
@@ -64,7 +64,7 @@ def consumer_read(client: "redis.Redis") -> int:
     return 0
 
 
-def settle(client: "redis.Redis", timeout: float = 30) -> None:
+def settle(client: redis.Redis, timeout: float = 30) -> None:
     """Until every consumer group (live and insights) has read and acknowledged everything."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

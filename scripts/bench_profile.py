@@ -1,7 +1,8 @@
 """Profiles the hot path of a turn: where the time of one customer message goes.
 
 Loads the model in this process with the real endpoints (Redis tracker store, lock store and
-event broker on a private Redis, the action server started beside it), warms up, then runs the
+event broker on a private Redis, the action server started beside it) and the Rasa server's
+changes to Rasa (bot/rasa_patches.py, as bot/server.py installs them), warms up, then runs the
 benchmark's conversations (scripts/bench_turns.py OURS) through ``Agent.handle_text``, first
 without and then under cProfile. Reports the wall time per turn and, per stage of a turn
 (NLU components, policies, remote actions, tracker store, lock store, event broker), the
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
+from bot import rasa_patches  # noqa: E402
 from scripts.bench_turns import OURS  # noqa: E402
 from scripts.benchlib import RESULTS, quiet_rasa_logs  # noqa: E402
 from scripts.model import ensure_model  # noqa: E402
@@ -135,6 +137,7 @@ async def profile(model: Path, conversations: int, dump: Any = None) -> Dict[str
     setup_tf_environment()  # as `rasa run` does: honours TF_INTER_OP_ and TF_INTRA_OP_PARALLELISM_THREADS
     from rasa.core.utils import AvailableEndpoints
 
+    rasa_patches.install()  # what the Rasa server's entry point (bot/server.py) installs
     agent = await load_agent(str(model), endpoints=AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml")))
     await run_conversations(agent, len(OURS))  # warm-up
     start = time.perf_counter()

@@ -304,7 +304,7 @@ class MemorySampler:
                 self.peak[name] = max(self.peak[name], rss_bytes(pid))
             self._stop.wait(0.5)
 
-    def __enter__(self) -> "MemorySampler":
+    def __enter__(self) -> MemorySampler:
         self._thread.start()
         return self
 
@@ -394,6 +394,7 @@ def main() -> None:
         }
         print(f"  start: {report['start']}", flush=True)
 
+        assert baseline.proc is not None  # started above
         pids = {"rasa": stack.processes["rasa"].pid, "actions": stack.processes["actions"].pid,
                 "handoff": stack.processes["handoff"].pid, "baseline_rasa": baseline.proc.pid}
         # Warm-up: every script once (first calls load lazily built parts).

@@ -54,7 +54,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -341,7 +341,7 @@ def bucket(words: int) -> str:
     return "1-2" if words <= 2 else "3-5" if words <= 5 else "6+"
 
 
-def language_detection(sentences: Dict[str, Sequence[Example]]) -> Dict[str, Any]:
+def language_detection(sentences: Mapping[str, Sequence[Example]]) -> Dict[str, Any]:
     """Detector accuracy per language and length, alone and with the sticky decision."""
     detector = get_detector()
     result: Dict[str, Any] = {}

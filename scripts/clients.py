@@ -93,7 +93,8 @@ class Agent:
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
 
         async def listen() -> None:
-            async with websockets.connect(ws_url, extra_headers={"Cookie": cookie}) as socket:
+            # websockets 10 (Rasa's pin) exports connect lazily, out of mypy's sight.
+            async with websockets.connect(ws_url, extra_headers={"Cookie": cookie}) as socket:  # type: ignore[attr-defined]
                 ready.set()
                 while not self._stop.is_set():
                     try:

@@ -4,7 +4,7 @@
 
 1. Reads from the backend what links the customer to conversations: their phone number (the
    WhatsApp conversation id) and the conversations of their promises.
-2. Runs the handoff service's erasure (``handoff/privacy.py``, in ``.venv-handoff``): Rasa trackers,
+2. Runs the handoff service's erasure (``handoff/erasure.py``, in ``.venv-handoff``): Rasa trackers,
    cases, notes, promises, transcripts, WhatsApp keys and event-stream entries in Redis, and the
    customer's number, phone and conversation ids in the log files (``var/log`` by default).
 3. Deletes the customer's records from the backend (``CustomerBackend.erase_customer``).
@@ -39,7 +39,7 @@ def erase(customer_id: str, *, redis_url: str, logs: Sequence[str], phones: Sequ
     phones = [*phones, *([customer.phone] if customer and customer.phone else [])]
     conversations = sorted({p.conversation_id for p in backend.promises(customer_id) if p.conversation_id}) \
         if customer else []
-    command: List[str] = [str(handoff_python), "-m", "handoff.privacy", "--redis-url", redis_url, "erase",
+    command: List[str] = [str(handoff_python), "-m", "handoff.erasure", "--redis-url", redis_url, "erase",
                           "--customer", customer_id]
     for phone in phones:
         command += ["--phone", phone]

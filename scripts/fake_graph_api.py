@@ -72,7 +72,7 @@ class FakeGraphAPI:
         """The base URL to use as graph_api_url (with the API version, no trailing slash)."""
         return f"http://127.0.0.1:{self.port}/{API_VERSION}"
 
-    def start(self) -> "FakeGraphAPI":
+    def start(self) -> FakeGraphAPI:
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-graph-api", daemon=True)
         self._thread.start()
         return self
@@ -83,7 +83,7 @@ class FakeGraphAPI:
         if self._thread:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeGraphAPI":
+    def __enter__(self) -> FakeGraphAPI:
         return self.start()
 
     def __exit__(self, *_: Any) -> None:

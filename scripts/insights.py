@@ -1,7 +1,7 @@
 """The insights report in the terminal: the same figures as the console's insights page.
 
     make insights                      # the last 7 days next to the 7 before
-    make insights PERIOD=30d CSV=var/insights.csv
+    make insights PERIOD=30d CSV=var/insights.csv   # and var/insights-promises.csv
     .venv-handoff/bin/python -m scripts.insights --period 2026-11-01..2026-11-30 --language nl --json
 
 Reads the daily buckets the handoff service aggregates (handoff/insights.py) from Redis at
@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from handoff.insights import REASONS, build_report, parse_period, report_rows
+from handoff.insights import PROMISE_OUTCOMES, REASONS, build_report, parse_period, promise_rows, report_rows
 
 
 def _seconds(value: Optional[float]) -> str:
@@ -32,7 +32,7 @@ def _seconds(value: Optional[float]) -> str:
     return f"{minutes}m{seconds:02d}s"
 
 
-def _table(headers: Sequence[str], rows: List[Sequence[Any]]) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
@@ -73,9 +73,15 @@ def render(report: Dict[str, Any]) -> str:
                f"p90 {_seconds(reply['p90_seconds'])}; past their promised reply time now: "
                f"{waiting['past_promised_reply_now']}")
     promises = report["promises"]
-    out.append(f"promises: made {promises['made']}, kept {promises['kept']}, late {promises['late']}, "
+    out.append(f"case reply promises: made {promises['made']}, kept {promises['kept']}, late {promises['late']}, "
                f"open {promises['open']}; goodwill granted: {report['goodwill']['granted']}"
                + "".join(f", {kind.replace('_', ' ')} {n}" for kind, n in report["goodwill"]["by_kind"].items()))
+    out.append("")
+    out.append("promises made in the period, per kind (reply: a case answered by its reply-by time; "
+               "the rest: the customer backend's):")
+    columns = ("made", *PROMISE_OUTCOMES, "open")
+    kinds: List[Sequence[Any]] = [[row["promise"], *(row[c] for c in columns)] for row in promise_rows(report)]
+    out.append(_table(["promise", *columns], kinds))
     if report["outages"]:
         out.append("contacts caused by known outages: "
                    + ", ".join(f"{o['outage']} {o['contacts']}" for o in report["outages"]))
@@ -96,15 +102,24 @@ def render(report: Dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write_csv(report: Dict[str, Any], path: Path) -> None:
-    """The per-topic rows (as ``GET /api/insights.csv``)."""
-    rows = report_rows(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        if rows:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+def promises_csv_path(path: Path) -> Path:
+    """Where the promises per kind go next to the per-topic CSV: ``week.csv`` → ``week-promises.csv``."""
+    return path.with_name(f"{path.stem}-promises{path.suffix or '.csv'}")
+
+
+def write_csv(report: Dict[str, Any], path: Path) -> List[Path]:
+    """The per-topic rows to ``path`` (as ``GET /api/insights.csv``) and the promises per kind
+    next to it (as ``?table=promises``); returns both paths."""
+    written = []
+    for target, rows in ((path, report_rows(report)), (promises_csv_path(path), promise_rows(report))):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", newline="", encoding="utf-8") as handle:
+            if rows:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+        written.append(target)
+    return written
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -123,8 +138,8 @@ async def _main(args: argparse.Namespace) -> int:
         await redis.aclose()
     print(json.dumps(report, ensure_ascii=False, indent=1) if args.json else render(report))
     if args.csv:
-        write_csv(report, Path(args.csv))
-        print(f"CSV written to {args.csv}", file=sys.stderr)
+        written = write_csv(report, Path(args.csv))
+        print("CSV written to " + " and ".join(str(path) for path in written), file=sys.stderr)
     return 0
 
 
@@ -134,7 +149,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="'7d' (default), '30d' or 'YYYY-MM-DD..YYYY-MM-DD' (UTC days)")
     parser.add_argument("--language", help="only this language (nl, en)")
     parser.add_argument("--channel", help="only this channel (socketio, whatsapp, rest)")
-    parser.add_argument("--csv", help="also write the per-topic table to this CSV file")
+    parser.add_argument("--csv", help="also write the per-topic table to this CSV file (and the promises per "
+                                      "kind to <name>-promises.csv)")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     parser.add_argument("--redis-url", default=os.environ.get("HANDOFF_REDIS_URL") or os.environ.get("REDIS_URL")
                         or "redis://127.0.0.1:6379/0")

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Creates (or updates) the handoff service environment in .venv-handoff with Python 3.11 or newer
-# (current FastAPI, pydantic 2, redis-py; kept apart from Rasa's Python 3.10 pins). Idempotent:
-# does nothing when the environment already matches requirements/handoff.txt.
+# (current FastAPI, pydantic 2, redis-py; kept apart from Rasa's Python 3.10 pins), at the versions of
+# requirements/handoff-lock.txt. Idempotent: does nothing when the environment already matches both files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${HANDOFF_VENV:-.venv-handoff}
 STAMP="$VENV/.installed"
 REQUIREMENTS=requirements/handoff.txt
+LOCK=requirements/handoff-lock.txt
 IS_311_PLUS='import sys; sys.exit(sys.version_info[:2] < (3, 11))'
 
 find_python311_plus() {
@@ -37,7 +38,7 @@ MSG
   exit 1
 fi
 
-want=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
+want=$(cat "$REQUIREMENTS" "$LOCK" | sha256sum | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
     && "$VENV/bin/python" -c "$IS_311_PLUS" 2>/dev/null; then
   echo "handoff environment $VENV is up to date ($("$VENV/bin/python" --version))"
@@ -51,6 +52,6 @@ fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 echo "installing the handoff environment into $VENV with $PY"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -r "$REQUIREMENTS"
+"$VENV/bin/python" -m pip install --quiet -r "$REQUIREMENTS" -c "$LOCK"
 "$VENV/bin/python" -c 'import fastapi, redis, pydantic; print("fastapi", fastapi.__version__, "redis-py", redis.__version__, "pydantic", pydantic.VERSION)'
 echo "$want" > "$STAMP"

@@ -22,7 +22,8 @@ def fingerprint() -> str:
     digest = hashlib.sha256()
     for name in INPUTS:
         path = ROOT / name
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".py", ".txt")) if path.is_dir() else [path]
+        files = (sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".py", ".txt"))
+                 if path.is_dir() else [path])
         for file in files:
             digest.update(str(file.relative_to(ROOT)).encode())
             digest.update(file.read_bytes())

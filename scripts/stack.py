@@ -174,7 +174,8 @@ def whatsapp_settings_warning(environ: Mapping[str, str]) -> Optional[str]:
             + ". Set them to your Meta app's values.")
 
 
-def _wait_http(url: str, timeout: float, headers: Optional[Dict[str, str]] = None, proc: Optional[subprocess.Popen] = None) -> dict:
+def _wait_http(url: str, timeout: float, headers: Optional[Dict[str, str]] = None,
+               proc: Optional[subprocess.Popen] = None) -> dict:
     deadline = time.monotonic() + timeout
     last_error: Optional[BaseException] = None
     while time.monotonic() < deadline:
@@ -188,7 +189,7 @@ def _wait_http(url: str, timeout: float, headers: Optional[Dict[str, str]] = Non
                     return json.loads(body)
                 except json.JSONDecodeError:
                     return {"body": body}
-        except (urllib.error.URLError, ConnectionError, socket.timeout) as error:
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as error:
             last_error = error
             time.sleep(0.3)
     raise TimeoutError(f"{url} not ready after {timeout:.0f}s: {last_error}")
@@ -198,16 +199,17 @@ def _wait_http(url: str, timeout: float, headers: Optional[Dict[str, str]] = Non
 class Stack:
     """The local stack; every process it starts, it stops."""
 
-    redis_url: Optional[str] = None
+    # The URL and secrets left empty come from the environment, else the defaults (__post_init__).
+    redis_url: str = ""
     rasa_port: int = 5005
     actions_port: int = 5055
     handoff_port: int = 8000
     web_port: int = 8080
-    shop_token_secret: Optional[str] = None
-    handoff_token: Optional[str] = None
-    session_secret: Optional[str] = None
+    shop_token_secret: str = ""
+    handoff_token: str = ""
+    session_secret: str = ""
     model: Optional[Path] = None
-    jwt_secret: Optional[str] = None
+    jwt_secret: str = ""
     log_dir: Path = VAR / "log"
     redis_dir: Path = VAR / "redis"
     extra_env: Dict[str, str] = field(default_factory=dict)
@@ -218,7 +220,8 @@ class Stack:
         self.redis_url = self.redis_url or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
         self.jwt_secret = self.jwt_secret or os.environ.get("RASA_JWT_SECRET") or _secret_from_file("rasa_jwt")
         self.handoff_token = self.handoff_token or os.environ.get("HANDOFF_API_TOKEN") or _secret_from_file("handoff_token")
-        self.session_secret = self.session_secret or os.environ.get("HANDOFF_SESSION_SECRET") or _secret_from_file("handoff_session")
+        self.session_secret = (self.session_secret or os.environ.get("HANDOFF_SESSION_SECRET")
+                               or _secret_from_file("handoff_session"))
         self.shop_token_secret = self.shop_token_secret or os.environ.get("SHOP_TOKEN_SECRET") or _secret_from_file("shop_token")
         self.log_dir.mkdir(parents=True, exist_ok=True)
 
@@ -252,7 +255,7 @@ class Stack:
         )
         # A conversation's lock outlives a killed Rasa server by this much (Rasa: 60 s, so the
         # customer's next message would wait a minute); longer than any turn, which the action
-        # server's time limit bounds (bot/action_fallback.py).
+        # server's time limit bounds (bot/action_server_down.py).
         env.setdefault("TICKET_LOCK_LIFETIME", str(LOCK_LIFETIME_SECONDS))
         # The WhatsApp channel in credentials.yml reads these. Until a Meta app is configured it
         # runs with random per-installation secrets, so no delivery passes its signature check.
@@ -350,12 +353,16 @@ class Stack:
         _wait_http(f"{self.actions_url}/health", timeout=120, proc=proc)
 
     def start_rasa(self, port: Optional[int] = None, name: str = "rasa") -> None:
-        """Starts a Rasa server (another replica on the same Redis with its own port and name)."""
+        """Starts a Rasa server (another replica on the same Redis with its own port and name).
+
+        Through the server's entry point (bot/server.py): Rasa's `rasa run` with the assistant's
+        changes to Rasa installed, or no start at all on a Rasa release they are not written for.
+        """
         model = self.model or ensure_model()
         port = port or self.rasa_port
         proc = self._spawn(
             name,
-            [sys.executable, "-m", "rasa", "run", "--model", str(model), "--port", str(port),
+            [sys.executable, "-m", "bot.server", "run", "--model", str(model), "--port", str(port),
              "--enable-api", "--jwt-secret", self.jwt_secret, "--jwt-method", "HS256",
              "--credentials", "credentials.yml", "--endpoints", "endpoints.yml", "--cors", "*"],
         )
@@ -398,7 +405,7 @@ class Stack:
         self.stop_process("rasa")
         self.start_rasa()
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         self.model = self.model or ensure_model()
         self.ensure_redis()
         self.ensure_seeded()

@@ -1,8 +1,10 @@
 """The seam between the assistant and the company's systems.
 
-Actions only talk to :class:`CustomerBackend`. The operator points ``KLANTCONTACT_BACKEND`` at
-their own implementation ("package.module:ClassName", constructed without arguments); the
-default is the SQL backend (SQLite file, or PostgreSQL via KLANTCONTACT_DB_URL).
+Actions only talk to :class:`CustomerBackend`, through :func:`get_async_backend` (each call runs
+off the event loop: :mod:`actions.backend.async_backend`); scripts use :func:`get_backend`. The
+operator points ``KLANTCONTACT_BACKEND`` at their own implementation ("package.module:ClassName",
+constructed without arguments); the default is the SQL backend (SQLite file, or PostgreSQL via
+KLANTCONTACT_DB_URL).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import importlib
 import os
 from functools import lru_cache
 
+from actions.backend.async_backend import AsyncBackend
 from actions.backend.base import (
     BackendUnavailable,
     Cancellation,
@@ -41,6 +44,7 @@ from actions.backend.base import (
 from actions.backend.policy import PolicyError, ServicePolicy
 
 __all__ = [
+    "AsyncBackend",
     "BackendUnavailable",
     "Cancellation",
     "Customer",
@@ -68,6 +72,7 @@ __all__ = [
     "ServicePolicy",
     "Shipment",
     "SignupLink",
+    "get_async_backend",
     "get_backend",
 ]
 
@@ -83,3 +88,8 @@ def get_backend() -> CustomerBackend:
         raise ValueError(f"KLANTCONTACT_BACKEND must look like 'package.module:Class', got {spec!r}")
     backend_class = getattr(importlib.import_module(module_name), class_name)
     return backend_class()
+
+
+def get_async_backend() -> AsyncBackend:
+    """The configured backend for async code (actions): every call runs in a worker thread."""
+    return AsyncBackend(get_backend())

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Protocol, runtime_checkable
 
 from actions.backend.policy import ServicePolicy
-from actions.identifiers import Identifier
+from actions.identifier_parsing import Identifier
 
 
 class BackendUnavailable(RuntimeError):
@@ -149,7 +149,7 @@ class Promise:
     description: str
     reference: Optional[str]
     due_at: dt.datetime
-    status: str = "open"  # open, kept, broken, cancelled
+    status: str = "open"  # open, kept, broken, cancelled (settle_promise)
     conversation_id: Optional[str] = None
 
 
@@ -457,6 +457,12 @@ class CustomerBackend(Protocol):
         conversation_id: Optional[str] = None,
     ) -> Promise:
         """Stores a commitment with its due time (status "open")."""
+
+    def settle_promise(self, customer_id: str, promise_id: int, status: str) -> Promise:
+        """Marks the customer's open promise "kept", "broken" or "cancelled" (the company's systems
+        call it when they fulfil a promise or give up on it); a promise settled before is returned
+        unchanged. NotFound for an unknown or someone else's promise; ValueError for another status.
+        """
 
     def promises(self, customer_id: str, status: Optional[str] = None) -> List[Promise]:
         """The customer's promises, oldest due first."""

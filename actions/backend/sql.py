@@ -74,7 +74,8 @@ from actions.backend.base import (
     SignupLink,
 )
 from actions.backend.policy import PolicyError, PolicyFile, ServicePolicy
-from actions.identifiers import EMAIL, Identifier, mask_email, normalise_phone, parse_postcode
+from actions.backend.promise_events import SETTLED_STATUSES, PromiseEvent, PromiseEventPublisher
+from actions.identifier_parsing import EMAIL, Identifier, mask_email, normalise_phone, parse_postcode
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,10 @@ SERVICE_NAMES_EN = {"internet": "internet", "tv": "TV", "mobile": "mobile servic
 
 T = TypeVar("T")
 UTC = dt.timezone.utc
+#: ``SqlBackend(promise_events=...)``'s default: the publisher the environment configures, if any.
+FROM_ENVIRONMENT: Any = object()
+#: Where a transaction's session collects its promise events until the commit.
+_PROMISE_EVENTS = "promise_events"
 Base = declarative_base()
 
 
@@ -631,11 +636,16 @@ class _Conflict(BackendUnavailable):
 class SqlBackend:
     """Implements :class:`actions.backend.base.CustomerBackend` on SQLAlchemy (SQLite, PostgreSQL)."""
 
-    def __init__(self, url: Optional[str] = None, policy_path: Optional[Path] = None) -> None:
+    def __init__(self, url: Optional[str] = None, policy_path: Optional[Path] = None,
+                 promise_events: Optional[PromiseEventPublisher] = FROM_ENVIRONMENT) -> None:
         """``url`` defaults to ``$KLANTCONTACT_DB_URL``, else ``sqlite:///<repo>/var/helder.db``;
-        ``policy_path`` to ``$KLANTCONTACT_POLICY_FILE``, else ``actions/backend/policy.yml``."""
+        ``policy_path`` to ``$KLANTCONTACT_POLICY_FILE``, else ``actions/backend/policy.yml``;
+        ``promise_events`` (where the promises' lifecycle goes for the insights report) to the
+        Redis the environment names, else none (:mod:`actions.backend.promise_events`)."""
         self.url: str = url or os.environ.get(ENV_URL) or f"sqlite:///{DEFAULT_SQLITE_PATH}"
         self._policy_file = PolicyFile(policy_path)
+        self.promise_events: Optional[PromiseEventPublisher] = (
+            PromiseEventPublisher.from_environment() if promise_events is FROM_ENVIRONMENT else promise_events)
         self._engine: Optional[Engine] = None
         self._sessions: Optional[sessionmaker] = None
         self._lock = threading.Lock()  # actions may run in threads: build one engine only
@@ -686,18 +696,28 @@ class SqlBackend:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session in one transaction; database failures surface as :class:`BackendUnavailable`."""
+        """A session in one transaction; database failures surface as :class:`BackendUnavailable`.
+        The promise events the work recorded are published once it has committed."""
         engine = self.engine
         assert self._sessions is not None
         try:
-            with self._sessions() as session, session.begin():
-                yield session
+            with self._sessions() as session:
+                with session.begin():
+                    yield session
+                self._publish(session.info.pop(_PROMISE_EVENTS, []))
         except IntegrityError as exc:
             raise _Conflict(f"conflicting write: {exc.orig}") from exc
         except (DBAPIError, PoolTimeoutError) as exc:
             logger.warning("database %s unavailable: %s", engine.url.render_as_string(hide_password=True),
                            str(getattr(exc, "orig", exc)).strip())
             raise BackendUnavailable(f"database unavailable: {getattr(exc, 'orig', exc)}") from exc
+
+    def _publish(self, recorded: List[Tuple[str, PromiseRow, dt.datetime]]) -> None:
+        """Publishes committed promise events (see :meth:`_record`)."""
+        if self.promise_events is not None and recorded:
+            self.promise_events.publish([
+                PromiseEvent(name, row.id, row.kind, row.due_at, at, row.conversation_id)
+                for name, row, at in recorded])
 
     def _run(self, work: Callable[[Session], T], attempts: int = 1) -> T:
         """``work`` in a transaction, retried when a concurrent request took the same reference."""
@@ -961,7 +981,8 @@ class SqlBackend:
             if customer.language == "en":
                 text = f"Refund of {amount} for order {order_number} on your account by {row.due_on:%d-%m-%Y}."
             else:
-                text = f"Terugbetaling van {amount} voor bestelling {order_number} uiterlijk {row.due_on:%d-%m-%Y} op je rekening."
+                text = (f"Terugbetaling van {amount} voor bestelling {order_number} uiterlijk {row.due_on:%d-%m-%Y} "
+                        "op je rekening.")
             self._insert_promise(session, customer_id, "refund", text, end_of_day(row.due_on, customer.country),
                                  reference, None)
             session.flush()
@@ -1008,6 +1029,9 @@ class SqlBackend:
                 return Cancellation(order_number, "return_started", order_return=_order_return(existing))
             if order.status not in ("processing", "shipped", "late"):
                 raise NotEligible(order.status)
+            # Cancelled or coming back, the order will not be delivered: a resend promised is void.
+            for promise in self._open_promises(session, customer_id, kind="redelivery", reference=order_number):
+                self._settle(session, promise, "cancelled")
             customer = self._customer_row(session, customer_id)
             today = self._today()
             if order.status == "processing":
@@ -1024,7 +1048,8 @@ class SqlBackend:
                 session.add(refund)
                 amount = format_money(paid, customer.language)
                 text = _in(customer.language,
-                           f"Bestelling {order_number} geannuleerd; {amount} uiterlijk {refund.due_on:%d-%m-%Y} terug op de rekening.",
+                           f"Bestelling {order_number} geannuleerd; {amount} uiterlijk {refund.due_on:%d-%m-%Y} "
+                           "terug op de rekening.",
                            f"Order {order_number} cancelled; {amount} back on the account by {refund.due_on:%d-%m-%Y}.")
                 self._insert_promise(session, customer_id, "refund", text, end_of_day(refund.due_on, customer.country),
                                      refund.reference, conversation_id)
@@ -1208,7 +1233,8 @@ class SqlBackend:
                 customer = self._customer_row(session, customer_id)
                 amount = format_money(duplicate.amount_cents, customer.language)
                 text = _in(customer.language,
-                           f"Dubbele afschrijving van {amount} voor bestelling {number} terug uiterlijk {duplicate.refund_due_on:%d-%m-%Y}.",
+                           f"Dubbele afschrijving van {amount} voor bestelling {number} terug uiterlijk "
+                           f"{duplicate.refund_due_on:%d-%m-%Y}.",
                            f"Double charge of {amount} for order {number} refunded by {duplicate.refund_due_on:%d-%m-%Y}.")
                 self._insert_promise(session, customer_id, "refund", text,
                                      end_of_day(duplicate.refund_due_on, customer.country), duplicate.refund_reference,
@@ -1324,7 +1350,7 @@ class SqlBackend:
         """Stores the feedback exactly as written. ValueError for empty or oversized text, or a bad
         language or channel; NotFound for an unknown customer id."""
         if not text or not text.strip() or len(text) > MAX_FEEDBACK_CHARS:
-            raise ValueError("feedback must have text, at most %d characters" % MAX_FEEDBACK_CHARS)
+            raise ValueError(f"feedback must have text, at most {MAX_FEEDBACK_CHARS} characters")
         if not language or len(language) > 5 or not channel or len(channel) > 20:
             raise ValueError("feedback needs a language code and a channel name")
 
@@ -1566,6 +1592,11 @@ class SqlBackend:
 
     # -- promises -----------------------------------------------------------------------
 
+    @staticmethod
+    def _record(session: Session, event: str, row: PromiseRow) -> None:
+        """Notes a promise event, published once the transaction commits (:meth:`transaction`)."""
+        session.info.setdefault(_PROMISE_EVENTS, []).append((event, row, _utcnow()))
+
     def _insert_promise(
         self, session: Session, customer_id: str, kind: str, description: str, due_at: dt.datetime,
         reference: Optional[str], conversation_id: Optional[str],
@@ -1575,7 +1606,23 @@ class SqlBackend:
                          due_at=_as_utc(due_at), status="open", conversation_id=conversation_id,
                          created_at=_utcnow())
         session.add(row)
+        self._record(session, "made", row)
         return row
+
+    def _settle(self, session: Session, row: PromiseRow, status: str) -> None:
+        """An open promise becomes kept, broken or cancelled (shared by every place that settles one)."""
+        row.status = status
+        self._record(session, status, row)
+
+    @staticmethod
+    def _open_promises(session: Session, customer_id: str, kind: Optional[str] = None,
+                       reference: Optional[str] = None) -> List[PromiseRow]:
+        query = select(PromiseRow).where(PromiseRow.customer_id == customer_id, PromiseRow.status == "open")
+        if kind is not None:
+            query = query.where(PromiseRow.kind == kind)
+        if reference is not None:
+            query = query.where(PromiseRow.reference == reference)
+        return list(session.scalars(query.order_by(PromiseRow.id)).all())
 
     def add_promise(
         self,
@@ -1598,6 +1645,22 @@ class SqlBackend:
 
         return self._run(work)
 
+    def settle_promise(self, customer_id: str, promise_id: int, status: str) -> Promise:
+        """Marks the customer's open promise ``status`` (kept, broken or cancelled); a promise
+        settled before is returned as it is. NotFound for an unknown or someone else's promise."""
+        if status not in SETTLED_STATUSES:
+            raise ValueError(f"a promise is settled as one of {', '.join(SETTLED_STATUSES)}, not {status!r}")
+
+        def work(session: Session) -> Promise:
+            row = session.get(PromiseRow, promise_id)
+            if row is None or row.customer_id != customer_id:
+                raise NotFound(f"promise {promise_id}")
+            if row.status == "open":
+                self._settle(session, row, status)
+            return _promise(row)
+
+        return self._run(work)
+
     def promises(self, customer_id: str, status: Optional[str] = None) -> List[Promise]:
         """The customer's promises (optionally only those with ``status``), oldest due first."""
         def work(session: Session) -> List[Promise]:
@@ -1614,7 +1677,8 @@ class SqlBackend:
     def erase_customer(self, customer_id: str) -> Dict[str, int]:
         """Deletes the customer and all their rows in one transaction (children first, for the
         foreign keys); ``{}`` for an unknown customer. Outages are about areas, not people, and
-        sign-up tokens carry no personal data: kept. Their feedback goes too (it may name them)."""
+        sign-up tokens carry no personal data: kept. Their feedback goes too (it may name them).
+        Their open promises are settled first: the erasure request's kept, the rest cancelled."""
         tables = (("goodwill", GoodwillRow), ("problem_contacts", ProblemContactRow), ("feedback", FeedbackRow),
                   ("newsletter_subscriptions", NewsletterRow), ("privacy_requests", PrivacyRequestRow),
                   ("promises", PromiseRow), ("password_resets", PasswordResetRow),
@@ -1626,6 +1690,9 @@ class SqlBackend:
         def work(session: Session) -> Dict[str, int]:
             if session.get(CustomerRow, customer_id) is None:
                 return {}
+            # The erasure they asked for is done; what else was still open nobody can keep now.
+            for promise in self._open_promises(session, customer_id):
+                self._settle(session, promise, "kept" if promise.kind == "privacy" else "cancelled")
             deleted = {}
             for name, row in tables:
                 column = row.id if row is CustomerRow else row.customer_id

@@ -7,7 +7,8 @@ flooding stays refused until the window is over.
 
 State lives in Redis when the channel has one (one Lua script: INCR + PEXPIRE on each limit's key,
 atomic, so replicas of the assistant on one Redis share the limits), else in this process
-(:class:`MemoryWindows`). Keys (``<prefix>`` is the channel's, e.g. ``whatsapp`` or ``webchat``)::
+(:class:`MemoryWindows`). Keys (``<prefix>`` is the channel's, e.g. ``whatsapp`` or ``webchat``;
+built by :mod:`contract.keys`, ``ratelimit_*``)::
 
     <prefix>:ratelimit:<scope>:<hash>   messages in the current window (expires with it)
     <prefix>:ratelimit:notice:<hash>    set once the over-limit notice of this window is out
@@ -33,7 +34,9 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+
+from contract import keys
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +160,7 @@ class MemoryWindows:
         self._next_sweep = now + 10.0
 
 
-def _redis_errors() -> Tuple[type, ...]:
+def _redis_errors() -> Tuple[Type[BaseException], ...]:
     from redis.exceptions import RedisError
 
     return (RedisError, OSError, asyncio.TimeoutError)
@@ -190,20 +193,20 @@ class RateLimiter:
         return self._redis is not None
 
     def stats_key(self) -> str:
-        return f"{self.prefix}:ratelimit:stats"
+        return keys.ratelimit_stats(self.prefix)
 
     def counter_key(self, scope: str, identity: str) -> str:
-        return f"{self.prefix}:ratelimit:{scope}:{hashed(identity)}"
+        return keys.ratelimit_counter(self.prefix, scope, hashed(identity))
 
     def notice_key(self, identity: str) -> str:
-        return f"{self.prefix}:ratelimit:notice:{hashed(identity)}"
+        return keys.ratelimit_notice(self.prefix, hashed(identity))
 
     async def check(self, identities: Dict[str, Optional[str]], notify: str) -> Verdict:
         """Counts one message of ``identities`` ({scope: identity}, checked in the limits' order;
         a scope without a limit or with identity None is skipped); ``notify`` is who would get
         the notice (the sender, the session)."""
-        keys = [(self.counter_key(scope, identities[scope]), limit) for scope, limit in self.limits.items()
-                if identities.get(scope)]
+        keys = [(self.counter_key(scope, identity), limit) for scope, limit in self.limits.items()
+                if (identity := identities.get(scope))]
         if not keys:
             self.stats["allowed"] += 1
             return ALLOWED
@@ -211,7 +214,7 @@ class RateLimiter:
             verdict = self._memory.check(keys, self.notice_key(notify))
         else:
             try:
-                verdict = await self._check_redis(keys, self.notice_key(notify))
+                verdict = await self._check_redis(self._redis(), keys, self.notice_key(notify))
             except _redis_errors() as error:
                 self._failed_open(error)
                 return Verdict(True, unchecked=True)
@@ -220,10 +223,9 @@ class RateLimiter:
             self.stats["notices"] += 1
         return verdict
 
-    async def _check_redis(self, keys: Sequence[Tuple[str, Limit]], notice_key: str) -> Verdict:
+    async def _check_redis(self, redis: Any, keys: Sequence[Tuple[str, Limit]], notice_key: str) -> Verdict:
         from redis.exceptions import NoScriptError
 
-        redis = self._redis()
         redis_keys = [key for key, _ in keys] + [notice_key, self.stats_key()]
         args: List[Any] = [len(keys)]
         for _, limit in keys:

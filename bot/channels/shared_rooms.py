@@ -59,7 +59,7 @@ class SharedRooms(AsyncRedisManager):
             # The replica's own sockets have it; the others miss this one message.
             logger.warning("socket.io message not shared with the other replicas (%s)", type(error).__name__)
 
-    async def _listen(self) -> AsyncIterator[Dict[str, Any]]:  # type: ignore[override]
+    async def _listen(self) -> AsyncIterator[Dict[str, Any]]:
         channel = self.channel.encode("utf-8")
         pause = 1.0
         while True:

@@ -53,7 +53,6 @@ import inspect
 import ipaddress
 import json
 import logging
-import re
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text, Tuple
 
@@ -67,14 +66,12 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from bot.channels.rate_limit import Limit, RateLimiter, hashed, notice_text
+from contract import channels, keys
+from contract.channels import valid_session_id
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID = re.compile(r"^[0-9a-fA-F]{32,128}$")
 MAX_MESSAGE_CHARS = 4000
-# The Redis pub/sub channel the Rasa replicas share the socket.io rooms on (+ ":<db>": pub/sub
-# is not per database, and two installations may share one Redis server).
-ROOMS_CHANNEL = "helder:socketio"
 # Metadata keys a browser may see (agent messages, notices); everything else stays server-side.
 PUBLIC_METADATA = ("agent_id", "agent_name", "event", "message_id", "utter_action", "language")
 # Keys of BotUttered.message() that are message content, not metadata.
@@ -124,11 +121,6 @@ def session_language(text: Optional[str], metadata: Optional[Dict[str, Any]]) ->
     return decide_language(None, detection, channel_language_hint(metadata))
 
 
-def valid_session_id(value: Any) -> bool:
-    """True for a session id the widget may use: 32 to 128 hex characters."""
-    return isinstance(value, str) and bool(SESSION_ID.match(value))
-
-
 def new_session_id() -> str:
     """A fresh unguessable session id (128 random bits as 32 hex characters)."""
     return uuid.uuid4().hex
@@ -170,7 +162,7 @@ class WebChatOutput(SocketIOOutput):
 
     @classmethod
     def name(cls) -> Text:
-        return "socketio"
+        return channels.WEB
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
         """One event per message (Rasa's default dispatch would split it by content type)."""
@@ -211,7 +203,7 @@ class WebChatInput(SocketIOInput):
 
     @classmethod
     def name(cls) -> Text:
-        return "socketio"
+        return channels.WEB
 
     # A dropped connection without a TCP reset (Wi-Fi gone, phone asleep) is noticed by both sides
     # after ping_interval + ping_timeout; python-socketio's default is 25 + 20 s.
@@ -269,7 +261,7 @@ class WebChatInput(SocketIOInput):
                 "password": str(credentials.get("redis_password") or "") or None,
             }
         self.rate_limiter = RateLimiter(
-            "webchat",
+            keys.WEBCHAT_PREFIX,
             [Limit("session", int(number("rate_limit_per_session", 20)), window),
              Limit("ip", int(number("rate_limit_per_ip", 60)), window)],
             redis=self._redis_client if self._redis_settings else None,
@@ -292,7 +284,7 @@ class WebChatInput(SocketIOInput):
         settings = self._redis_settings
         password = f":{quote(settings['password'], safe='')}@" if settings.get("password") else ""
         url = f"redis://{password}{settings['host']}:{settings['port']}/{settings['db']}"
-        return {"client_manager": SharedRooms(url, channel=f"{ROOMS_CHANNEL}:{settings['db']}",
+        return {"client_manager": SharedRooms(url, channel=keys.socketio_rooms(settings["db"]),
                                               redis_options={"socket_connect_timeout": 5})}
 
     def _redis_client(self) -> Any:

@@ -1,10 +1,6 @@
-"""Custom NLU components registered with Rasa's default recipe.
+"""Custom NLU components registered with Rasa's default recipe (config.yml's pipeline).
 
-Every model the Rasa server loads has them (config.yml), so importing the package is also where
-the server gets its answer to an action server that is down or slow (bot/action_fallback.py):
-only the Rasa server imports it, never the action server or the handoff service.
+Importing the package changes nothing in Rasa: training, ``rasa test`` and the Rasa server load
+the components alike; the server's changes to Rasa are installed by its entry point
+(bot/server.py).
 """
-
-from bot import action_fallback as _action_fallback
-
-_action_fallback.install()

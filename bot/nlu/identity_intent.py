@@ -51,7 +51,7 @@ class IdentityIntent(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "IdentityIntent":
+    ) -> IdentityIntent:
         """Creates the component (see parent class for full docstring)."""
         return cls()
 

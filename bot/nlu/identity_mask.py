@@ -163,7 +163,7 @@ class IdentityMask(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "IdentityMask":
+    ) -> IdentityMask:
         """Creates an untrained component (see parent class for full docstring)."""
         return cls(config, model_storage, resource)
 
@@ -175,7 +175,7 @@ class IdentityMask(GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "IdentityMask":
+    ) -> IdentityMask:
         """Loads the patterns stored by :meth:`train`."""
         patterns: Dict[str, List[str]] = {}
         try:
@@ -249,7 +249,7 @@ class RestoreText(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "RestoreText":
+    ) -> RestoreText:
         """Creates the component (see parent class for full docstring)."""
         return cls()
 

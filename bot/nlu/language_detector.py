@@ -3,7 +3,8 @@
 It runs first in the pipeline so the tokenizer can pick the right language. The detection is
 added to the parse data as ``language_detection``; whether it changes the conversation's
 ``language`` slot is decided after the message, with the conversation's history in view
-(``actions.language``), because one message alone cannot be sticky.
+(``actions/session.py`` with ``bot.language.decide_language``), because one message alone cannot
+be sticky.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class LanguageDetector(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "LanguageDetector":
+    ) -> LanguageDetector:
         """Creates the component (see parent class for full docstring).
 
         Builds the detector now, while the model loads (about a second), so the first customer

@@ -29,9 +29,9 @@ from __future__ import annotations
 import json
 import logging
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Text, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Sequence, Set, Text, Tuple
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -90,7 +90,7 @@ _REPEATS = re.compile(r"(.)\1{2,}")
 # The lexicon: spaCy's lookup tables (shared with bot.lemmas, so no extra memory) + stop words
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stop_words() -> FrozenSet[str]:
     from spacy.lang.en.stop_words import STOP_WORDS as ENGLISH
     from spacy.lang.nl.stop_words import STOP_WORDS as DUTCH
@@ -309,7 +309,7 @@ class NonsenseGuard(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "NonsenseGuard":
+    ) -> NonsenseGuard:
         """Creates an untrained component (see parent class for full docstring)."""
         return cls(config, model_storage, resource)
 
@@ -321,7 +321,7 @@ class NonsenseGuard(GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "NonsenseGuard":
+    ) -> NonsenseGuard:
         """Loads the training vocabulary persisted by :meth:`train`."""
         words: List[str] = []
         try:

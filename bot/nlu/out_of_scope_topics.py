@@ -62,7 +62,7 @@ class OutOfScopeTopics(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "OutOfScopeTopics":
+    ) -> OutOfScopeTopics:
         """Creates the component (see parent class for full docstring)."""
         return cls()
 

@@ -8,7 +8,7 @@ spacy-lookups-data so "bestellingen"/"bestelling" and "werkt"/"werken" share fea
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any, Dict, List, Optional, Text
 
 import spacy
@@ -24,8 +24,8 @@ from bot.lemmas import get_lemmatizer
 from bot.nlu.language_detector import message_language
 
 
-@lru_cache(maxsize=None)
-def _blank(lang: str) -> "spacy.language.Language":
+@cache
+def _blank(lang: str) -> spacy.language.Language:
     return spacy.blank(lang)
 
 
@@ -55,7 +55,7 @@ class BilingualLemmaTokenizer(Tokenizer):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "BilingualLemmaTokenizer":
+    ) -> BilingualLemmaTokenizer:
         """Creates the component (see parent class for full docstring).
 
         Loads the spaCy tokenisers and lemma tables of both languages now, while the model

@@ -18,7 +18,9 @@ case "$command" in
     fi
     # --cors as in scripts/stack.py: the widget on the shop's origin posts to the REST webhook and
     # socket.io; Rasa's HTTP API is JWT-protected and not routed by the customer-facing proxy.
-    exec python -m rasa run --model "$RASA_MODEL" --port "${RASA_PORT:-5005}" \
+    # bot.server is `rasa run` with the assistant's changes to Rasa (bot/server.py); it refuses
+    # to start on a Rasa release they are not written for.
+    exec python -m bot.server run --model "$RASA_MODEL" --port "${RASA_PORT:-5005}" \
       --enable-api --jwt-secret "$RASA_JWT_SECRET" --jwt-method HS256 \
       --credentials credentials.yml --endpoints endpoints.yml --cors "${RASA_CORS:-*}" "$@"
     ;;

@@ -11,7 +11,8 @@
 # elsewhere (`make train` → models/) at /app/models and set RASA_MODEL to the file.
 #
 # Commands (deploy/docker/bot-entrypoint.sh):
-#   rasa      rasa run --model $RASA_MODEL --enable-api --jwt-secret $RASA_JWT_SECRET ... (port 5005)
+#   rasa      python -m bot.server run --model $RASA_MODEL --enable-api --jwt-secret $RASA_JWT_SECRET ...
+#             (port 5005): `rasa run` with the assistant's changes to Rasa (bot/server.py)
 #   actions   python -m rasa_sdk --actions actions (port 5055); seeds the demo backend first
 #             when KLANTCONTACT_SEED_DEMO=1
 #   anything else is executed as given (e.g. `python -m actions.backend.seed`).
@@ -34,8 +35,10 @@ RUN apt-get update \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY requirements/bot.txt requirements/bot-lock.txt /tmp/requirements/
-# The same two steps as scripts/install.sh: exact versions from the lock file.
-RUN pip install --upgrade pip wheel 'setuptools<71' \
+# The same two steps as scripts/install.sh (exact versions from the lock file), for what comes before
+# the "# tests" block of requirements/bot.txt only: no pytest, hypothesis, ruff or mypy in the image.
+RUN sed -i '/^# tests/,$d' /tmp/requirements/bot.txt \
+ && pip install --upgrade pip wheel 'setuptools<71' \
  && pip install -r /tmp/requirements/bot.txt -c /tmp/requirements/bot-lock.txt \
  && python -c 'import rasa, rasa_sdk, spacy, spacy_lookups_data, langdetect, prometheus_client; print("rasa", rasa.__version__)'
 
@@ -53,6 +56,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     RASA_MODEL=/app/models/helder.tar.gz \
     KLANTCONTACT_DB_URL=sqlite:////app/var/helder.db
 WORKDIR /app
+COPY contract/ contract/
 COPY bot/ bot/
 COPY actions/ actions/
 COPY domain/ domain/

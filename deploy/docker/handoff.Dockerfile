@@ -28,12 +28,13 @@ FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-COPY requirements/handoff.txt /tmp/requirements/handoff.txt
-# Everything above the "# tests" block of requirements/handoff.txt: the service's own pins,
-# without pytest, schemathesis and playwright (if the marker goes, everything is installed).
+COPY requirements/handoff.txt requirements/handoff-lock.txt /tmp/requirements/
+# Everything above the "# tests" block of requirements/handoff.txt: the service's own pins, without
+# pytest, schemathesis, playwright, ruff and mypy (if the marker goes, everything is installed);
+# their dependencies at the versions of the lock file, as scripts/install_handoff.sh installs them.
 RUN sed '/^# tests/,$d' /tmp/requirements/handoff.txt > /tmp/requirements/runtime.txt \
  && pip install --upgrade pip \
- && pip install -r /tmp/requirements/runtime.txt \
+ && pip install -r /tmp/requirements/runtime.txt -c /tmp/requirements/handoff-lock.txt \
  && python -c 'import fastapi, redis, pydantic, uvicorn, prometheus_client; print("fastapi", fastapi.__version__)'
 
 FROM ${PYTHON_IMAGE}
@@ -47,12 +48,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     HANDOFF_PORT=8000
 WORKDIR /app
 COPY handoff/ handoff/
-# The only Rasa-side modules the service imports (standard library only, no Rasa):
-# log masking (handoff/__main__.py, app.py), retention and tracker keys (handoff/privacy.py), the
-# WhatsApp window keys (handoff/store.py, privacy.py), the date wording (handoff/pending.py).
-# bot/__init__.py installs the masking and skips the action validator when Rasa is not loaded.
-COPY bot/__init__.py bot/action_validation.py bot/dates.py bot/log_masking.py bot/privacy.py bot/
-COPY bot/channels/__init__.py bot/channels/whatsapp_state.py bot/channels/
+# What the service shares with the assistant (standard library only): the context packet, the
+# escalation reasons, slot and channel names, Redis keys, retention, the WhatsApp window, the
+# date wording and the log masking. Nothing of bot/ or actions/.
+COPY contract/ contract/
 # Chart.js for the insights page: the one file the service serves, plus its MIT licence.
 COPY --from=chartjs /web/node_modules/chart.js/dist/chart.umd.min.js web/node_modules/chart.js/dist/chart.umd.min.js
 COPY --from=chartjs /web/node_modules/chart.js/LICENSE.md web/node_modules/chart.js/LICENSE.md

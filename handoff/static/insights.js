@@ -7,6 +7,9 @@
   const COLOURS = ['#1d4ed8', '#b45309', '#15803d', '#7c3aed', '#be123c', '#0e7490', '#4d7c0f', '#a21caf',
                    '#c2410c', '#334155', '#0f766e'];
   const charts = {};
+  // The customer backend's kinds of promise (actions/backend/base.py Promise.kind).
+  const PROMISE_KINDS = { replacement: 'Replacement', refund: 'Refund', return: 'Return', redelivery: 'Resend',
+                          callback: 'Call back', privacy: 'Erasure (privacy)', goodwill: 'Goodwill gesture' };
 
   function el(tag, attrs, children) {
     const node = document.createElement(tag);
@@ -134,9 +137,8 @@
       ]));
     });
 
-    const p = report.promises;
-    $('promises').replaceChildren(...[['Promises made', p.made], ['kept', p.kept], ['late', p.late], ['open', p.open],
-      ['Goodwill granted', report.goodwill.granted],
+    renderPromises(report);
+    $('promises').replaceChildren(...[['Goodwill granted', report.goodwill.granted],
       ...Object.entries(report.goodwill.by_kind).map(([kind, n]) => ['  ' + kind.replace('_', ' '), n])]
       .flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
     $('outages').replaceChildren(...(report.outages.length ? report.outages.map((o) =>
@@ -156,6 +158,23 @@
     $('feedback').replaceChildren(...(report.feedback.items.length ? report.feedback.items.map((f) =>
       el('blockquote', { lang: f.language, text: f.text + ' (' + f.channel + ', ' + f.at.slice(0, 10) + ')' }))
       : [el('p', { class: 'muted', text: 'No feedback in this period.' })]));
+  }
+
+  function promiseRow(name, figures, attrs) {
+    return el('tr', attrs, [el('th', { scope: 'row', text: name }),
+      ...['made', 'kept', 'late', 'cancelled', 'open'].map((what) => el('td', { class: 'num',
+        text: figures[what] === undefined ? '–' : String(figures[what]) }))]);
+  }
+
+  function renderPromises(report) {
+    const backend = report.backend_promises;
+    const rows = [promiseRow('Case replies', report.promises, { 'data-kind': 'reply' }),
+      ...backend.kinds.map((k) => promiseRow(PROMISE_KINDS[k.kind] || k.kind.replace(/_/g, ' '), k, { 'data-kind': k.kind }))];
+    if (backend.kinds.length > 1) rows.push(promiseRow('All backend promises', backend.total, { 'data-kind': 'total', class: 'total' }));
+    if (!backend.kinds.length) {
+      rows.push(el('tr', {}, [el('td', { colspan: '6', class: 'muted', text: 'No promises in the customer backend in this period.' })]));
+    }
+    $('promise-kinds').replaceChildren(...rows);
   }
 
   async function load() {

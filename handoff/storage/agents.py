@@ -7,7 +7,7 @@ from typing import List, Optional
 
 from redis.asyncio import Redis
 
-from handoff import keys
+from contract import keys
 from handoff.models import DEFAULT_ROLE, ROLES, AgentPublic
 
 PRESENCE_TTL_SECONDS = 60

@@ -17,8 +17,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from bot.channels.whatsapp_state import last_inbound_at, seconds_left
-from handoff import keys
+from contract import channels, keys
+from contract.whatsapp_window import last_inbound_at, seconds_left
 from handoff.errors import CaseNotFound, Conflict
 from handoff.models import CaseCreate, CaseCreated, CasePublic, NotePublic, Promise
 from handoff.settings import Settings
@@ -30,7 +30,7 @@ OPEN_STATUSES = ("queued", "human")
 NOT_RESOLVED = ("queued", "human", "bot")
 
 # --- Lua scripts -----------------------------------------------------------------------------------
-# Keys are always passed in (built by handoff.keys), never assembled inside a script.
+# Keys are always passed in (built by contract.keys), never assembled inside a script.
 
 # KEYS: open-case pointer, case hash, queue, cases:queued, cases:human, conversation's cases
 # ARGV: case id, created score, initial status, field/value pairs...
@@ -455,8 +455,8 @@ class CaseStore:
             if fields:
                 cases.append(self._case_from(fields, notes, rank, now))
         for case in cases:
-            if case.channel == "whatsapp":
-                # The WhatsApp connector keeps the window in the same Redis (bot/channels/whatsapp_state.py).
+            if case.channel == channels.WHATSAPP:
+                # The WhatsApp channel keeps the window in the same Redis (contract/whatsapp_window.py).
                 last = await last_inbound_at(self.redis, case.conversation_id)
                 case.whatsapp_window_seconds_left = seconds_left(last, now.timestamp())
         return cases

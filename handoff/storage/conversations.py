@@ -11,7 +11,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from redis.asyncio import Redis
 
-from handoff import keys
+from contract import keys
 from handoff.models import ConversationPublic, TranscriptLine
 
 OPEN_STATUSES = ("queued", "human")

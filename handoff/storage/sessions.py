@@ -8,7 +8,7 @@ from typing import Optional
 
 from redis.asyncio import Redis
 
-from handoff import keys
+from contract import keys
 from handoff.settings import Settings
 
 LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60

@@ -9,9 +9,7 @@ from actions.backend.sql import (
     OrderReturnRow, OrderRow, OutageRow, PasswordResetRow, PaymentRow, PrivacyRequestRow, ProblemContactRow,
     PromiseRow, PurchaseRow, RefundRow, ShipmentRow, SignupTokenRow,
 )
-from tests.backend.test_sql_backend import (  # noqa: F401 - fixtures
-    PIETER, SANNE, backend, count, postgres_url, purchase_id,
-)
+from tests.backend.test_sql_backend import PIETER, SANNE, count, purchase_id
 
 UTC = dt.timezone.utc
 SANNES_ROWS = (OrderRow, PurchaseRow, ShipmentRow, RefundRow, PasswordResetRow, PromiseRow)

@@ -16,9 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from actions.backend.base import BackendUnavailable, NotEligible, NotFound
 from actions.backend.policy import DEFAULT_POLICY_FILE, PolicyError, PolicyFile
 from actions.backend.sql import GoodwillRow, OrderRow, OutageRow, PromiseRow
-from tests.backend.test_sql_backend import (  # noqa: F401 - fixtures
-    AHMED, EMILY, LOTTE, PIETER, SANNE, backend, count, postgres_url, purchase_id,
-)
+from tests.backend.test_sql_backend import AHMED, EMILY, LOTTE, PIETER, SANNE, count, purchase_id
 
 UTC = dt.timezone.utc
 KEVIN, KEVINS_LATE_ORDER = "52093817", "2024121510"

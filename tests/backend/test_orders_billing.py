@@ -15,9 +15,7 @@ from actions.backend.base import NotEligible, NotFound
 from actions.backend.sql import (
     FeedbackRow, InvoiceCopyRow, NewsletterRow, OrderReturnRow, PaymentRow, SignupTokenRow, next_working_day,
 )
-from tests.backend.test_sql_backend import (  # noqa: F401 - fixtures
-    AHMED, PIETER, SANNE, backend, count, postgres_url,
-)
+from tests.backend.test_sql_backend import AHMED, PIETER, SANNE, count
 
 UTC = dt.timezone.utc
 MILA, THOMAS, KEVIN = "41726358", "36150482", "52093817"
@@ -200,7 +198,8 @@ def test_double_charge_refunded_at_once(backend):
     refund = backend.refund_duplicate_charge(THOMAS, conversation_id="c-2")
     today = dt.date.today()
     assert re.fullmatch(rf"RC-{today:%Y%m%d}-\d{{4}}", refund.reference)
-    assert (refund.order_number, refund.amount_cents, refund.due_on) == (THOMAS_CHARGED_TWICE, 17999, today + dt.timedelta(days=5))
+    assert (refund.order_number, refund.amount_cents, refund.due_on) == (
+        THOMAS_CHARGED_TWICE, 17999, today + dt.timedelta(days=5))
     [promise] = backend.promises(THOMAS)
     assert (promise.kind, promise.reference, promise.conversation_id) == ("refund", refund.reference, "c-2")
     statuses = sorted(p.status for p in _payments(backend, THOMAS_CHARGED_TWICE))

@@ -1,37 +1,33 @@
 """The agent console in a real browser, against the real handoff service.
 
 Started once per session: a private redis-server (``redis_url`` from ``tests/conftest.py``), a fake
-Rasa HTTP server on loopback that records what the service sends it, the handoff service itself
-(``python -m handoff`` in a subprocess, this interpreter: run the tests with ``.venv-handoff``) and
-Debian's chromium driven by Playwright. Rasa's event broker is played by the tests: they ``XADD``
-tracker events to the ``handoff:events`` stream, as ``bot/event_broker.py`` would.
+Rasa HTTP server on loopback that records what the service sends it (``tests/fakes/rasa.py``), the
+handoff service itself (``python -m handoff`` in a subprocess, this interpreter: run the tests with
+``.venv-handoff``) and Debian's chromium driven by Playwright. Rasa's event broker is played by the
+tests: they ``XADD`` tracker events to the ``handoff:events`` stream, as ``bot/event_broker.py`` would.
 """
 
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
-import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any, Dict, Iterator, List, Optional
 
 import httpx
-import jwt
 import pytest
 import redis
 
-from handoff import keys
+from contract import keys
 from scripts.stack import free_port
+from tests.fakes import packets
+from tests.fakes.rasa import FakeRasa
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -47,126 +43,11 @@ PASSWORD = "console-test-" + uuid.uuid4().hex[:12]
 # ---- fake Rasa ----------------------------------------------------------------------------------
 
 
-@dataclass
-class RasaRequest:
-    """One request the handoff service made to Rasa."""
-
-    method: str
-    path: str
-    query: Dict[str, List[str]]
-    body: Any
-    jwt_payload: Optional[Dict[str, Any]]
-
-    @property
-    def conversation_id(self) -> Optional[str]:
-        match = re.match(r"^/conversations/([^/]+)/", self.path)
-        return unquote(match.group(1)) if match else None
-
-
-@dataclass
-class FakeRasa:
-    """Answers the Rasa HTTP API calls the service makes and keeps every request."""
-
-    jwt_secret: str
-    url: str = ""
-    requests: List[RasaRequest] = field(default_factory=list)
-    trackers: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def tracker(self, conversation_id: str) -> Dict[str, Any]:
-        """The tracker of a conversation: set by a test in ``trackers``, else an empty one."""
-        tracker = self.trackers.get(conversation_id)
-        if tracker is None:
-            tracker = {"sender_id": conversation_id, "slots": {}, "events": [], "paused": False,
-                       "latest_message": {"text": None, "intent": {}, "entities": []},
-                       "latest_input_channel": "socketio", "latest_action_name": "action_listen"}
-        return tracker
-
-    def received(self, conversation_id: str) -> List[RasaRequest]:
-        with self.lock:
-            return [r for r in self.requests if r.conversation_id == conversation_id]
-
-    def wait_for(self, conversation_id: str, predicate: Callable[[RasaRequest], bool],
-                 timeout: float = 10.0) -> RasaRequest:
-        """The first request for the conversation matching ``predicate``; fails after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for request in self.received(conversation_id):
-                if predicate(request):
-                    return request
-            time.sleep(0.05)
-        seen = [(r.method, r.path, r.body) for r in self.received(conversation_id)]
-        raise AssertionError(f"Rasa did not get the expected request for {conversation_id}; got {seen}")
-
-
-def _handler(fake: FakeRasa) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-            pass
-
-        def _record(self) -> RasaRequest:
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            payload = None
-            auth = self.headers.get("Authorization", "")
-            if auth.startswith("Bearer "):
-                try:
-                    payload = jwt.decode(auth[7:], fake.jwt_secret, algorithms=["HS256"])
-                except jwt.PyJWTError:
-                    payload = None
-            request = RasaRequest(self.command, url.path, parse_qs(url.query), body, payload)
-            with fake.lock:
-                fake.requests.append(request)
-            return request
-
-        def _answer(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            request = self._record()
-            if request.jwt_payload is None:
-                return self._answer(401, {"status": "failure", "reason": "NotAuthenticated"})
-            if request.conversation_id and request.path.endswith("/tracker"):
-                return self._answer(200, fake.tracker(request.conversation_id))
-            if request.path in ("/", "/status", "/version"):
-                return self._answer(200, {"version": "3.6.21"})
-            return self._answer(404, {"status": "failure", "reason": "NotFound"})
-
-        def do_POST(self) -> None:  # noqa: N802
-            request = self._record()
-            if request.jwt_payload is None:
-                return self._answer(401, {"status": "failure", "reason": "NotAuthenticated"})
-            conversation_id = request.conversation_id
-            if conversation_id and request.path.endswith("/tracker/events"):
-                return self._answer(200, fake.tracker(conversation_id))
-            if conversation_id and request.path.endswith("/execute"):
-                return self._answer(200, {"tracker": fake.tracker(conversation_id), "messages": []})
-            return self._answer(404, {"status": "failure", "reason": "NotFound"})
-
-    return Handler
-
-
 @pytest.fixture(scope="session")
 def fake_rasa() -> Iterator[FakeRasa]:
     fake = FakeRasa(jwt_secret="fake-rasa-jwt-" + uuid.uuid4().hex)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-rasa", daemon=True)
-    thread.start()
     yield fake
-    server.shutdown()
-    server.server_close()
+    fake.close()
 
 
 # ---- the handoff service ------------------------------------------------------------------------
@@ -178,7 +59,7 @@ class Service:
 
     url: str
     api_token: str
-    redis: "redis.Redis"
+    redis: redis.Redis
     log_path: Path
     env: Dict[str, str]
     widget_origin: str = ""  # a shop page origin allowed to fetch the widget's history (CORS)
@@ -204,7 +85,7 @@ class Service:
         self.redis.xadd(EVENTS_STREAM, {"sender_id": conversation_id,
                                         "event": json.dumps(event, ensure_ascii=False)})
 
-    def agent_client(self, username: str) -> "AgentClient":
+    def agent_client(self, username: str) -> AgentClient:
         """An agent signed in over HTTP (no browser), e.g. a colleague on another desk."""
         client = httpx.Client(base_url=self.url, timeout=10)
         response = client.post("/auth/login", json={"username": username, "password": PASSWORD})
@@ -224,7 +105,7 @@ class AgentClient:
         self.client.close()
 
 
-def _wait_for_consumer_group(client: "redis.Redis", timeout: float = 15.0) -> None:
+def _wait_for_consumer_group(client: redis.Redis, timeout: float = 15.0) -> None:
     """Events published before the service's consumer group exists could be skipped: wait for it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -350,13 +231,9 @@ def sign_in(page: Any, service: Service, username: str = "eva") -> None:
 
 
 def packet(conversation_id: str, **overrides: Any) -> Dict[str, Any]:
-    """A context packet as ``actions/handoff.py: context_packet`` builds it (Dutch, defective föhn)."""
+    """A context packet as the bot sends it, about a defective föhn (Dutch), just now."""
     now = time.time()
-    base = {
-        "conversation_id": conversation_id,
-        "reason": "complexity",
-        "language": "nl",
-        "channel": "socketio",
+    return packets.packet(conversation_id, **{
         "identity": {"customer_id": "48213377", "name": "Sanne de Vries",
                      "verified_by": "customer_number+postcode", "verified_at": now - 120},
         "problem_description": "mijn föhn is na twee dagen kapot gegaan",
@@ -368,9 +245,8 @@ def packet(conversation_id: str, **overrides: Any) -> Dict[str, Any]:
             {"from": "bot", "text": "Ik ben de digitale assistent. Wat is uw klantnummer en postcode?",
              "at": now - 170},
         ],
-    }
-    base.update(overrides)
-    return base
+        **overrides,
+    })
 
 
 def user_event(text: str, at: Optional[float] = None, channel: str = "socketio") -> Dict[str, Any]:

@@ -9,7 +9,7 @@ import time
 
 from playwright.sync_api import expect
 
-from handoff import keys
+from contract import keys
 
 from tests.browser.conftest import (
     PASSWORD, bot_event, new_conversation_id, packet, sign_in, user_event,
@@ -20,14 +20,14 @@ SCREENSHOT = "/tmp/console.png"
 
 def is_agent_message(request, text=None):
     """The service appended an agent's message to the Rasa tracker (sent to the customer)."""
-    body = request.body if isinstance(request.body, dict) else {}
-    return (request.method == "POST" and request.path.endswith("/tracker/events")
+    body = request["json"] if isinstance(request["json"], dict) else {}
+    return (request["method"] == "POST" and request["path"].endswith("/tracker/events")
             and body.get("event") == "bot" and (text is None or body.get("text") == text))
 
 
 def is_event(request, name):
-    body = request.body if isinstance(request.body, dict) else {}
-    return request.method == "POST" and request.path.endswith("/tracker/events") and body.get("event") == name
+    body = request["json"] if isinstance(request["json"], dict) else {}
+    return request["method"] == "POST" and request["path"].endswith("/tracker/events") and body.get("event") == name
 
 
 def test_agent_signs_in_takes_over_replies_notes_and_hands_back(page, service, fake_rasa):
@@ -109,21 +109,21 @@ def test_agent_signs_in_takes_over_replies_notes_and_hands_back(page, service, f
     reply.press("Shift+Enter")
     reply.type("ik stuur u vandaag een nieuwe föhn.")
     assert reply.input_value() == "Goedemiddag mevrouw De Vries,\nik stuur u vandaag een nieuwe föhn."
-    assert not any(is_agent_message(r) for r in fake_rasa.received(conversation_id))
+    assert not any(is_agent_message(r) for r in fake_rasa.calls(conversation_id))
     text = reply.input_value()
     reply.press("Enter")
     sent = fake_rasa.wait_for(conversation_id, lambda r: is_agent_message(r, text))
-    assert sent.body["metadata"]["agent_name"] == "Eva de Jong"
-    assert sent.body["metadata"]["agent_id"] == "eva"
-    assert sent.query.get("execute_side_effects") == ["true"]
-    assert sent.query.get("output_channel") == ["latest"]
-    assert sent.jwt_payload is not None  # signed with the shared secret
+    assert sent["json"]["metadata"]["agent_name"] == "Eva de Jong"
+    assert sent["json"]["metadata"]["agent_id"] == "eva"
+    assert sent["query"].get("execute_side_effects") == "true"
+    assert sent["query"].get("output_channel") == "latest"
+    assert sent["role"] is not None  # signed with the shared secret
     expect(reply).to_have_value("")
     expect(promise).to_contain_text("kept")  # the promised reply was given
 
     # Rasa's event broker carries the agent's message back (with the metadata the service gave
     # it): the message shows once, as the agent's, labelled with her name.
-    service.publish(conversation_id, bot_event(text, **sent.body["metadata"]))
+    service.publish(conversation_id, bot_event(text, **sent["json"]["metadata"]))
     mine = lines.filter(has_text="ik stuur u vandaag een nieuwe föhn")
     expect(mine).to_have_count(1)
     expect(mine).to_have_attribute("data-from", "agent")
@@ -136,15 +136,15 @@ def test_agent_signs_in_takes_over_replies_notes_and_hands_back(page, service, f
     notes = page.get_by_test_id("card-notes")
     expect(notes).to_contain_text(note)
     expect(notes.locator(".note").filter(has_text=note)).to_contain_text("private")
-    assert not any(note in str(r.body) for r in fake_rasa.received(conversation_id))
+    assert not any(note in str(r["json"]) for r in fake_rasa.calls(conversation_id))
 
     # Hand back: Rasa resumes and runs the hand-back action; the reply box closes.
     page.get_by_test_id("handback-button").click()
     resume = fake_rasa.wait_for(conversation_id, lambda r: is_event(r, "resume"))
-    handback = fake_rasa.wait_for(conversation_id, lambda r: r.path.endswith("/execute")
-                                  and (r.body or {}).get("name") == "action_handback")
-    assert handback.body == {"name": "action_handback"} or handback.body.get("name") == "action_handback"
-    requests = fake_rasa.received(conversation_id)
+    handback = fake_rasa.wait_for(conversation_id, lambda r: r["path"].endswith("/execute")
+                                  and (r["json"] or {}).get("name") == "action_handback")
+    assert handback["json"] == {"name": "action_handback"} or handback["json"].get("name") == "action_handback"
+    requests = fake_rasa.calls(conversation_id)
     assert requests.index(resume) < requests.index(handback), "resume must come before action_handback"
     expect(reply).to_be_disabled()
     expect(page.get_by_test_id("handback-button")).to_be_disabled()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from handoff import keys
+from contract import keys
 from tests.browser.conftest import new_conversation_id, packet, sign_in, user_event
 
 
@@ -42,10 +42,10 @@ def test_a_supervisor_can_take_over_a_colleagues_case_an_agent_cannot(page, serv
         expect(claim).to_have_text("Take over from Bob de Boer")
         expect(claim).to_be_enabled()
         claim.click()
-        fake_rasa.wait_for(conversation_id, lambda r: isinstance(r.body, dict)
-                           and r.body.get("name") == "action_agent_joined" and r.path.endswith("/execute")
-                           and any(isinstance(x.body, dict) and x.body.get("value") == "Eva de Jong"
-                                   for x in fake_rasa.received(conversation_id)))
+        fake_rasa.wait_for(conversation_id, lambda r: isinstance(r["json"], dict)
+                           and r["json"].get("name") == "action_agent_joined" and r["path"].endswith("/execute")
+                           and any(isinstance(x["json"], dict) and x["json"].get("value") == "Eva de Jong"
+                                   for x in fake_rasa.calls(conversation_id)))
         expect(page.locator("#owner-info")).to_have_text("You own this case")
         expect(page.get_by_test_id("reply-input")).to_be_enabled()
         expect(page.get_by_test_id("alert")).to_be_empty()

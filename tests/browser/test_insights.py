@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict
 
 from playwright.sync_api import expect
 
-from handoff import keys
+from contract import keys
 from tests.browser.conftest import bot_event, new_conversation_id, sign_in
 
 CHANNEL = "insightstest"  # the page is filtered to this channel: only this test's conversations
@@ -26,8 +27,17 @@ def user(text: str, language: str) -> Dict[str, Any]:
             "parse_data": {"text": text, "intent": {"name": "x"}, "language": language}}
 
 
+def promise_made(service, conversation_id: str, kind: str) -> None:
+    """A promise as the customer backend publishes it (actions/backend/promise_events.py), due in two days."""
+    now = datetime.now(timezone.utc)
+    service.redis.xadd(keys.PROMISE_EVENTS_STREAM, {
+        "event": "made", "promise_id": f"browser-{uuid.uuid4().hex[:8]}", "kind": kind,
+        "due_at": (now + timedelta(days=2)).isoformat(), "at": now.isoformat(), "conversation_id": conversation_id})
+
+
 def publish_demo_week(service) -> Dict[str, str]:
-    """Three solved questions, a complaint handed to a person and claimed, a repeat contact."""
+    """Three solved questions (a resend promised in the first), a complaint handed to a person and
+    claimed, a repeat contact."""
     customer = str(10_000_000 + uuid.uuid4().int % 89_999_999)
     ids = {}
     for key, language, topic, words, outcome in [
@@ -52,6 +62,8 @@ def publish_demo_week(service) -> Dict[str, str]:
                        {"event": "pause", "timestamp": time.time()}]
             ids["case"] = case_id
         for event in events:
+            if key == "order" and event is events[-1]:
+                promise_made(service, conversation_id, "redelivery")  # before the turn's events, as the backend does
             service.publish(conversation_id, event)
     bob = service.agent_client("bob")
     try:
@@ -80,7 +92,9 @@ def test_a_supervisor_sees_the_charts_an_agent_gets_403(page, service, tmp_path)
     try:
         publish_demo_week(service)
         report = wait_for_report(service, lambda r: r["totals"]["contacts"] == 5
-                                 and r["waiting"]["wait_for_person"]["count"] == 1)
+                                 and r["waiting"]["wait_for_person"]["count"] == 1
+                                 and r["backend_promises"]["total"]["made"] == 1)
+        assert report["backend_promises"]["total"]["made"] == 1, report["backend_promises"]
         assert report["totals"]["contacts"] == 5, report["totals"]
 
         sign_in(page, service)
@@ -98,6 +112,10 @@ def test_a_supervisor_sees_the_charts_an_agent_gets_403(page, service, tmp_path)
         expect(rows.filter(has_text="Bestelstatus")).to_contain_text("2")
         expect(rows.filter(has_text="Complaint")).to_contain_text("complex 1")
         expect(page.get_by_test_id("outages")).to_contain_text("OUT-BROWSER: 1 contact")
+        # The backend's promises per kind, next to the case reply promises.
+        promises = page.get_by_test_id("promises-table")
+        expect(promises.locator("tr[data-kind=reply]")).to_contain_text("Case replies")
+        expect(promises.locator("tr[data-kind=redelivery] td")).to_have_text(["1", "0", "0", "0", "1"])
         expect(page.get_by_test_id("snippets")).to_contain_text("Waar blijft mijn pakket? Mijn mail is [email]")
         expect(page.get_by_test_id("snippets")).not_to_contain_text("test@example.nl")
         # The charts are drawn by Chart.js (served by the service from npm's package) with this data.

@@ -311,7 +311,7 @@ def test_quick_replies_and_the_whole_widget_work_from_the_keyboard(shop_page: An
     expect(field).to_be_focused()
     page.keyboard.type("when are you open")
     page.keyboard.press("Enter")
-    before = wait_for_bot_replies(page, 0)
+    wait_for_bot_replies(page, 0)
 
     # A bot message with buttons (as utter_did_you_mean_* sends), through Rasa's API to this chat.
     question = "I'm not sure I understood you. Is it about the status of an order?"

@@ -243,7 +243,7 @@ def test_credentials_yml_configures_both_channels_rate_limits(stack_channels):
     [whatsapp] = [c for c in channels if isinstance(c, WhatsAppInput)]
     [webchat] = [c for c in channels if isinstance(c, WebChatInput)]
     assert (whatsapp.settings.rate_limit_per_sender, whatsapp.settings.rate_limit_window_seconds) == (20, 60)
-    assert {s: (l.max_messages, l.window_seconds) for s, l in webchat.rate_limiter.limits.items()} == {
+    assert {scope: (limit.max_messages, limit.window_seconds) for scope, limit in webchat.rate_limiter.limits.items()} == {
         "session": (20, 60), "ip": (60, 60)}
     assert webchat.rate_limiter.uses_redis and webchat._redis_settings["port"] == int(env["REDIS_PORT"])
     from bot.channels.webchat import ip_in
@@ -256,7 +256,7 @@ def test_credentials_yml_configures_both_channels_rate_limits(stack_channels):
     assert (defaults.rate_limit_per_sender, defaults.rate_limit_window_seconds) == (20, 60)
     bare = WebChatInput.from_credentials({})
     assert not bare.rate_limiter.uses_redis, "no Redis configured: in-process"
-    assert {s: l.max_messages for s, l in bare.rate_limiter.limits.items()} == {"session": 20, "ip": 60}
+    assert {scope: limit.max_messages for scope, limit in bare.rate_limiter.limits.items()} == {"session": 20, "ip": 60}
 
 
 # -- the web widget's socket.io channel ----------------------------------------------------------
@@ -274,7 +274,7 @@ class Browser:
         self._confirmed = asyncio.Event()
         self.client.on("session_confirm", lambda *_: self._confirmed.set())
 
-    async def open(self) -> "Browser":
+    async def open(self) -> Browser:
         headers = {"X-Real-IP": self.ip} if self.ip else {}
         await self.client.connect(self.url, socketio_path="/socket.io", transports=["polling"], headers=headers,
                                   wait_timeout=10)

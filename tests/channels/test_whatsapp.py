@@ -23,6 +23,8 @@ from bot.channels.whatsapp import (
     shorten,
     split_text,
 )
+from contract import keys
+from contract.whatsapp_window import window_seconds_left
 from scripts.whatsapp_customer import (
     PHONE_NUMBER_ID,
     button_reply,
@@ -82,7 +84,7 @@ async def test_a_signed_text_reaches_the_assistant_as_the_customers_conversation
         "profile_name": "Sanne", "wa_message_type": "text",
     }
     # The customer wrote: the 24-hour window is open.
-    assert 86000 < await state.window_seconds_left(webhook.channel._clients.redis, SANNE) <= 86400
+    assert 86000 < await window_seconds_left(webhook.channel._clients.redis, SANNE) <= 86400
 
 
 @pytest.mark.parametrize("signature, expected", [
@@ -190,7 +192,7 @@ async def test_a_stale_message_is_not_answered_but_opens_the_window(webhook):
                         message(SANNE, text="hallo, nog iemand daar?")])
     assert (await webhook.post(payload))[0] == 200
     assert [m.text for m in webhook.received] == ["hallo, nog iemand daar?"]
-    assert await state.window_seconds_left(webhook.channel._clients.redis, SANNE) > 86000
+    assert await window_seconds_left(webhook.channel._clients.redis, SANNE) > 86000
 
 
 @pytest.mark.asyncio
@@ -284,7 +286,7 @@ async def test_with_the_local_default_phone_number_id_every_delivery_is_reported
 
 # -- replies ---------------------------------------------------------------------------------
 def open_window(store, wa_id: str, ago: float = 60) -> None:
-    store.set(state.window_key(wa_id), int(time.time() - ago))
+    store.set(keys.whatsapp_window(wa_id), int(time.time() - ago))
 
 
 @pytest.mark.asyncio

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot.channels import whatsapp_state as state
+from contract import keys
 from scripts.whatsapp_customer import delivery, message
 
 SANNE = "31612345678"  # Dutch number
@@ -19,7 +19,7 @@ CHOICES = [{"title": t, "payload": f"/choice_{n}"} for n, t in enumerate(
 
 
 def open_window(store, wa_id: str, ago: float = 60) -> None:
-    store.set(state.window_key(wa_id), int(time.time() - ago))
+    store.set(keys.whatsapp_window(wa_id), int(time.time() - ago))
 
 
 def list_label(graph, wa_id: str) -> str:

@@ -15,7 +15,10 @@ import requests
 
 from scripts.clients import Agent, wait_until
 from scripts.stack import ROOT, RedisServer, redis_ping
-from tests.e2e.conftest import assert_language, stack  # noqa: F401 (the e2e stack fixture, on this Redis)
+from tests.e2e import conftest as e2e_conftest
+from tests.e2e.conftest import assert_language  # noqa: F401 (the chaos tests import it from here)
+
+stack = e2e_conftest.stack  # the e2e stack fixture, here on the restartable Redis below
 
 
 class RestartableRedis(RedisServer):

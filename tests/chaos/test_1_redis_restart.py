@@ -80,7 +80,7 @@ def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in,
         eva.open_console_socket()
         # The first message after the promise gets one acknowledgement with the wait (actions/waiting.py).
         assert len(customer.say(say["anyone"])) == 1
-        wait_until(lambda: any(l["text"] == say["anyone"] for l in eva.pushed_lines(customer.sender)))
+        wait_until(lambda: any(line["text"] == say["anyone"] for line in eva.pushed_lines(customer.sender)))
         wait_until(lambda: ("customer", say["anyone"]) in snapshot(eva, case_id)["transcript"])
 
         # 2. Redis restarted while Eva owns the case.
@@ -102,7 +102,7 @@ def test_redis_restart_while_queued_and_while_owned(stack, chaos_redis, sign_in,
 
         # The customer's next message reaches the console; the bot stays silent while Eva owns it.
         assert customer.say(say["waiting"], expect_reply=False) == []
-        wait_until(lambda: any(l["text"] == say["waiting"] for l in eva.pushed_lines(customer.sender)))
+        wait_until(lambda: any(line["text"] == say["waiting"] for line in eva.pushed_lines(customer.sender)))
         wait_until(lambda: ("customer", say["waiting"]) in snapshot(eva, case_id)["transcript"])
 
         # Hand back: the bot answers again, in the customer's language, without asking who they are.

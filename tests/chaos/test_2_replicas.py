@@ -97,7 +97,7 @@ def test_alternating_rasa_servers_and_handoff_instances(stack, replicas, sign_in
         case.pop("waiting_seconds", None)
         return case
 
-    wait_until(lambda: [l["text"] for l in comparable(eva)["transcript"] if l["from"] == "customer"] == messages)
+    wait_until(lambda: [line["text"] for line in comparable(eva)["transcript"] if line["from"] == "customer"] == messages)
     assert comparable(eva) == comparable(noah)
     assert answered(noah.post, f"/api/cases/{case_id}/claim").status_code == 200
     seen_by_eva = comparable(eva)

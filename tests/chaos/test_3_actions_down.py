@@ -13,7 +13,7 @@ import requests
 from scripts.clients import wait_until
 from tests.chaos.conftest import assert_language, answered
 
-# What the customer should get when the action server cannot be reached (bot/action_fallback.py).
+# What the customer should get when the action server cannot be reached (bot/action_server_down.py).
 # Rasa 3.6 alone logs "Encountered an exception while running action ..." and drops the action's
 # events, so the customer gets no answer at all; a slow action server is waited for 300 s per call.
 APOLOGY = {"nl": ("sorry", "excuses", "spijt"), "en": ("sorry", "apolog")}
@@ -80,7 +80,8 @@ def actions_slow(stack):
         stack.stop_process("actions")
         stack.actions_port = rasa_facing
         stack.start_actions()
-        # After a timeout Rasa fails custom actions at once for ACTION_RETRY_SECONDS (10):
+        # After a timeout Rasa fails the conversation's custom actions (after three in a row, every
+        # conversation's) at once for ACTION_RETRY_SECONDS (10):
         # the next tests need a working assistant again.
         time.sleep(10)
 
@@ -90,9 +91,9 @@ def say(stack, sender, text, language):
     try:
         response = requests.post(f"{stack.rasa_url}/webhooks/rest/webhook", timeout=NO_HANG_SECONDS,
                                  json={"sender": sender, "message": text, "metadata": {"locale": language}})
-    except requests.Timeout:
+    except requests.Timeout as timeout:
         print(f"{language} {text!r} -> no answer within {NO_HANG_SECONDS}s")
-        raise AssertionError(f"{text!r}: no answer within {NO_HANG_SECONDS}s (a hang)")
+        raise AssertionError(f"{text!r}: no answer within {NO_HANG_SECONDS}s (a hang)") from timeout
     elapsed = time.monotonic() - started
     assert response.status_code == 200, response.text
     return [m.get("text", "") for m in response.json()], elapsed

@@ -4,7 +4,7 @@ continues where they were, without waiting for the dead server's conversation lo
 A turn holds the conversation's lock in the Redis lock store until it ends; a killed server never
 releases it. Rasa lets a lock expire after ``TICKET_LOCK_LIFETIME`` (60 s by default): the next
 message would wait that long. A turn is bounded by the action server's time limit
-(bot/action_fallback.py, 8 s per call, calls fail at once after a timeout), so the stack sets
+(bot/action_server_down.py, 8 s per call, a conversation's calls fail at once after its timeout), so the stack sets
 25 s (scripts/stack.py, docker-compose.yml, deploy/k8s/configmap.yaml).
 """
 

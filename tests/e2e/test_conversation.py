@@ -179,7 +179,7 @@ def test_broken_utf8_is_a_client_error_and_the_next_message_works(customer, stac
 def test_a_lone_surrogate_over_rest_is_no_server_error_and_the_next_message_works(customer, stack):
     # Valid JSON ("\\ud83d" is allowed by the grammar) but not valid Unicode text.
     person = customer({"locale": "nl"})
-    body = ('{"sender": "%s", "message": "mijn pakket \\ud83d is niet aangekomen"}' % person.sender).encode()
+    body = ('{"sender": "' + person.sender + '", "message": "mijn pakket \\ud83d is niet aangekomen"}').encode()
     response = requests.post(f"{stack.rasa_url}/webhooks/rest/webhook", data=body, timeout=60,
                              headers={"Content-Type": "application/json"})
     assert response.status_code < 500, response.text[:300]

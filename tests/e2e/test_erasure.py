@@ -11,9 +11,8 @@ import sys
 import uuid
 
 import redis
-import requests
 
-from bot.privacy import tracker_key
+from contract.keys import tracker_key
 from scripts.clients import Agent, wait_until
 from tests.e2e.conftest import Customer
 
@@ -64,7 +63,7 @@ def test_erase_one_customer_everywhere(stack):
     assert all(c["conversation_id"] != daan.sender for c in agent.get("/api/conversations").json())
     assert all(case["id"] != daan_case for case in agent.get("/api/queue").json())
     assert not [k for k in store.scan_iter("*") if daan.sender in k]
-    for entry_id, fields in store.xrange("handoff:events"):
+    for _entry_id, fields in store.xrange("handoff:events"):
         assert fields.get("sender_id") != daan.sender
     from actions.backend.sql import SqlBackend
     backend = SqlBackend(stack.extra_env["KLANTCONTACT_DB_URL"])

@@ -101,7 +101,7 @@ def test_escalate_claim_talk_hand_back(stack, agents, language):
         # The customer writes while a person owns the conversation: the bot is silent,
         # the console sees it live.
         assert customer.say(say["while_paused"], expect_reply=False) == []
-        wait_until(lambda: any(l["text"] == say["while_paused"] for l in eva.pushed_lines(customer.sender)))
+        wait_until(lambda: any(line["text"] == say["while_paused"] for line in eva.pushed_lines(customer.sender)))
 
         # Eva replies: it reaches the customer's channel; Noah may not reply.
         assert eva.post(f"/api/cases/{case['id']}/messages", {"text": say["agent_reply"]}).status_code == 200
@@ -120,7 +120,8 @@ def test_escalate_claim_talk_hand_back(stack, agents, language):
         replies = customer.say(say["after_handback"])
         assert_language(replies, language)
         asked = [e for e in bot_lines_while(customer, stack, 0)[1]["events"]
-                 if e["event"] == "bot" and (e.get("metadata") or {}).get("utter_action") in ("utter_ask_identifier", "utter_ask_postcode")]
+                 if e["event"] == "bot"
+                 and (e.get("metadata") or {}).get("utter_action") in ("utter_ask_identifier", "utter_ask_postcode")]
         assert len(asked) == 2, "identification was asked again after hand-back"
         assert eva.post(f"/api/cases/{case['id']}/messages", {"text": "nog iets"}).status_code == 409
     finally:

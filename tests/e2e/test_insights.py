@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from handoff import keys
+from contract import keys
 from handoff.insights import ABANDON_SECONDS, Aggregator
 from scripts.clients import Agent
 from tests.e2e.conftest import Customer
@@ -179,9 +179,9 @@ def test_scripted_conversations_give_exact_figures(stack, backend_failing_for_mi
     assert seen["charts"] == [9, 9, 1], seen["charts"]  # contacts per day, outcomes per topic, waits
     assert shot.stat().st_size > 20_000
 
-    # Erasing Mila (python -m handoff.privacy, what `make erase` runs on the Redis side) takes her
+    # Erasing Mila (python -m handoff.erasure, what `make erase` runs on the Redis side) takes her
     # words out of the report; the counters, which hold nobody's data, stay.
-    erased = subprocess.run([str(HPY), "-m", "handoff.privacy", "--redis-url", stack.redis_url, "erase",
+    erased = subprocess.run([str(HPY), "-m", "handoff.erasure", "--redis-url", stack.redis_url, "erase",
                              "--customer", "41726358", "--logs", str(tmp_path)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert erased.returncode == 0, erased.stderr
@@ -260,7 +260,7 @@ def test_the_action_server_metrics_time_backend_and_handoff_calls(monkeypatch):
 
     from actions import metrics
     from actions.backend import BackendUnavailable
-    from actions.handoff import open_case
+    from actions.handoff_client import open_case
     from scripts.stack import free_port
 
     assert metrics.install({}) is None  # off unless a port is configured
@@ -271,7 +271,7 @@ def test_the_action_server_metrics_time_backend_and_handoff_calls(monkeypatch):
     with pytest.raises(BackendUnavailable):
         ProbeBackend().get_customer("48213377")
     monkeypatch.setenv("HANDOFF_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    assert open_case({"conversation_id": "metrics-probe"}) is None
+    assert asyncio.run(open_case({"conversation_id": "metrics-probe"})) is None
 
     text = requests_get(f"http://127.0.0.1:{port}/metrics")
     found = {(s.name, tuple(sorted(s.labels.items()))): s.value

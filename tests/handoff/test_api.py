@@ -24,13 +24,13 @@ from pydantic import ValidationError
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.websockets import WebSocketDisconnect
 
-from handoff import keys
+from contract import keys
 from handoff.agents import hash_password, verify_password
 from handoff.app import create_app
 from handoff.settings import OpeningHours, Settings
+from tests.fakes.packets import packet
 from tests.handoff.conftest import (
-    API_TOKEN, BOT_HEADERS, NAMES, PASSWORDS, RASA_SECRET, SESSION_SECRET, FakeRasa, Service, eventually, packet,
-    running,
+    API_TOKEN, BOT_HEADERS, NAMES, PASSWORDS, RASA_SECRET, SESSION_SECRET, FakeRasa, Service, eventually, running,
 )
 
 with warnings.catch_warnings():
@@ -353,7 +353,8 @@ async def test_a_claim_tells_the_customer_who_joined(service: Service, fake_rasa
     assert (await eva.post(f"/api/cases/{case_id}/claim")).status_code == 200
     assert (await eva.post(f"/api/cases/{case_id}/claim")).status_code == 200  # again: no second notice
     calls = [(c["path"], c["json"]) for c in fake_rasa.calls("conv-joined")]
-    assert calls == [("/conversations/conv-joined/tracker/events", {"event": "slot", "name": "agent_name", "value": "Eva de Jong"}),
+    assert calls == [("/conversations/conv-joined/tracker/events",
+                      {"event": "slot", "name": "agent_name", "value": "Eva de Jong"}),
                      ("/conversations/conv-joined/execute", {"name": "action_agent_joined"})]
 
 

@@ -24,7 +24,7 @@ import redis as sync_redis  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E402
 
-from handoff import keys  # noqa: E402
+from contract import keys  # noqa: E402
 from handoff.consumer import EventConsumer, Hub  # noqa: E402
 from handoff.settings import Settings  # noqa: E402
 from handoff.store import Store  # noqa: E402

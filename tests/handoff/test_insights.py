@@ -24,15 +24,16 @@ if not HANDOFF_ENVIRONMENT:  # the bot's Python 3.10 has no FastAPI: these run i
 
 import redis as sync_redis  # noqa: E402
 
-from handoff import keys  # noqa: E402
+from contract import keys  # noqa: E402
 from handoff.agents import add_agent  # noqa: E402
 from handoff.app import create_app  # noqa: E402
 from handoff.insights import (  # noqa: E402
     ABANDON_SECONDS, Event, advance, mask_snippet, parse_period, percentile,
 )
 from handoff.settings import Settings  # noqa: E402
+from tests.fakes.packets import packet  # noqa: E402
 from tests.handoff.conftest import (  # noqa: E402
-    NAMES, PASSWORDS, Clock, Service, async_fixture, eventually, packet, running,
+    NAMES, PASSWORDS, Clock, Service, async_fixture, eventually, running,
 )
 
 pytestmark = pytest.mark.timeout(120)
@@ -57,42 +58,42 @@ class Conversation:
         event = {"sender_id": self.id, "timestamp": self.at, **event}
         self.redis.xadd(keys.EVENTS_STREAM, {"sender_id": self.id, "event": json.dumps(event, ensure_ascii=False)})
 
-    def user(self, text: str, intent: str) -> "Conversation":
+    def user(self, text: str, intent: str) -> Conversation:
         self._publish({"event": "user", "text": text, "input_channel": self.channel,
                        "parse_data": {"text": text, "intent": {"name": intent}, "language": self.language}})
         self.slot("language", self.language)
         return self
 
-    def slot(self, name: str, value: Any) -> "Conversation":
+    def slot(self, name: str, value: Any) -> Conversation:
         self._publish({"event": "slot", "name": name, "value": value}, 0.01)
         return self
 
-    def bot(self, utter_action: str, text: str = "…", **metadata: Any) -> "Conversation":
+    def bot(self, utter_action: str, text: str = "…", **metadata: Any) -> Conversation:
         self._publish({"event": "bot", "text": text, "metadata": {"utter_action": utter_action, **metadata}}, 0.1)
         return self
 
-    def take_problem(self, topic: str, description: Optional[str]) -> "Conversation":
+    def take_problem(self, topic: str, description: Optional[str]) -> Conversation:
         self.slot("problem_intent", topic)
         if description:
             self.slot("problem_description", description)
         return self.bot(f"utter_understood_{topic}")
 
-    def identified(self, customer_id: str) -> "Conversation":
+    def identified(self, customer_id: str) -> Conversation:
         return self.slot("customer_id", customer_id).slot("identity_verified_by", "customer_number+postcode")
 
-    def solved(self, facts: Optional[Dict[str, Any]] = None) -> "Conversation":
+    def solved(self, facts: Optional[Dict[str, Any]] = None) -> Conversation:
         if facts:
             self.slot("last_topic", "x").slot("topic_facts", facts)
         return self.slot("problem_intent", None).bot("utter_anything_else").slot("next_step", "done")
 
-    def handed(self, reason: str, case_id: str) -> "Conversation":
+    def handed(self, reason: str, case_id: str) -> Conversation:
         # The order action_handoff emits its events in.
         self.slot("handoff_reason", reason).bot(f"utter_handoff_{reason}")
         self.slot("handoff_pending", None).slot("handoff_case_id", case_id)
         self._publish({"event": "pause"}, 0.01)
         return self
 
-    def agent_line(self, text: str, at: datetime) -> "Conversation":
+    def agent_line(self, text: str, at: datetime) -> Conversation:
         self.at = at.timestamp() - 0.1
         self._publish({"event": "bot", "text": text, "metadata": {"agent_id": "eva", "agent_name": "Eva de Jong"}}, 0.1)
         return self
@@ -199,7 +200,8 @@ async def script(service: Service, redis_sync: sync_redis.Redis, clock: Clock) -
     clock.set(T0 + timedelta(minutes=7))
     assert (await eva.post(f"/api/cases/{case_request}/claim")).status_code == 200
     clock.set(T0 + timedelta(minutes=8))
-    assert (await eva.post(f"/api/cases/{case_request}/messages", json={"text": "Goedemiddag, u spreekt met Eva."})).status_code == 200
+    answered = await eva.post(f"/api/cases/{case_request}/messages", json={"text": "Goedemiddag, u spreekt met Eva."})
+    assert answered.status_code == 200
     three.agent_line("Goedemiddag, u spreekt met Eva.", T0 + timedelta(minutes=8))
     complaint = (await eva.get(f"/api/cases/{case_complaint}")).json()
     due = datetime.fromisoformat(complaint["promise"]["due_at"].replace("Z", "+00:00"))

@@ -14,7 +14,8 @@ if not HANDOFF_ENVIRONMENT:  # the bot's Python 3.10 has no FastAPI: these run i
 
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-from tests.handoff.conftest import API_TOKEN, Clock, Service, packet  # noqa: E402
+from tests.fakes.packets import packet  # noqa: E402
+from tests.handoff.conftest import API_TOKEN, Clock, Service  # noqa: E402
 
 SCRAPER = {"Authorization": "Bearer scraper-token-0123456789abcdef"}
 

@@ -1,4 +1,4 @@
-"""The handoff service masks personal data in its log output (bot/log_masking.py)."""
+"""The handoff service masks personal data in its log output (contract/log_masking.py)."""
 
 from __future__ import annotations
 

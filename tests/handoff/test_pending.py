@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from handoff import keys
+from contract import keys
 from tests.handoff.conftest import eventually
 from tests.handoff.test_api import xadd
 

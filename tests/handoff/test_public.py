@@ -22,7 +22,8 @@ import redis as sync_redis  # noqa: E402
 
 from handoff.app import create_app  # noqa: E402
 from handoff.settings import Settings  # noqa: E402
-from tests.handoff.conftest import Service, eventually, packet, running  # noqa: E402
+from tests.fakes.packets import packet  # noqa: E402
+from tests.handoff.conftest import Service, eventually, running  # noqa: E402
 from tests.handoff.test_api import xadd  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
@@ -271,7 +272,7 @@ def test_the_widget_makes_unguessable_ids_and_sends_them_in_the_header() -> None
     import subprocess
     from pathlib import Path
 
-    from handoff.api.routes.public import SESSION_ID
+    from contract.channels import SESSION_ID
 
     source = (Path(__file__).resolve().parents[2] / "web" / "widget" / "helder-widget.js").read_text()
     assert "Math.random" not in source
@@ -299,7 +300,7 @@ const session = { id: ids[0] };
 function used() { return true; }
 fetchHistory();
 console.log(JSON.stringify({ ids, requested }));
-""" % (function.group(0), fetch_history.group(0))
+""" % (function.group(0), fetch_history.group(0))  # noqa: UP031 (the script's braces are JavaScript's)
     result = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)

@@ -15,7 +15,8 @@ import pytest
 
 from handoff.app import create_app
 from scripts.stack import RedisServer
-from tests.handoff.conftest import packet, running
+from tests.fakes.packets import packet
+from tests.handoff.conftest import running
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 

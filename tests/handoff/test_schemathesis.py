@@ -17,7 +17,8 @@ from unittest import SkipTest
 
 import pytest
 
-from tests.handoff.conftest import API_TOKEN, HANDOFF_ENVIRONMENT, NAMES, PASSWORDS, RASA_SECRET, SESSION_SECRET, packet
+from tests.fakes.packets import packet
+from tests.handoff.conftest import API_TOKEN, HANDOFF_ENVIRONMENT, NAMES, PASSWORDS, RASA_SECRET, SESSION_SECRET
 
 if not HANDOFF_ENVIRONMENT:  # pragma: no cover - collected only in .venv-handoff
     pytest.skip("handoff environment only", allow_module_level=True)

@@ -35,12 +35,13 @@ from starlette.exceptions import StarletteDeprecationWarning  # noqa: E402
 from starlette.routing import Mount, Route, WebSocketRoute  # noqa: E402
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
-from handoff import keys  # noqa: E402
+from contract import keys  # noqa: E402
 from handoff.agents import add_agent  # noqa: E402
 from handoff.app import create_app  # noqa: E402
 from handoff.settings import Settings  # noqa: E402
+from tests.fakes.packets import packet  # noqa: E402
 from tests.handoff.conftest import (  # noqa: E402
-    API_TOKEN, BOT_HEADERS, NAMES, PASSWORDS, FakeRasa, Service, packet, running,
+    API_TOKEN, BOT_HEADERS, NAMES, PASSWORDS, FakeRasa, Service, running,
 )
 
 with warnings.catch_warnings():

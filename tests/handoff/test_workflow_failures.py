@@ -20,7 +20,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from handoff.errors import CaseNotFound, Conflict
 from handoff.models import CaseCreate
 from handoff.rasa_client import RasaError
-from tests.handoff.conftest import FakeRasa, Service, packet
+from tests.fakes.packets import packet
+from tests.handoff.conftest import FakeRasa, Service
 from tests.handoff.test_api import claimed_case, open_case
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]

@@ -1,5 +1,7 @@
 """Helpers for action tests: real rasa-sdk trackers and the project's real domain."""
 
+import asyncio
+import functools
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -13,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session", autouse=True)
 def seeded_backend(tmp_path_factory):
-    """Actions use the real SQL backend on a fresh, seeded SQLite file."""
+    """Actions use the real SQL backend on a fresh, seeded SQLite file; a call made on an event loop
+    (an action calling the backend without ``get_async_backend``) fails the test."""
     from actions.backend import get_backend
+    from actions.backend.async_backend import BACKEND_METHODS
     from actions.backend.seed import seed
     from actions.backend.sql import SqlBackend
 
@@ -25,9 +29,23 @@ def seeded_backend(tmp_path_factory):
     backend = get_backend()
     assert isinstance(backend, SqlBackend)
     seed(backend)
+    for name in BACKEND_METHODS:
+        patch.setattr(backend, name, off_the_event_loop(getattr(backend, name)))
     yield backend
     get_backend.cache_clear()
     patch.undo()
+
+
+def off_the_event_loop(method):
+    """``method``, refusing to run on a thread that runs an event loop (the action server's)."""
+    @functools.wraps(method)
+    def guarded(*args, **kwargs):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return method(*args, **kwargs)
+        raise AssertionError(f"backend.{method.__name__} called on the event loop (use get_async_backend)")
+    return guarded
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,7 @@ import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
 
-import bot  # noqa: F401  (installs the validator)
-from bot import action_validation
+from bot import action_validation, rasa_patches
 
 VALID = [
     {"events": [], "responses": []},
@@ -33,8 +32,13 @@ def original(result):
     jsonschema.validate(result, RemoteAction.action_response_format_spec())
 
 
-def test_installed_in_a_process_that_has_rasa():
-    assert action_validation.install() is True
+@pytest.fixture(scope="module", autouse=True)
+def patched_rasa():
+    """Rasa as the server's entry point (bot/server.py) changes it."""
+    rasa_patches.install()
+
+
+def test_installed_by_the_servers_patches():
     assert RemoteAction._validate_action_result is action_validation.validate_action_result
 
 

@@ -6,10 +6,10 @@ import time
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend import BackendUnavailable
-from actions.fallback import ActionHandleMiss
-from actions.handoff import ActionHandoff
-from actions.identity import ValidateIdentificationForm
+from actions.backend import AsyncBackend, BackendUnavailable
+from actions.escalation import ActionHandoff
+from actions.identification import ValidateIdentificationForm
+from actions.not_understood import ActionHandleMiss
 from actions.problems import ActionSolveProblem, ActionTakeProblem
 from actions.session import ActionObserveTurn, ActionSessionStart
 from bot.language import get_detector
@@ -55,7 +55,8 @@ def test_first_message_takes_the_page_language(domain):
 
 
 def test_informal_dutch_is_followed(domain):
-    tracker = make_tracker("kun je me helpen met mijn pakket", "order_status", detection=detection("kun je me helpen met mijn pakket"))
+    tracker = make_tracker("kun je me helpen met mijn pakket", "order_status",
+                           detection=detection("kun je me helpen met mijn pakket"))
     _, events = run(ActionObserveTurn(), tracker, domain)
     assert slot_events(events)["register"] == "je"
 
@@ -166,7 +167,8 @@ def test_wrong_postcode_once_asks_again_without_saying_which_was_wrong(domain):
 
 
 def test_second_failure_goes_to_a_person(domain):
-    dispatcher, events = validate(domain, "9999 ZZ", {"identifier": "48213377", "postcode": "9999 ZZ", "identification_attempts": 1.0})
+    dispatcher, events = validate(domain, "9999 ZZ",
+                                  {"identifier": "48213377", "postcode": "9999 ZZ", "identification_attempts": 1.0})
     slots = slot_events(events)
     assert slots["identification_failed"] is True
     assert slots["handoff_reason"] == "identification_failed"
@@ -183,7 +185,7 @@ def test_backend_down_during_identification(domain, monkeypatch):
     class Down:
         def verify(self, *_):
             raise BackendUnavailable("timeout")
-    monkeypatch.setattr("actions.identity.get_backend", lambda: Down())
+    monkeypatch.setattr("actions.identification.get_async_backend", lambda: AsyncBackend(Down()))
     _, events = validate(domain, "3511 AB", {"identifier": "48213377", "postcode": "3511 AB"})
     assert slot_events(events)["handoff_reason"] == "backend_failure"
 
@@ -240,7 +242,7 @@ def test_case_without_a_solver_goes_to_a_person_with_the_attempt(domain, monkeyp
 
 
 def test_backend_failure_while_solving_apologises_once_and_hands_over(domain, monkeypatch):
-    def down(*_):
+    async def down(*_):
         raise BackendUnavailable("timeout")
     monkeypatch.setitem(__import__("actions.cases", fromlist=["CASE_SOLVERS"]).CASE_SOLVERS, "order_status", down)
     tracker = make_tracker(slots={"customer_id": "48213377", "problem_intent": "order_status"})
@@ -280,10 +282,10 @@ def handoff_service(monkeypatch):
     sent = []
     answer = {"case_id": "c_1", "status": "queued", "position": 2, "estimate_minutes": 12}
 
-    def open_case(packet):
+    async def open_case(packet):
         sent.append(packet)
         return answer
-    monkeypatch.setattr("actions.handoff.open_case", open_case)
+    monkeypatch.setattr("actions.escalation.open_case", open_case)
     return sent, answer
 
 
@@ -293,7 +295,8 @@ def test_handoff_sends_the_whole_packet_says_the_wait_and_pauses(domain, languag
     slots = {"customer_id": "48213377", "customer_name": "Sanne de Vries", "identity_verified_by": "customer_number+postcode",
              "problem_description": "mijn föhn is kapot", "problem_intent": "defective_product",
              "bot_attempts": ["defective_product:out_of_warranty"], "handoff_reason": "complexity", "product": "föhn"}
-    dispatcher, events = run(ActionHandoff(), make_tracker("hij doet het nog steeds niet", "defective_product", slots=slots, language=language), domain)
+    tracker = make_tracker("hij doet het nog steeds niet", "defective_product", slots=slots, language=language)
+    dispatcher, events = run(ActionHandoff(), tracker, domain)
     assert responses(dispatcher) == ["utter_handoff_complexity", "utter_handoff_queued"]
     assert dispatcher.messages[1]["queue_position"] == "2" and dispatcher.messages[1]["queue_minutes"] == "12"
     assert any(e["event"] == "pause" for e in events)
@@ -324,14 +327,14 @@ def test_handoff_service_down_is_said_and_the_bot_stays(domain, monkeypatch):
 
 
 def test_handback_ends_the_service_trouble(domain):
-    from actions.handoff import ActionHandback
+    from actions.escalation import ActionHandback
     tracker = make_tracker("", None, slots={"service_trouble": True, "handoff_pending": "backend_failure"})
     _, events = run(ActionHandback(), tracker, domain)
     assert slot_events(events)["service_trouble"] is None and slot_events(events)["handoff_pending"] is None
 
 
 def test_handback_keeps_every_slot(domain):
-    from actions.handoff import ActionHandback
+    from actions.escalation import ActionHandback
     dispatcher, events = run(ActionHandback(), make_tracker("", None, slots={"customer_id": "48213377"}), domain)
     assert responses(dispatcher) == ["utter_handback"]
     assert "customer_id" not in slot_events(events)
@@ -397,6 +400,23 @@ def test_unnamed_product_with_several_purchases_asks_which_with_buttons(domain):
     assert slot_events(events)["next_step"] == "done"
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_unnamed_product_with_one_purchase_is_asked_not_replaced_on_a_guess(domain, seeded_backend, language):
+    """A misread "het doet het niet" must not ship a replacement: the one product is offered as a button."""
+    from actions.backend.seed import CUSTOMERS
+
+    def delivered(customer_id):
+        return [p for p in seeded_backend.purchases(customer_id) if p.delivered_on and not p.returned]
+
+    customer_id = next(c.id for c in CUSTOMERS if len(delivered(c.id)) == 1)
+    shipped_before = [p for p in seeded_backend.promises(customer_id) if p.kind == "replacement"]
+    dispatcher, events = solve(domain, customer_id, "defective_product", language)
+    assert responses(dispatcher) == ["utter_ask_which_product"]
+    assert [b["title"] for b in dispatcher.messages[0]["buttons"]] == [delivered(customer_id)[0].product]
+    assert [p for p in seeded_backend.promises(customer_id) if p.kind == "replacement"] == shipped_before
+    assert slot_events(events)["next_step"] == "done"
+
+
 def test_out_of_warranty_is_honest_and_goes_to_a_person(domain):
     dispatcher, events = solve(domain, "60418825", "defective_product", "en", product="kettle")
     assert responses(dispatcher) == ["utter_out_of_warranty"]
@@ -440,7 +460,7 @@ def test_contact_change_is_confirmed_back(domain, seeded_backend):
 
 
 def test_second_unusable_contact_value_goes_to_a_person(domain):
-    from actions.contact import ValidateContactDetailsForm
+    from actions.contact_details_form import ValidateContactDetailsForm
     form = ValidateContactDetailsForm()
     tracker = make_tracker("geen idee", "inform", slots={"contact_field": "email", "contact_attempts": 1.0})
     result = form.validate_new_contact_value("geen idee", CollectingDispatcher(), tracker, domain)
@@ -522,7 +542,7 @@ def test_whatsapp_phone_identifies_but_only_on_whatsapp(domain):
 
 
 def test_agent_joined_says_who(domain):
-    from actions.handoff import ActionAgentJoined
+    from actions.escalation import ActionAgentJoined
     dispatcher, _ = run(ActionAgentJoined(), make_tracker(slots={"agent_name": "Eva de Jong"}), domain)
     assert dispatcher.messages[0]["response"] == "utter_agent_joined"
     assert dispatcher.messages[0]["agent_name"] == "Eva de Jong" and dispatcher.messages[0]["event"] == "agent_joined"

@@ -6,6 +6,7 @@ what stays true when run again.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from rasa_sdk.executor import CollectingDispatcher
@@ -21,7 +22,7 @@ def run(solver, customer_id=None, text="", language="nl", **slots):
     dispatcher = CollectingDispatcher()
     if customer_id:
         slots["customer_id"] = customer_id
-    outcome = solver(dispatcher, make_tracker(text, slots=slots, language=language))
+    outcome = asyncio.run(solver(dispatcher, make_tracker(text, slots=slots, language=language)))
     return outcome, dispatcher.messages
 
 
@@ -124,13 +125,13 @@ def test_goodwill_offered_once_and_nothing_when_the_policy_gives_nothing():
         utrecht = session.scalars(select(OutageRow.id).where(OutageRow.seed_key == "utrecht-internet")).one()
     dispatcher = CollectingDispatcher()
     tracker = make_tracker(slots={"customer_id": KEVIN}, sender_id="c-goodwill")
-    cases.offer_goodwill(dispatcher, tracker, "outage", str(haarlem))
-    cases.offer_goodwill(dispatcher, tracker, "outage", str(haarlem))
+    asyncio.run(cases.offer_goodwill(dispatcher, tracker, "outage", str(haarlem)))
+    asyncio.run(cases.offer_goodwill(dispatcher, tracker, "outage", str(haarlem)))
     assert responses(dispatcher) == ["utter_goodwill_bill_credit", "utter_goodwill_already_granted"]
     assert dispatcher.messages[0]["hours"] == 26
     purchase = next(p.id for p in get_backend().purchases(KEVIN) if p.category == "föhn")
-    cases.offer_goodwill(dispatcher, tracker, "defect", str(purchase))
+    asyncio.run(cases.offer_goodwill(dispatcher, tracker, "defect", str(purchase)))
     assert dispatcher.messages[-1]["extra_en"] == "a PlayStation game of your choice"
     quiet = CollectingDispatcher()
-    outcome = cases.offer_goodwill(quiet, make_tracker(slots={"customer_id": LOTTE}), "outage", str(utrecht))
+    outcome = asyncio.run(cases.offer_goodwill(quiet, make_tracker(slots={"customer_id": LOTTE}), "outage", str(utrecht)))
     assert quiet.messages == [] and "outage_too_short" in outcome.result

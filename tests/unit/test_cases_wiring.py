@@ -13,9 +13,9 @@ from rasa.shared.utils.io import read_yaml_file
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import cases
+from actions.day_parsing import parse_day
 from actions.knowledge import MIN_CONFIDENCE, ActionAnswerKnowledge
 from actions.order_change import ValidateOrderChangeForm, address_in_text, day_in_text
-from bot.dates import parse_day
 from tests.unit.conftest import make_tracker, responses
 from tests.unit.test_domain import register_problems
 
@@ -224,7 +224,7 @@ def test_a_repeat_contact_gets_the_next_step_and_goes_to_a_person():
                               conversation_id="an-earlier-conversation")
     dispatcher = CollectingDispatcher()
     tracker = make_tracker(slots={"customer_id": ruby}, sender_id="the-second-conversation")
-    outcome = cases.offer_goodwill(dispatcher, tracker, "late_order", late)
+    outcome = asyncio.run(cases.offer_goodwill(dispatcher, tracker, "late_order", late))
     assert responses(dispatcher) == ["utter_goodwill_voucher"]  # the late-order ladder's second step
     assert outcome.handoff_reason == "complexity" and "contact 2 about this" in outcome.result
 

@@ -118,10 +118,11 @@ def test_every_custom_action_in_the_domain_is_implemented(domain):
 
 
 def test_every_response_an_action_can_name_exists(domain):
-    from actions.handoff import HANDOFF_REASONS
-    from actions.solvers import CONTACT_FIELDS, ORDER_STATES, REFUND_REFUSALS
+    from actions.contact_details import CONTACT_FIELDS
+    from actions.solvers import ORDER_STATES, REFUND_REFUSALS
+    from contract.reasons import BOT_REASONS
     names = [f"utter_order_{s}" for s in ORDER_STATES] + [f"utter_refund_{r}" for r in REFUND_REFUSALS]
-    names += [f"utter_contact_updated_{f}" for f in CONTACT_FIELDS] + [f"utter_handoff_{r}" for r in HANDOFF_REASONS]
+    names += [f"utter_contact_updated_{f}" for f in CONTACT_FIELDS] + [f"utter_handoff_{r}" for r in BOT_REASONS]
     missing = [name for name in names if name not in domain["responses"]]
     assert not missing
 

@@ -11,11 +11,11 @@ import time
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.contact_details import infer_contact_field
 from actions.follow_up import ActionFollowUp
-from actions.identity import ActionAskIdentifier, ActionIdentify, ValidateIdentificationForm
+from actions.identification import ActionAskIdentifier, ActionIdentify, ValidateIdentificationForm
 from actions.problems import ActionSolveProblem, ActionTakeProblem
 from actions.session import ActionAcknowledge, ActionObserveTurn
-from actions.solvers import infer_contact_field
 from bot.nlu.identity_intent import identity_intent
 from tests.unit.conftest import make_tracker, responses, slot_events
 
@@ -236,7 +236,7 @@ def test_a_new_address_in_the_request_is_used_not_asked(domain, language, text):
     tracker = make_tracker(text, "change_contact_details", language=language,
                            slots={**SANNE, "customer_id": "45678912", "problem_intent": "change_contact_details"})
     dispatcher = CollectingDispatcher()
-    outcome = solve_change_contact_details(dispatcher, tracker)
+    outcome = asyncio.run(solve_change_contact_details(dispatcher, tracker))
     assert outcome.next_step is None and outcome.result == "address changed"
     assert responses(dispatcher) == ["utter_contact_updated_address"]
     assert dispatcher.messages[0]["value"] == "Veldstraat 10, 9000 Gent"
@@ -248,11 +248,12 @@ def test_a_tv_outage_does_not_explain_an_internet_problem(domain, language, text
 
     jan = {**SANNE, "customer_id": "45678912", "customer_name": "Jan Peeters", "problem_description": text}
     dispatcher = CollectingDispatcher()
-    outcome = solve_report_outage(dispatcher, make_tracker(text, "report_outage", language=language, slots=jan))
+    outcome = asyncio.run(solve_report_outage(dispatcher, make_tracker(text, "report_outage", language=language,
+                                                                        slots=jan)))
     assert responses(dispatcher) == ["utter_no_outage_restart"] and outcome.facts["restart_advised"]
     tv = {**jan, "problem_description": "geen tv beeld" if language == "nl" else "no tv channels"}
     dispatcher = CollectingDispatcher()
-    solve_report_outage(dispatcher, make_tracker("...", "report_outage", language=language, slots=tv))
+    asyncio.run(solve_report_outage(dispatcher, make_tracker("...", "report_outage", language=language, slots=tv)))
     assert "utter_outage_confirmed" in responses(dispatcher)
 
 
@@ -260,7 +261,7 @@ def test_a_tv_outage_does_not_explain_an_internet_problem(domain, language, text
                                             ("Mijn klantnummer is 51937204 en de postcode 2000.", "2000"),
                                             ("klant sinds 2015, nummer 51937204", None), ("51937204", None)])
 def test_a_belgian_postcode_is_taken_where_the_customer_marks_it(text, postcode):
-    from actions.identifiers import belgian_postcode_in
+    from actions.identifier_parsing import belgian_postcode_in
 
     assert belgian_postcode_in(text) == postcode
 
@@ -268,9 +269,10 @@ def test_a_belgian_postcode_is_taken_where_the_customer_marks_it(text, postcode)
 @pytest.mark.parametrize("text, country, stored", [("0475 11 22 33", "BE", "+32475112233"),
                                                    ("06 12345678", "NL", "+31612345678"),
                                                    ("+44 7700 900123", "GB", "+447700900123"),
-                                                   ("+32 475 11 22 33", "NL", "+32475112233")])
+                                                   ("+32 475 11 22 33", "NL", "+32475112233"),
+                                                   ("07700 900123", "GB", "+447700900123")])
 def test_a_national_phone_number_takes_the_customers_country(text, country, stored):
-    from actions.solvers import normalise_contact_value
+    from actions.contact_details import normalise_contact_value
 
     assert normalise_contact_value("phone", text, country) == stored
 
@@ -284,7 +286,7 @@ def test_ok_while_the_bot_asks_for_the_number_is_no_wrong_answer(domain, text, i
 
 
 def test_an_emoji_is_an_acknowledgement_not_a_miss(domain):
-    from actions.fallback import ActionHandleMiss
+    from actions.not_understood import ActionHandleMiss
 
     dispatcher, events = run(ActionHandleMiss(), make_tracker("👍", "nlu_fallback"), domain)
     assert responses(dispatcher) == ["utter_acknowledge"] and "consecutive_misses" not in slot_events(events)
@@ -345,3 +347,14 @@ def test_details_given_before_the_wait_are_not_checked_again_on_every_message(do
     earlier = waiting_tracker("hallo?", {"waiting_ack_at": time.time(), "identifier": "48213377", "postcode": "3511 AB"})
     dispatcher, events = run(ActionObserveTurn(), earlier, domain)
     assert responses(dispatcher) == [] and "customer_id" not in slot_events(events)
+
+
+@pytest.mark.parametrize("text, phone", [("my number is 07700 900123", "+447700900123"),
+                                         ("07700900123 and SW1A 1AA", "+447700900123"),
+                                         ("mijn nummer is 06-12345678", "+31612345678"),
+                                         ("bel me op 0031 6 12345678", "+31612345678")])
+def test_a_british_mobile_written_nationally_identifies_the_customer(text, phone):
+    """Eleven digits with the leading 0 can only be British (Dutch and Belgian numbers are ten)."""
+    from actions.identifier_parsing import Identifier, parse_identifier
+
+    assert parse_identifier(text) == Identifier("phone", phone)

@@ -1,10 +1,12 @@
 """A customer who is fed up is handed over (reason "frustration") instead of being asked again."""
 
+import asyncio
+
 import pytest
 
-from actions.fallback import ActionHandleMiss
 from actions.follow_up import answer_follow_up
 from actions.frustration import frustrated
+from actions.not_understood import ActionHandleMiss
 from tests.unit.conftest import make_tracker, responses
 from tests.unit.test_actions import run, slot_events
 
@@ -61,7 +63,7 @@ def test_still_not_solved_goes_to_a_person_with_the_reason_it_shows(text, reason
 
     tracker = make_tracker(text, "not_solved", slots={"customer_id": "48213377", "last_topic": "defective_product",
                                                       "topic_facts": {"reference": "RV-1"}})
-    events = answer_follow_up(CollectingDispatcher(), tracker, "defective_product", "not_solved")
+    events = asyncio.run(answer_follow_up(CollectingDispatcher(), tracker, "defective_product", "not_solved"))
     assert {e["name"]: e["value"] for e in events if e.get("event") == "slot"}["handoff_reason"] == reason
 
 
@@ -73,7 +75,7 @@ def test_fed_up_after_a_fix_that_did_not_work_gets_a_person_not_the_next_try(tex
     dispatcher = CollectingDispatcher()
     tracker = make_tracker(text, "not_solved", slots={"customer_id": "60418825", "last_topic": "account_access",
                                                       "topic_facts": {"masked_email": "e***@example.co.uk"}})
-    events = answer_follow_up(dispatcher, tracker, "account_access", "not_solved")
+    events = asyncio.run(answer_follow_up(dispatcher, tracker, "account_access", "not_solved"))
     slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
     assert responses(dispatcher) == expected
     assert (slots["next_step"] == "handoff") is (not expected)

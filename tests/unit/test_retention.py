@@ -1,5 +1,5 @@
 """Retention of Rasa trackers: RETENTION_DAYS becomes a Redis expiry at every save, and the
-tracker key the handoff service erases by (bot/privacy.py) is the one Rasa's store writes."""
+tracker key the handoff service erases by (contract/retention.py, contract/keys.py) is the one Rasa's store writes."""
 
 import asyncio
 import urllib.parse
@@ -10,8 +10,9 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.privacy import retention_days, retention_seconds, tracker_key
 from bot.tracker_store import RedisTrackerStore
+from contract.keys import tracker_key
+from contract.retention import retention_days, retention_seconds
 
 
 def _store(cls, redis_url, prefix, **kwargs):

@@ -1,17 +1,20 @@
-"""bot.tracker_store.RedisTrackerStore stores and publishes exactly what Rasa's Redis store does."""
+"""bot.tracker_store.RedisTrackerStore stores and publishes exactly what Rasa's Redis store does; it
+refuses a Rasa release its one-read save was not written for; retention is applied in one place."""
 
 import asyncio
 import json
 import urllib.parse
 
 import pytest
+import rasa
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import RedisTrackerStore as RasaStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.tracker_store import RedisTrackerStore
+from bot.rasa_guard import UnsupportedRasa
+from bot.tracker_store import OneReadRedisTrackerStore, RedisTrackerStore, retention_expiry
 
 
 class RecordingBroker(EventBroker):
@@ -92,3 +95,32 @@ def test_endpoints_use_this_store():
 
     endpoints = yaml.safe_load((Path(__file__).resolve().parents[2] / "endpoints.yml").read_text())
     assert endpoints["tracker_store"]["type"] == "bot.tracker_store.RedisTrackerStore"
+
+
+@pytest.mark.parametrize("cls", [OneReadRedisTrackerStore, RedisTrackerStore])
+def test_refuses_a_rasa_it_was_not_written_for(monkeypatch, cls):
+    monkeypatch.setattr(rasa, "__version__", "3.7.0")
+    with pytest.raises(UnsupportedRasa, match=r"rasa 3\.7\.0 is installed.*3\.6\.21"):
+        cls(Domain.empty())
+
+
+def test_refuses_a_rasa_without_the_private_methods_it_calls(monkeypatch):
+    monkeypatch.delattr(RasaStore, "_merge_trackers")
+    with pytest.raises(UnsupportedRasa, match="RedisTrackerStore._merge_trackers"):
+        RedisTrackerStore(Domain.empty())
+
+
+def test_the_speed_up_alone_keeps_rasas_expiry(redis_url):
+    """Retention is not part of the one-read save: without a record_exp nothing expires, as in Rasa."""
+    parsed = urllib.parse.urlparse(redis_url)
+    store = OneReadRedisTrackerStore(Domain.empty(), host=parsed.hostname, port=parsed.port, key_prefix="speedup")
+    asyncio.run(store.save(DialogueStateTracker("customer-3", slots=[])))
+    assert store.red.ttl(store.key_prefix + "customer-3") == -1
+
+
+def test_retention_expiry_is_record_exp_or_retention_days(monkeypatch):
+    monkeypatch.setenv("RETENTION_DAYS", "2")
+    assert retention_expiry(None) == retention_expiry("") == 2 * 86400
+    assert retention_expiry("600") == retention_expiry(600.0) == 600  # endpoints.yml substitutes strings
+    monkeypatch.setenv("RETENTION_DAYS", "0")
+    assert retention_expiry(None) is None

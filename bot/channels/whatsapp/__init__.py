@@ -8,8 +8,9 @@ environment); the webhook is ``/webhooks/whatsapp/webhook``. The package:
 - :mod:`.graph`: the Graph API client (retries on 429 and 5xx, honouring ``Retry-After``);
 - :mod:`.channel`: the settings, the webhook (:class:`WhatsAppInput`) and the sender
   (:class:`WhatsAppOutput`);
-- its Redis keys and the 24-hour window are in :mod:`bot.channels.whatsapp_state`, outside the
-  package, because the handoff service imports that module without Rasa.
+- what it writes to Redis is in :mod:`bot.channels.whatsapp_state`; its keys and the 24-hour
+  window, which the handoff service reads too, are in the contract package (:mod:`contract.keys`,
+  :mod:`contract.whatsapp_window`).
 
 Webhook:
 
@@ -43,7 +44,7 @@ it were new, nor in a jumble of replayed turns.
 
 Replies: text over 4096 characters is split at paragraph, then sentence, then word
 boundaries; up to three buttons become an interactive "button" message, more a "list". Outside
-the 24-hour customer-service window (see :mod:`bot.channels.whatsapp_state`) only the approved
+the 24-hour customer-service window (see :mod:`contract.whatsapp_window`) only the approved
 template for the customer's language is sent, once per closed window. The customer's language is
 the ``language`` slot of their conversation, read from Rasa's tracker store (the agent the
 channel's app serves); while answering a message, as the assistant decides it for that message;
@@ -89,7 +90,7 @@ from bot.channels.whatsapp.payloads import (
     parse_delivery,
     signature_is_valid,
 )
-from bot.channels.whatsapp_state import window_seconds_left
+from contract.whatsapp_window import window_seconds_left
 
 __all__ = [
     "CHANNEL_NAME", "DEFAULT_GRAPH_API_URL", "SUPPORTED_LANGUAGES", "WhatsAppInput", "WhatsAppOutput",

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Text, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Text, Tuple, Type
 
 import aiohttp
 from sanic import Blueprint, response
@@ -20,6 +20,9 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.shared.exceptions import RasaException
 
 from bot.channels import whatsapp_state as state
+from contract import channels, keys
+from contract.slots import LANGUAGES
+from contract.whatsapp_window import WINDOW_SECONDS, window_seconds_left
 from bot.channels.rate_limit import Limit, RateLimiter, notice_text
 from bot.channels.whatsapp.formatting import (
     MAX_INTERACTIVE_BODY_CHARS,
@@ -42,10 +45,10 @@ from bot.channels.whatsapp.payloads import (
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_NAME = "whatsapp"
+CHANNEL_NAME = channels.WHATSAPP
 CLASS_PATH = "bot.channels.whatsapp.WhatsAppInput"
 DEFAULT_GRAPH_API_URL = "https://graph.facebook.com/v19.0"
-SUPPORTED_LANGUAGES = ("nl", "en")
+SUPPORTED_LANGUAGES = LANGUAGES
 # The conversation's language as the assistant keeps it (domain/session.yml, actions/session.py).
 LANGUAGE_SLOT = "language"
 # Phone-number ids of other numbers reported to the operator; more are not remembered.
@@ -87,7 +90,7 @@ class WhatsAppSettings:
     _FLOATS = ("rate_limit_window_seconds", "graph_retry_seconds")
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "WhatsAppSettings":
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> WhatsAppSettings:
         """Reads and checks the settings; raises :class:`RasaException` naming what is missing."""
         credentials = credentials or {}
         missing = [name for name in cls.REQUIRED if not str(credentials.get(name) or "").strip()]
@@ -198,7 +201,7 @@ class _Clients:
             self._redis = None
 
 
-def _redis_errors() -> Tuple[type, ...]:
+def _redis_errors() -> Tuple[Type[BaseException], ...]:
     from redis.exceptions import RedisError
 
     return (RedisError, OSError, asyncio.TimeoutError)
@@ -299,7 +302,7 @@ class WhatsAppOutput(OutputChannel):
     async def _may_send_free_text(self, wa_id: str) -> bool:
         """True inside the window; otherwise sends the template (once) and returns False."""
         try:
-            left = await state.window_seconds_left(self._clients.redis, wa_id)
+            left = await window_seconds_left(self._clients.redis, wa_id)
         except _redis_errors() as error:
             # Unknown: try free text; the Graph API answers 131047 if the window is closed,
             # and then the template goes out after all.
@@ -312,7 +315,7 @@ class WhatsAppOutput(OutputChannel):
 
     async def _send_template(self, wa_id: str) -> None:
         try:
-            first = await self._clients.redis.set(state.template_key(wa_id), "1", nx=True, ex=state.WINDOW_SECONDS)
+            first = await self._clients.redis.set(keys.whatsapp_template(wa_id), "1", nx=True, ex=WINDOW_SECONDS)
         except _redis_errors():
             first = True
         if not first:
@@ -350,7 +353,7 @@ class WhatsAppInput(InputChannel):
         # Per sender only: every delivery comes from Meta's servers, so a limit per client IP
         # would limit all customers together (and Meta's retries), not anyone in particular.
         self.rate_limiter = RateLimiter(
-            state.KEY_PREFIX,
+            keys.WHATSAPP_PREFIX,
             [Limit("sender", settings.rate_limit_per_sender, settings.rate_limit_window_seconds)],
             redis=lambda: self._clients.redis,
         )

@@ -113,14 +113,14 @@ class GraphClient:
             except (aiohttp.ClientError, asyncio.TimeoutError) as error:
                 logger.error("whatsapp: could not reach the Graph API for %s: %r", who, error)
                 return 0
-            error = data.get("error") if isinstance(data, dict) else None
-            error = error if isinstance(error, dict) else {}
-            code = error.get("code") or 0
+            refusal = data.get("error") if isinstance(data, dict) else None
+            refusal = refusal if isinstance(refusal, dict) else {}
+            code = refusal.get("code") or 0
             code = int(code) if isinstance(code, int) or str(code).isdigit() else 0
             wait = self._retry_wait(status, retry_after, attempt)
             if wait is None:
                 logger.error("whatsapp: Graph API refused a %s message to %s: HTTP %s, code %s, %s%s",
-                             kind, who, status, code, error.get("message"),
+                             kind, who, status, code, refusal.get("message"),
                              f" (after {attempt} attempts)" if attempt > 1 else "")
                 return code
             logger.warning("whatsapp: Graph API answered HTTP %s to a %s message to %s; attempt %d of %d in %.1f s",

@@ -19,7 +19,7 @@ from handoff.agents import normalise_username
 from handoff.api import roles
 from handoff.api.deps import AdminDep, SettingsDep, StoreDep, require_admin
 from handoff.models import AgentPublic, RoleChange
-from handoff.privacy import Privacy
+from handoff.erasure import Erasure
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -35,15 +35,15 @@ class ErasureRequest(BaseModel):
 @router.post("/customers/{customer_id}/erase")
 async def erase_customer(
     customer_id: str, request: Request, settings: SettingsDep, admin: AdminDep,
-    body: ErasureRequest = ErasureRequest(),
+    body: ErasureRequest = ErasureRequest(),  # noqa: B008 (FastAPI: the body is optional; never mutated)
 ) -> Dict[str, Any]:
     """Erases the customer's trackers, cases, notes, promises, transcripts and log mentions."""
     customer_id = customer_id.strip()
     if not customer_id or len(customer_id) > 64:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "a customer number is needed")
-    privacy: Privacy = request.app.state.privacy
+    erasure: Erasure = request.app.state.erasure
     logs = [Path(settings.log_dir)] if settings.log_dir else []
-    report = await privacy.erase_customer(customer_id, body.phones, logs, body.conversations)
+    report = await erasure.erase_customer(customer_id, body.phones, logs, body.conversations)
     # The customer number itself is not logged: that would put it back into the logs.
     logger.info("erasure by %s: %d conversations, %d cases, %d trackers", admin.agent.username,
                 len(report.conversations), len(report.cases), report.trackers)

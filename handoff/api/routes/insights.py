@@ -2,7 +2,8 @@
 
 ``GET /api/insights`` returns the report of :func:`handoff.insights.build_report` (a period, by
 default the last 7 days next to the 7 before, optionally for one language or channel);
-``GET /api/insights.csv`` the per-topic table; ``GET /insights`` the console page with the charts.
+``GET /api/insights.csv`` the per-topic table (``?table=promises``: the promises per kind);
+``GET /insights`` the console page with the charts.
 Agents get a 403: the report names repeat customers and is for the people who fix causes.
 """
 
@@ -20,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Res
 
 from handoff.api import roles
 from handoff.api.deps import OptionalAgentDep, StoreDep, SupervisorDep
-from handoff.insights import build_report, parse_period, report_rows
+from handoff.insights import build_report, parse_period, promise_rows, report_rows
 
 router = APIRouter(tags=["insights"])
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -34,6 +35,10 @@ SIGN_IN_FIRST = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
 PeriodQuery = Query("7d", max_length=40, description="'7d', '30d' or 'YYYY-MM-DD..YYYY-MM-DD' (UTC days)")
 LanguageQuery = Query(None, pattern=r"^[a-z]{2}$|^unknown$")
 ChannelQuery = Query(None, max_length=32, pattern=r"^[a-z0-9_.-]+$")
+TableQuery = Query("topics", pattern=r"^(topics|promises)$",
+                   description="'topics': one row per topic; 'promises': one row per kind of promise")
+#: The CSV tables: their rows from a report.
+CSV_TABLES = {"topics": report_rows, "promises": promise_rows}
 
 
 async def _report(store: Any, period: str, language: Optional[str], channel: Optional[str],
@@ -59,17 +64,20 @@ async def insights(
 @router.get("/api/insights.csv", response_class=PlainTextResponse)
 async def insights_csv(
     _: SupervisorDep, store: StoreDep, period: str = PeriodQuery, language: Optional[str] = LanguageQuery,
-    channel: Optional[str] = ChannelQuery,
+    channel: Optional[str] = ChannelQuery, table: str = TableQuery,
 ) -> Response:
-    """One row per topic (contacts, change, outcomes, every reason) as CSV."""
+    """One row per topic (contacts, change, outcomes, every reason, the backend's promises) as CSV;
+    with ``table=promises`` one row per kind of promise (case replies, then the backend's kinds)."""
     report = await _report(store, period, language, channel)
-    return PlainTextResponse(to_csv(report), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="insights-{report["period"]["from"]}-{report["period"]["to"]}.csv"'})
+    suffix = "" if table == "topics" else f"-{table}"
+    filename = f"insights{suffix}-{report['period']['from']}-{report['period']['to']}.csv"
+    return PlainTextResponse(to_csv(report, table), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def to_csv(report: Dict[str, Any]) -> str:
-    """The per-topic rows of a report as CSV text."""
-    rows = report_rows(report)
+def to_csv(report: Dict[str, Any], table: str = "topics") -> str:
+    """One of the report's tables (:data:`CSV_TABLES`) as CSV text."""
+    rows = CSV_TABLES[table](report)
     out = io.StringIO()
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]))

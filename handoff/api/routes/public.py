@@ -19,21 +19,20 @@ secret. It is random (128 bits, ``crypto.randomUUID``) and kept in the customer'
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Dict, List
 
 from fastapi import APIRouter, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
 
+from contract import channels
+from contract.channels import valid_session_id
 from handoff.api.deps import SettingsDep, StoreDep, WorkflowDep
 from handoff.models import TranscriptLine
 from handoff.settings import Settings
 
 router = APIRouter(prefix="/public", tags=["public"])
 
-SESSION_ID = re.compile(r"^[0-9a-fA-F]{32,128}$")
 SESSION_HEADER = "X-Helder-Session"
-WEB_CHANNEL = "socketio"
 TRANSCRIPT_PATH = "/conversations/transcript"
 NOT_FOUND = "conversation not found"
 
@@ -58,10 +57,10 @@ async def transcript(
     headers = cors_headers(request, settings)
     # Exactly one header: with several, which one counts would be up to the framework.
     single = len(request.headers.getlist(SESSION_HEADER)) == 1
-    if not single or not SESSION_ID.fullmatch(session_id) or not await store.conversation_known(session_id):
+    if not single or not valid_session_id(session_id) or not await store.conversation_known(session_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=headers)
     conversation = await store.conversation(session_id)
-    if conversation is None or conversation.channel != WEB_CHANNEL:
+    if conversation is None or conversation.channel != channels.WEB:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND, headers=headers)
     lines = await workflow.transcript(session_id)
     body = [line.model_dump(mode="json", by_alias=True) for line in lines if line.from_ in ("customer", "bot", "agent")]

@@ -92,7 +92,7 @@ async def console_socket(websocket: WebSocket) -> None:
 
 
 async def _clean_up(
-    websocket: WebSocket, tasks: List["asyncio.Task[None]"], hub: Hub, store: Store, username: str, code: int,
+    websocket: WebSocket, tasks: List[asyncio.Task[None]], hub: Hub, store: Store, username: str, code: int,
 ) -> None:
     """Stops the socket's tasks, clears presence when it was the agent's last console here, closes."""
     for task in tasks:

@@ -8,7 +8,7 @@ from typing import Optional
 
 CUSTOMER_NUMBER = re.compile(r"(?<!\d)(\d{8})(?!\d)")
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-PHONE = re.compile(r"(?:\+|00)\d{2}[\s-]?(?:\(0\))?[\s-]?\d(?:[\s-]?\d){7,10}|(?<!\d)0\d(?:[\s-]?\d){8}(?!\d)")
+PHONE = re.compile(r"(?:\+|00)\d{2}[\s-]?(?:\(0\))?[\s-]?\d(?:[\s-]?\d){7,10}|(?<!\d)0\d(?:[\s-]?\d){8,9}(?!\d)")
 POSTCODE_NL = re.compile(r"(?<![\dA-Za-z])([1-9]\d{3})\s?(?!SA|SD|SS)([A-Za-z]{2})(?![A-Za-z])", re.IGNORECASE)
 POSTCODE_BE = re.compile(r"(?<![\d\w])([1-9]\d{3})(?![\d\w])")
 POSTCODE_UK = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,2}\d[A-Za-z\d]?)\s*(\d[A-Za-z]{2})(?![A-Za-z0-9])")
@@ -38,11 +38,15 @@ def normalise_phone(text: str, country: str = "NL") -> str:
     """E.164-style: "06 1234 5678" → "+31612345678", "0032 470..." → "+32470...".
 
     A national number ("0475 11 22 33") takes the country of the customer it belongs to
-    (Dutch by default): 04.. is a Belgian mobile and a Dutch regional number alike.
+    (Dutch by default): 04.. is a Belgian mobile and a Dutch regional number alike. Eleven digits
+    with the leading 0 ("07700 900123") is British whatever the default: Dutch and Belgian
+    national numbers are at most ten digits.
     """
     digits = re.sub(r"[^\d+]", "", text.replace("(0)", ""))
     if digits.startswith("00"):
         return "+" + digits[2:]
+    if digits.startswith("0") and len(digits) == 11:
+        return COUNTRY_CODES["GB"] + digits[1:]
     national = {"NL": (10,), "BE": (9, 10), "GB": (10, 11)}.get(country, (10,))
     if digits.startswith("0") and len(digits) in national:
         return COUNTRY_CODES.get(country, "+31") + digits[1:]

@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Text
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.solvers import MAX_CONTACT_ATTEMPTS, normalise_contact_value
-
-
-_FIELD_WORDS = {
-    "email": re.compile(r"e-?mail|mailadres|mail address", re.IGNORECASE),
-    "phone": re.compile(r"telefoon|gsm|mobiel|nummer|phone|mobile|number", re.IGNORECASE),
-    "address": re.compile(r"adres|address|verhuis|verhuiz|moving|move house|moved|straat|street|postcode", re.IGNORECASE),
-}
-_ENTITY_FIELDS = {"email": "email", "phone_number": "phone", "postcode": "address"}
-
-
-def detect_contact_field(text: str, entities: List[Dict[str, Any]]) -> Optional[str]:
-    """Which contact detail a message is about: from a typed value, else from its words."""
-    for entity in entities:
-        field_name = _ENTITY_FIELDS.get(entity.get("entity"))
-        if field_name:
-            return field_name
-    # "mailadres" contains "adres": e-mail is checked before address.
-    for field_name in ("email", "address", "phone"):
-        if _FIELD_WORDS[field_name].search(text or ""):
-            return field_name
-    return None
+from actions.contact_details import MAX_CONTACT_ATTEMPTS, detect_contact_field, normalise_contact_value
 
 
 class ValidateContactDetailsForm(FormValidationAction):
@@ -43,7 +21,7 @@ class ValidateContactDetailsForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> Dict[Text, Any]:
         # Only an answer to "what would you like to change?" is read here; what the customer
-        # said before was already used by the solver (actions.solvers.infer_contact_field).
+        # said before was already used by the solver (actions.contact_details.infer_contact_field).
         if tracker.get_slot("contact_field") or tracker.get_slot("requested_slot") != "contact_field":
             return {}
         latest = tracker.latest_message or {}

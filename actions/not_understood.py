@@ -1,4 +1,4 @@
-"""Misunderstandings: ask once to rephrase (naming the best guess); the second goes to a person."""
+"""Messages not understood: ask once to rephrase (naming the best guess); the second goes to a person."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Privacy: retention of transcripts and closed cases, and erasure of one customer (AVG/GDPR).
+"""Erasure: retention of transcripts and closed cases, and erasure of one customer (AVG/GDPR).
 
 Rasa's trackers live in the same Redis under ``helder:tracker:<conversation>``; they are written
 here the way Rasa's Redis tracker store writes them (JSON with the events).
@@ -14,13 +14,14 @@ from typing import AsyncIterator
 import pytest
 import redis as sync_redis
 
-from bot.privacy import tracker_key
-from handoff import keys
+from contract import keys
+from contract.keys import tracker_key
 from handoff.app import create_app
+from handoff.erasure import main as erasure_main
 from handoff.models import TranscriptLine
-from handoff.privacy import main as privacy_main
 from handoff.settings import Settings
-from tests.handoff.conftest import Clock, Service, async_fixture, packet, running
+from tests.fakes.packets import packet
+from tests.handoff.conftest import Clock, Service, async_fixture, running
 
 pytestmark = pytest.mark.timeout(120)
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)  # a Monday, within opening hours
@@ -89,15 +90,15 @@ async def test_closed_cases_and_old_transcripts_expire_open_cases_and_unkept_pro
     store_tracker(redis_sync, "conv-open", SANNE, ttl=3600)
     redis_sync.xadd(keys.EVENTS_STREAM, {"sender_id": "conv-closed", "event": "{}"},
                     id=f"{int(T0.timestamp() * 1000)}-0")
-    privacy = service.app.state.privacy
+    erasure = service.app.state.erasure
 
     clock.set(T0 + timedelta(days=29))
-    report = await privacy.sweep()
+    report = await erasure.sweep()
     assert (report.cases, report.conversations, report.stream_entries) == (0, 0, 0)
     assert redis_sync.exists(keys.case(closed), keys.transcript("conv-no-case")) == 2
 
     clock.set(T0 + timedelta(days=31))
-    report = await privacy.sweep()
+    report = await erasure.sweep()
     assert report.cases == 1 and report.conversations == 2 and report.stream_entries == 1
     # the closed case, its notes and the transcripts without a case are gone
     assert not redis_sync.exists(keys.case(closed), keys.case_notes(closed), keys.transcript("conv-closed"),
@@ -121,9 +122,9 @@ async def test_zero_retention_keeps_everything(admin_service: Service, redis_syn
     eva = await admin_service.agent("eva", present=True)
     case_id = await open_case(admin_service, "conv-keep")
     await resolve(admin_service, eva, case_id)
-    admin_service.app.state.privacy.days = 0
+    admin_service.app.state.erasure.days = 0
     clock.set(T0 + timedelta(days=3650))
-    await admin_service.app.state.privacy.sweep()
+    await admin_service.app.state.erasure.sweep()
     assert redis_sync.exists(keys.case(case_id))
 
 
@@ -215,7 +216,7 @@ def test_erase_command(redis_url: str, redis_sync: sync_redis.Redis, tmp_path: P
     store_tracker(redis_sync, "cli-backend-promise", None)  # known only from the backend's promise
     log = tmp_path / "actions.log"
     log.write_text(f"customer {SANNE} verified; customer {PIETER} verified\n")
-    code = privacy_main(["--redis-url", redis_url, "erase", "--customer", SANNE, "--logs", str(log),
+    code = erasure_main(["--redis-url", redis_url, "erase", "--customer", SANNE, "--logs", str(log),
                          "--conversation", "cli-backend-promise"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)

@@ -11,10 +11,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.backend import BackendUnavailable, get_backend
+from actions.backend import BackendUnavailable, get_async_backend
 from actions.cases import bot_tries_first
 from actions.common import COMPLEX_CASES, disclose_once, is_identified, outage_notice_once
-from actions.identifiers import belgian_postcode_in, parse_identifier, parse_postcode
+from actions.identifier_parsing import belgian_postcode_in, parse_identifier, parse_postcode
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class ValidateIdentificationForm(FormValidationAction):
             and not tracker.get_slot("customer_id")
             and not tracker.get_slot("identification_failed")
         ):
-            verified = verify_identity(dispatcher, tracker, identifier, postcode)
+            verified = await verify_identity(dispatcher, tracker, identifier, postcode)
             tracker.slots.update(verified)
             events += [SlotSet(slot, value) for slot, value in verified.items()]
         return events
@@ -150,7 +150,7 @@ def failed_attempt(
     }
 
 
-def verify_identity(
+async def verify_identity(
     dispatcher: CollectingDispatcher,
     tracker: Tracker,
     identifier_text: str,
@@ -163,7 +163,7 @@ def verify_identity(
     """
     identifier = parse_identifier(identifier_text)
     try:
-        customer = get_backend().verify(identifier, postcode) if identifier else None
+        customer = await get_async_backend().verify(identifier, postcode) if identifier else None
     except BackendUnavailable as error:
         logger.warning("backend unavailable during identification: %s", error)
         dispatcher.utter_message(response="utter_backend_unavailable")
@@ -185,7 +185,7 @@ def verify_identity(
     }
     dispatcher.utter_message(response="utter_identified", customer_name=customer.name)
     try:
-        outages = get_backend().outages_at(customer.postcode)
+        outages = await get_async_backend().outages_at(customer.postcode)
     except BackendUnavailable:
         outages = []
     for event in outage_notice_once(dispatcher, tracker, customer.postcode, outages):
@@ -209,7 +209,7 @@ def identity_given(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:
     return (identifier.value if identifier else None), postcode
 
 
-def identify_now(dispatcher: CollectingDispatcher, tracker: Tracker) -> Tuple[List[EventType], str]:
+async def identify_now(dispatcher: CollectingDispatcher, tracker: Tracker) -> Tuple[List[EventType], str]:
     """Identity details given outside the form: verifies them when complete.
 
     Returns the events and what is next: ``verified``, ``failed`` (a person takes over),
@@ -228,7 +228,7 @@ def identify_now(dispatcher: CollectingDispatcher, tracker: Tracker) -> Tuple[Li
         tracker.slots["identification_failed"] = False
     if not (identifier and postcode):
         return events + [SlotSet("identifier", identifier), SlotSet("postcode", postcode)], "ask"
-    slots = verify_identity(dispatcher, tracker, identifier, postcode)
+    slots = await verify_identity(dispatcher, tracker, identifier, postcode)
     tracker.slots.update(slots)
     events += [SlotSet(slot, value) for slot, value in slots.items()]
     if slots.get("customer_id"):
@@ -257,7 +257,7 @@ class ActionIdentify(Action):
             events += [SlotSet("problem_intent", "order_status"),
                        SlotSet("problem_description", tracker.get_slot("problem_description") or latest.get("text"))]
             tracker.slots["problem_intent"] = "order_status"
-        found, status = identify_now(dispatcher, tracker)
+        found, status = await identify_now(dispatcher, tracker)
         events += found
         if status == "ask":
             return events + [SlotSet("next_step", "identify")]

@@ -1,7 +1,8 @@
-"""Privacy (AVG/GDPR): retention of transcripts and closed cases, and erasure of one customer.
+"""Erasure of personal data (AVG/GDPR): by age (the retention sweep over transcripts and closed
+cases) and by customer (everything of one customer, on request).
 
-Retention (``RETENTION_DAYS``, default 30; ``HANDOFF_RETENTION_DAYS`` overrides it for the service)
-    :meth:`Privacy.sweep` deletes
+By age: retention (``RETENTION_DAYS``, default 30; ``HANDOFF_RETENTION_DAYS`` overrides it for the service)
+    :meth:`Erasure.sweep` deletes
 
     - closed cases (handed back or resolved) that closed more than N days ago, with their notes
       and packet (which holds a transcript), unless their promise is still unkept;
@@ -13,10 +14,10 @@ Retention (``RETENTION_DAYS``, default 30; ``HANDOFF_RETENTION_DAYS`` overrides 
     while a conversation has one, its Rasa tracker's Redis expiry is removed (``PERSIST``; Rasa
     sets it again at the next save, e.g. the resume when the case closes). The Rasa server itself
     expires trackers N days after their last save (``bot/tracker_store.py``). The service sweeps
-    once an hour (one instance at a time); ``python -m handoff.privacy sweep`` runs it by hand.
+    once an hour (one instance at a time); ``python -m handoff.erasure sweep`` runs it by hand.
 
-Erasure
-    :meth:`Privacy.erase_customer` finds every conversation of a customer (by ``customer_id`` in the
+By customer: erasure
+    :meth:`Erasure.erase_customer` finds every conversation of a customer (by ``customer_id`` in the
     case packets and in the ``customer_id`` slot of the Rasa trackers, plus WhatsApp conversations by
     phone number) and deletes, in this Redis: the trackers, the cases (also open ones) with notes and
     promises, transcripts, summaries, WhatsApp window/language keys and event-stream entries; and
@@ -27,8 +28,8 @@ Erasure
 
 Usage::
 
-    python -m handoff.privacy erase --customer 48213377 [--phone +31612345678] [--conversation ID] [--logs var/log]
-    python -m handoff.privacy sweep
+    python -m handoff.erasure erase --customer 48213377 [--phone +31612345678] [--conversation ID] [--logs var/log]
+    python -m handoff.erasure sweep
 
 Only ``HANDOFF_REDIS_URL`` (or ``REDIS_URL``, or ``--redis-url``) is needed.
 """
@@ -50,9 +51,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.channels.whatsapp_state import language_key, template_key, window_key
-from bot.privacy import DEFAULT_TRACKER_KEY_PREFIX, retention_days, tracker_key, tracker_prefix
-from handoff import keys
+from contract import keys
+from contract.keys import DEFAULT_TRACKER_KEY_PREFIX, tracker_key, tracker_prefix
+from contract.retention import retention_days
 from handoff.insights import Aggregator
 from handoff.store import utc_now
 
@@ -137,7 +138,7 @@ def phone_conversation_id(phone: str) -> str:
     return re.sub(r"\D", "", phone)
 
 
-class Privacy:
+class Erasure:
     """Retention and erasure over the service's Redis (which is also Rasa's tracker store).
 
     Args:
@@ -244,14 +245,14 @@ class Privacy:
 
     async def erase_customer(
         self, customer_id: str, phones: Sequence[str] = (), log_paths: Iterable[Path] = (),
-        conversations: Sequence[str] = (),
+        named_conversations: Sequence[str] = (),
     ) -> ErasureReport:
         """Deletes everything this Redis holds about the customer, and masks them in the logs."""
         customer_id = customer_id.strip()
         if not customer_id:
             raise ValueError("a customer number is needed")
         report = ErasureReport(customer_id)
-        conversations = await self.conversations_of(customer_id, phones, conversations)
+        conversations = await self.conversations_of(customer_id, phones, named_conversations)
         report.conversations = sorted(conversations)
         case_ids: Set[str] = set()
         for case_id in await self._all_case_ids():
@@ -272,8 +273,8 @@ class Privacy:
         for conversation_id in conversations:
             pipe.delete(keys.open_case(conversation_id), keys.conversation_cases(conversation_id),
                         keys.transcript(conversation_id), keys.transcript_lines(conversation_id),
-                        keys.conversation(conversation_id), window_key(conversation_id),
-                        language_key(conversation_id), template_key(conversation_id))
+                        keys.conversation(conversation_id), keys.whatsapp_window(conversation_id),
+                        keys.whatsapp_language(conversation_id), keys.whatsapp_template(conversation_id))
             pipe.zrem(keys.conversations(), conversation_id)
             pipe.hdel(keys.pending_requests(), conversation_id)
             tracker_positions.append(len(pipe))
@@ -366,23 +367,23 @@ DEFAULT_LOG_DIR = Path(__file__).resolve().parents[1] / "var" / "log"
 async def _main(args: argparse.Namespace) -> int:
     redis = Redis.from_url(args.redis_url, decode_responses=True)
     try:
-        privacy = Privacy(redis, tracker_key_prefix=args.tracker_key_prefix)
+        erasure = Erasure(redis, tracker_key_prefix=args.tracker_key_prefix)
         if args.command == "sweep":
-            print(json.dumps(asdict(await privacy.sweep())))
+            print(json.dumps(asdict(await erasure.sweep())))
         else:
             logs = [Path(p) for p in args.logs] if args.logs else [DEFAULT_LOG_DIR]
-            report = await privacy.erase_customer(args.customer, args.phone or (), logs, args.conversation or ())
+            report = await erasure.erase_customer(args.customer, args.phone or (), logs, args.conversation or ())
             print(json.dumps(report.as_dict(), ensure_ascii=False))
         return 0
     except (RedisError, OSError) as error:
-        print(f"handoff.privacy: Redis at {args.redis_url} failed: {error}", file=sys.stderr)
+        print(f"handoff.erasure: Redis at {args.redis_url} failed: {error}", file=sys.stderr)
         return 1
     finally:
         await redis.aclose()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m handoff.privacy", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m handoff.erasure", description=__doc__.split("\n")[0])
     parser.add_argument("--redis-url", default=os.environ.get("HANDOFF_REDIS_URL") or os.environ.get("REDIS_URL")
                         or "redis://127.0.0.1:6379/0")
     parser.add_argument("--tracker-key-prefix", default=os.environ.get("HANDOFF_TRACKER_KEY_PREFIX",

@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import jwt
 
-from actions.backend import BackendUnavailable, Customer, get_backend
+from actions.backend import BackendUnavailable, Customer, get_async_backend
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 MAX_TOKEN_AGE_SECONDS = 3600
 
 
-def customer_from_shop_token(token: str, secret: Optional[str] = None) -> Optional[Customer]:
+async def customer_from_shop_token(token: str, secret: Optional[str] = None) -> Optional[Customer]:
     """The customer named by a valid token signed by the shop; None for forged or expired ones."""
     secret = secret if secret is not None else os.environ.get("SHOP_TOKEN_SECRET", "")
     if not secret or not isinstance(token, str):
@@ -36,20 +36,22 @@ def customer_from_shop_token(token: str, secret: Optional[str] = None) -> Option
     if claims["exp"] - claims["iat"] > MAX_TOKEN_AGE_SECONDS or claims["iat"] > time.time() + 60:
         logger.info("shop token refused: lifetime too long or issued in the future")
         return None
-    return get_backend().get_customer(str(claims["sub"]))
+    return await get_async_backend().get_customer(str(claims["sub"]))
 
 
-def identify_from_channel(metadata: Dict[str, Any], input_channel: Optional[str]) -> Optional[Tuple[Customer, str]]:
+async def identify_from_channel(
+    metadata: Dict[str, Any], input_channel: Optional[str]
+) -> Optional[Tuple[Customer, str]]:
     """The customer and how they were verified, if the channel vouches for them."""
     try:
         token = metadata.get("shop_token")
         if token:
-            customer = customer_from_shop_token(token)
+            customer = await customer_from_shop_token(token)
             if customer:
                 return customer, "shop_token"
         phone = metadata.get("phone")
         if phone and input_channel == "whatsapp":
-            customer = get_backend().find_by_phone(str(phone))
+            customer = await get_async_backend().find_by_phone(str(phone))
             if customer:
                 return customer, "whatsapp_phone"
     except BackendUnavailable as error:

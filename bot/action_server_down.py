@@ -6,7 +6,8 @@ dropped, so the customer gets nothing at all, turn after turn; a slow one is wai
 300 s per call (``rasa.core.constants.DEFAULT_REQUEST_TIMEOUT``, not configurable), several
 times per turn. Both break service rules 5 and 6 (no dead ends, always a way to a person).
 
-:func:`install` changes that in the Rasa server:
+:func:`install` changes that in the Rasa server (which installs it at start, bot/rasa_patches.py,
+after checking the Rasa release and that :data:`REPLACES` exists):
 
 - **A time limit per call**: ``ACTION_TIMEOUT_SECONDS`` (default 8) instead of 300.
 - **A fallback instead of silence**: when a call fails (cannot connect, times out, HTTP 5xx, an
@@ -22,10 +23,16 @@ times per turn. Both break service rules 5 and 6 (no dead ends, always a way to 
 - **The session still starts**: when ``action_session_start`` fails, Rasa's own session start
   runs instead (the customer's message is not read yet, so its language is not known); the
   turn's next custom action fails too and apologises in the message's language.
-- **No second wait**: after a call timed out, calls fail at once for ``ACTION_RETRY_SECONDS``
-  (default 10) instead of making every other customer wait for the same timeout; then the next
-  call tries again (a circuit breaker, per Rasa process). A refused connection fails at once
-  anyway and opens nothing, so the assistant is back the moment its action server is.
+- **No second wait for the same customer**: after a call of a conversation timed out, that
+  conversation's calls fail at once for ``ACTION_RETRY_SECONDS`` (default 10): a turn calls the
+  action server up to three times (session start, slot extraction, the predicted action) and
+  must not wait for the time limit at each (:class:`RecentTimeouts`).
+- **No wait for everyone once the action server is down**: after ``ACTION_BREAKER_FAILURES``
+  (default 3) timed-out calls in a row, every conversation's calls fail at once for
+  ``ACTION_RETRY_SECONDS``; then the next call tries again, and one more timeout opens it again
+  while a success closes it (a circuit breaker per Rasa process, :class:`Breaker`). One slow call
+  costs one customer one wait, never every customer an apology. A refused connection fails at
+  once anyway and counts for nothing, so the assistant is back the moment its action server is.
 
 ``action_extract_slots`` runs the per-turn observer (``action_validate_slot_mappings``) itself and keeps
 only the SlotSet events of what they return, so it would drop the apology and the pause: a
@@ -40,23 +47,40 @@ import contextvars
 import logging
 import os
 import time
-from typing import Any, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from bot.action_validation import rasa_to_patch
+import rasa.core.actions.action as rasa_action
+from rasa.core.actions.action import (ActionExecutionRejection, ActionExtractSlots, ActionSessionStart, RemoteAction,
+                                      create_bot_utterance)
+from rasa.shared.core.constants import ACTION_SESSION_START_NAME
+from rasa.shared.core.events import ConversationPaused, SlotSet
+
+from bot.language import Detection, channel_language_hint, decide_language, decide_register
+from bot.nlu.language_detector import LANGUAGE_DETECTION
+from contract.reasons import EscalationReason
+from contract.slots import HANDOFF_PENDING
 
 logger = logging.getLogger(__name__)
 
+#: What :func:`install` replaces in Rasa.
+REPLACES = (
+    "rasa.core.actions.action:DEFAULT_REQUEST_TIMEOUT",
+    "rasa.core.actions.action:RemoteAction.run",
+    "rasa.core.actions.action:ActionExtractSlots.run",
+)
+
 APOLOGY = "utter_service_trouble"
 TROUBLE_SLOT = "service_trouble"
-PENDING_SLOT = "handoff_pending"
+PENDING_SLOT = HANDOFF_PENDING
 # The case's reason: the bot could not reach the systems it needs (as for a backend failure).
-REASON = "backend_failure"
+REASON = EscalationReason.BACKEND_FAILURE.value
 # While action_extract_slots runs: the names of the custom actions that failed inside it.
 _FAILED_IN_EXTRACTION: contextvars.ContextVar[Optional[List[str]]] = contextvars.ContextVar(
     "helder_failed_in_extraction", default=None)
 
 
-def _seconds(name: str, default: float) -> float:
+def _positive(name: str, default: float) -> float:
+    """The positive number in the environment variable ``name``, else ``default``."""
     try:
         value = float(os.environ.get(name, default))
     except ValueError:
@@ -66,25 +90,60 @@ def _seconds(name: str, default: float) -> float:
 
 
 class Breaker:
-    """Remembers that the action server failed, so the next calls fail at once for a while."""
+    """Fails every call at once for a while after ``failures_to_open`` timeouts in a row.
 
-    def __init__(self, retry_seconds: float, clock=time.monotonic) -> None:
+    Open for ``retry_seconds``; then the next call is tried: a success closes the breaker and
+    resets the count, one more failure opens it again at once (the count is still reached).
+    """
+
+    def __init__(self, retry_seconds: float, failures_to_open: int = 3,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.retry_seconds = retry_seconds
+        self.failures_to_open = failures_to_open
         self.clock = clock
+        self._failures = 0
         self._open_until = 0.0
 
     def is_open(self) -> bool:
         return self.clock() < self._open_until
 
     def failed(self) -> None:
-        self._open_until = self.clock() + self.retry_seconds
+        self._failures += 1
+        if self._failures >= self.failures_to_open:
+            self._open_until = self.clock() + self.retry_seconds
 
     def succeeded(self) -> None:
+        self._failures = 0
         self._open_until = 0.0
 
 
+class RecentTimeouts:
+    """The conversations whose call timed out less than ``retry_seconds`` ago.
+
+    Their calls fail at once meanwhile, so one customer never waits for the time limit twice in
+    a row, whatever the :class:`Breaker` says. Forgets a conversation when its time is up.
+    """
+
+    def __init__(self, retry_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        self._until: Dict[str, float] = {}
+
+    def add(self, conversation_id: str) -> None:
+        now = self.clock()
+        self._until = {other: until for other, until in self._until.items() if until > now}
+        self._until[conversation_id] = now + self.retry_seconds
+
+    def __contains__(self, conversation_id: object) -> bool:
+        return self.clock() < self._until.get(str(conversation_id), 0.0)
+
+    def clear(self) -> None:
+        self._until.clear()
+
+
 class ActionServerUnavailable(Exception):
-    """Raised instead of calling the action server while the breaker is open."""
+    """Raised instead of calling the action server while the breaker is open, or while the
+    conversation's last call timed out moments ago."""
 
 
 def conversation_language(tracker: Any) -> str:
@@ -94,9 +153,6 @@ def conversation_language(tracker: Any) -> str:
     the first turn the slot is empty and the latest message's detection (or the channel's hint)
     has to do.
     """
-    from bot.language import Detection, channel_language_hint, decide_language
-    from bot.nlu.language_detector import LANGUAGE_DETECTION
-
     latest = tracker.latest_message
     parse_data = (latest.parse_data if latest is not None else None) or {}
     metadata = (latest.metadata if latest is not None else None) or tracker.get_slot("session_started_metadata")
@@ -110,8 +166,6 @@ def conversation_register(tracker: Any, language: str) -> Optional[str]:
     ``register`` is set by the per-turn observer, on the action server: when that is down, a
     customer who just wrote "kun je ..." would otherwise get the apology with "u".
     """
-    from bot.language import decide_register
-
     current = tracker.get_slot("register")
     latest = tracker.latest_message
     text = (latest.text if latest is not None else None) or ""
@@ -126,9 +180,6 @@ async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) ->
     Once per outage: while the conversation is paused after the apology nothing is said again;
     once a person resumed it (hand-back, resolve) a new failure is a new apology.
     """
-    from rasa.core.actions.action import create_bot_utterance
-    from rasa.shared.core.events import ConversationPaused, SlotSet
-
     if tracker.get_slot(TROUBLE_SLOT) and tracker.is_paused():
         return [ConversationPaused()]
     events: List[Any] = []
@@ -157,42 +208,31 @@ def _is_timeout(error: BaseException) -> bool:
 
 
 def _is_failure(error: BaseException) -> bool:
-    from rasa.core.actions.action import ActionExecutionRejection
-
     return not isinstance(error, ActionExecutionRejection)
 
 
-def install() -> bool:
-    """Installs the time limit, the fallback and the breaker into Rasa; True when active.
-
-    Called when bot.nlu is imported, which the Rasa server does for every model it loads; only
-    with the Rasa release whose methods these wrap (bot/action_validation.py: rasa_to_patch).
-    """
-    if not rasa_to_patch("no fallback for an unreachable action server"):
-        return False
-    import rasa.core.actions.action as rasa_action
-    from rasa.core.actions.action import ActionExtractSlots, ActionSessionStart, RemoteAction
-    from rasa.shared.core.constants import ACTION_SESSION_START_NAME
-
-    if getattr(RemoteAction.run, "__wrapped_by_helder__", False):
-        return True
-
-    # RemoteAction.run passes this module global as the request's total timeout.
-    rasa_action.DEFAULT_REQUEST_TIMEOUT = _seconds("ACTION_TIMEOUT_SECONDS", 8.0)
-    breaker = Breaker(_seconds("ACTION_RETRY_SECONDS", 10.0))
+def install() -> None:
+    """Installs the time limit, the fallback, the per-conversation memory and the breaker into Rasa."""
+    rasa_action.DEFAULT_REQUEST_TIMEOUT = _positive("ACTION_TIMEOUT_SECONDS", 8.0)  # RemoteAction.run reads it
+    retry_seconds = _positive("ACTION_RETRY_SECONDS", 10.0)
+    breaker = Breaker(retry_seconds, failures_to_open=int(_positive("ACTION_BREAKER_FAILURES", 3)))
+    recent_timeouts = RecentTimeouts(retry_seconds)
     remote_run = RemoteAction.run
     extract_run = ActionExtractSlots.run
 
-    async def run(self, output_channel, nlg, tracker, domain):  # type: ignore[no-untyped-def]
+    async def run(self, output_channel, nlg, tracker, domain):
         try:
             if breaker.is_open():
-                raise ActionServerUnavailable("the action server failed moments ago")
+                raise ActionServerUnavailable("the action server timed out several times in a row moments ago")
+            if tracker.sender_id in recent_timeouts:
+                raise ActionServerUnavailable("the action server timed out for this conversation moments ago")
             events = await remote_run(self, output_channel, nlg, tracker, domain)
         except Exception as error:  # noqa: BLE001 - every failure gets the same honest answer
             if not _is_failure(error):
                 raise
             if _is_timeout(error):
                 breaker.failed()
+                recent_timeouts.add(tracker.sender_id)
             logger.error("custom action %s of %s failed (%s: %s); the conversation goes to a person",
                          self.name(), tracker.sender_id, type(error).__name__, error)
             inside_extraction = _FAILED_IN_EXTRACTION.get()
@@ -210,7 +250,7 @@ def install() -> bool:
         breaker.succeeded()
         return events
 
-    async def extract(self, output_channel, nlg, tracker, domain):  # type: ignore[no-untyped-def]
+    async def extract(self, output_channel, nlg, tracker, domain):
         failed = _FAILED_IN_EXTRACTION.set([])
         try:
             events = await extract_run(self, output_channel, nlg, tracker, domain)
@@ -219,8 +259,7 @@ def install() -> bool:
             _FAILED_IN_EXTRACTION.reset(failed)
         return events + (await service_trouble_events(tracker, nlg, output_channel) if trouble else [])
 
-    run.__wrapped_by_helder__ = True  # type: ignore[attr-defined]
     run.breaker = breaker  # type: ignore[attr-defined]
+    run.recent_timeouts = recent_timeouts  # type: ignore[attr-defined]
     RemoteAction.run = run
     ActionExtractSlots.run = extract
-    return True

@@ -10,10 +10,9 @@ logger's and those of loggers with handlers of their own (Sanic's, uvicorn's). A
 not a logger filter, because records of child loggers (``rasa.*``, ``actions.*``) pass the root
 logger's handlers but not the root logger's own filters.
 
-Where it is installed: the Rasa server when it imports ``bot`` (the components, channels and
-event broker live there; Rasa has configured logging by then), the action server when it imports
-``actions``, and the handoff service after ``logging.basicConfig`` and again at start-up (uvicorn
-configures its loggers after that). Idempotent.
+Where it is installed: in the Rasa server, the action server and the handoff service, each after
+its logging is configured (the handoff service again at start-up: uvicorn configures its loggers
+after that). Idempotent.
 
 What is recognised (Dutch, Belgian and UK formats):
 
@@ -31,7 +30,7 @@ Not masked: customer numbers and order numbers (8/10 digits without a leading 0,
 case), WhatsApp ids inside conversation ids and URLs (the digits of a phone without ``+``: they
 cannot be told apart from other numbers there), names and street addresses.
 
-This module imports only the standard library, so both environments use it.
+Part of the contract package (standard library only), so every service masks the same way.
 """
 
 from __future__ import annotations

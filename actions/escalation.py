@@ -8,88 +8,25 @@ bot promises. The conversation is then paused: the bot stays silent while a pers
 from __future__ import annotations
 
 import logging
-import os
-import time
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Text
 
-import requests
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import disclose_once, language
-from actions.metrics import observe_handoff_call
-from bot.dates import honest_wait
+from actions.handoff_client import open_case
+from contract.dates import honest_wait
+from contract.packet import packet_from_tracker
+from contract.reasons import bot_reason
 
 logger = logging.getLogger(__name__)
 
-HANDOFF_TIMEOUT_SECONDS = 5.0
-
-HANDOFF_REASONS = (
-    "request",
-    "complexity",
-    "second_miss",
-    "frustration",
-    "identification_failed",
-    "no_automation",
-    "backend_failure",
-)
-
-
-def transcript(tracker: Tracker) -> List[Dict[str, Any]]:
-    """Customer and bot lines of the conversation, oldest first."""
-    lines = []
-    for event in tracker.events:
-        if event.get("event") in ("user", "bot") and event.get("text"):
-            lines.append(
-                {"from": "customer" if event["event"] == "user" else "bot",
-                 "text": event["text"], "at": event.get("timestamp")}
-            )
-    return lines
-
 
 def context_packet(tracker: Tracker, reason: str) -> Dict[str, Any]:
-    """Everything an agent needs to continue without asking the customer again."""
-    latest = tracker.latest_message or {}
-    return {
-        "conversation_id": tracker.sender_id,
-        "reason": reason,
-        "language": language(tracker),
-        "channel": tracker.get_latest_input_channel(),
-        "identity": {
-            "customer_id": tracker.get_slot("customer_id"),
-            "name": tracker.get_slot("customer_name"),
-            "verified_by": tracker.get_slot("identity_verified_by"),
-            "verified_at": tracker.get_slot("identity_verified_at"),
-        },
-        "problem_description": tracker.get_slot("problem_description"),
-        "intent": tracker.get_slot("problem_intent") or (latest.get("intent") or {}).get("name"),
-        "entities": {
-            slot: tracker.get_slot(slot)
-            for slot in ("order_number", "product", "identifier", "postcode")
-            if tracker.get_slot(slot)
-        },
-        "bot_attempts": list(tracker.get_slot("bot_attempts") or []),
-        "transcript": transcript(tracker),
-    }
-
-
-def open_case(packet: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """Opens (or finds) the case at the handoff service; None when the service cannot be reached."""
-    url = os.environ.get("HANDOFF_URL", "http://127.0.0.1:8000").rstrip("/") + "/api/cases"
-    token = os.environ.get("HANDOFF_API_TOKEN", "")
-    started, ok = time.perf_counter(), False
-    try:
-        response = requests.post(url, json=packet, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=HANDOFF_TIMEOUT_SECONDS)
-        response.raise_for_status()
-        answer, ok = response.json(), True
-        return answer
-    except (requests.RequestException, ValueError) as error:
-        logger.error("handoff service unavailable for %s: %s", packet.get("conversation_id"), error)
-        return None
-    finally:
-        observe_handoff_call(time.perf_counter() - started, ok)
+    """Everything an agent needs to continue without asking the customer again (the contract's
+    packet, built from the tracker as the handoff service builds it for a takeover)."""
+    return packet_from_tracker(tracker.sender_id, tracker.current_state(), reason)
 
 
 class ActionHandoff(Action):
@@ -103,10 +40,9 @@ class ActionHandoff(Action):
     ) -> List[EventType]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         reason = "request" if intent == "request_human" else tracker.get_slot("handoff_reason")
-        if reason not in HANDOFF_REASONS:
-            reason = "request"
+        reason = bot_reason(reason)
         events: List[EventType] = disclose_once(dispatcher, tracker)
-        case = open_case(context_packet(tracker, reason))
+        case = await open_case(context_packet(tracker, reason))
         events += [SlotSet("handoff_reason", reason), SlotSet("requested_slot", None), ActiveLoop(None)]
         if case is None:
             # Nobody can take over right now: say so, keep the bot available meanwhile, and leave

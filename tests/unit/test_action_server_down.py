@@ -1,6 +1,7 @@
-"""bot/action_fallback.py in Rasa's own classes: an action server that refuses, is slow or breaks
+"""bot/action_server_down.py in Rasa's own classes: an action server that refuses, is slow or breaks
 gives one apology in the customer's language, the request for a person and a pause; never an
-exception, never the 300 s wait, never a second apology. (Against the whole stack: tests/chaos.)"""
+exception, never the 300 s wait, never a second apology; the breaker opens on repeated timeouts,
+not on one. (Against the whole stack: tests/chaos.)"""
 
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ from rasa.shared.core.events import (ActionExecuted, BotUttered, ConversationPau
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-import bot.nlu  # noqa: F401  (installs the fallback, as the Rasa server does)
-from bot import action_fallback
+from bot import action_server_down, rasa_patches
 from bot.language import get_detector
 from scripts.stack import free_port
 
@@ -41,15 +41,23 @@ def nlg(domain):
     return TemplatedNaturalLanguageGenerator(domain.responses)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def patched_rasa():
+    """Rasa as the server's entry point (bot/server.py) changes it."""
+    rasa_patches.install()
+
+
 @pytest.fixture(autouse=True)
-def closed_breaker():
+def closed_breaker(patched_rasa):
     """Each test starts with an action server that has not failed yet."""
     RemoteAction.run.breaker.succeeded()
+    RemoteAction.run.recent_timeouts.clear()
     yield
     RemoteAction.run.breaker.succeeded()
+    RemoteAction.run.recent_timeouts.clear()
 
 
-def tracker_after(domain, text, *, slots=None, metadata=None, paused=False):
+def tracker_after(domain, text, *, slots=None, metadata=None, paused=False, sender="c1"):
     """A conversation whose latest event is the customer's ``text`` (parsed, with its language)."""
     parse_data = {"intent": {"name": "order_status", "confidence": 0.9}, "entities": [], "text": text,
                   "language_detection": get_detector().detect(text).as_dict()}
@@ -57,11 +65,16 @@ def tracker_after(domain, text, *, slots=None, metadata=None, paused=False):
     events += [SlotSet(name, value) for name, value in (slots or {}).items()]
     events += [ConversationPaused()] if paused else []
     events.append(UserUttered(text, parse_data["intent"], [], parse_data, metadata=metadata))
-    return DialogueStateTracker.from_events("c1", events, domain.slots)
+    return DialogueStateTracker.from_events(sender, events, domain.slots)
 
 
 def run(action, tracker, nlg, domain):
     return asyncio.run(action.run(CollectingOutputChannel(), nlg, tracker, domain))
+
+
+def order_status(endpoint):
+    """A custom action of the assistant, called at ``endpoint``."""
+    return RemoteAction("action_order_status", endpoint)
 
 
 def apologies(events):
@@ -72,8 +85,8 @@ def slots_of(events):
     return {e.key: e.value for e in events if isinstance(e, SlotSet)}
 
 
-def test_installed_in_the_rasa_server_only():
-    assert RemoteAction.run.__wrapped_by_helder__
+def test_installed_by_the_servers_patches():
+    assert isinstance(RemoteAction.run.breaker, action_server_down.Breaker)
     assert rasa_action.DEFAULT_REQUEST_TIMEOUT == 8.0, "Rasa's 300 s per call"
 
 
@@ -151,35 +164,107 @@ def test_a_slow_server_is_given_up_after_the_time_limit_and_not_waited_for_again
     slow = SlowActionServer(delay=3)
     try:
         started = time.monotonic()
-        events = run(RemoteAction("action_order_status", slow.endpoint), tracker_after(domain, MESSAGES["en"]), nlg, domain)
+        events = run(order_status(slow.endpoint), tracker_after(domain, MESSAGES["en"]), nlg, domain)
         took = time.monotonic() - started
         assert len(apologies(events)) == 1 and isinstance(events[-1], ConversationPaused)
         assert took < 2.5, f"waited {took:.1f}s for a 0.5 s limit"
-        # Another customer meanwhile: no second wait, the server is not even called.
-        other = run(RemoteAction("action_order_status", slow.endpoint), tracker_after(domain, MESSAGES["nl"]), nlg, domain)
-        assert len(apologies(other)) == 1 and slow.calls == 1
+        # The same customer's next call (the turn's next action): no second wait, the server is not even called.
+        again = run(order_status(slow.endpoint), tracker_after(domain, MESSAGES["en"]), nlg, domain)
+        assert len(apologies(again)) == 1 and slow.calls == 1
+        assert not RemoteAction.run.breaker.is_open(), "one slow call must not fail every customer"
     finally:
         slow.close()
 
 
-def test_the_breaker_closes_again(domain, nlg):
-    breaker = action_fallback.Breaker(retry_seconds=10, clock=lambda: now[0])
-    now = [100.0]
+def test_after_repeated_timeouts_no_customer_waits(domain, nlg, monkeypatch):
+    monkeypatch.setattr(rasa_action, "DEFAULT_REQUEST_TIMEOUT", 0.3)
+    slow = SlowActionServer(delay=3)
+    try:
+        for customer in ("c1", "c2", "c3"):  # ACTION_BREAKER_FAILURES (3) timeouts in a row
+            run(order_status(slow.endpoint), tracker_after(domain, MESSAGES["nl"], sender=customer), nlg, domain)
+        assert slow.calls == 3 and RemoteAction.run.breaker.is_open()
+        started = time.monotonic()
+        events = run(order_status(slow.endpoint), tracker_after(domain, MESSAGES["en"], sender="c4"), nlg, domain)
+        assert time.monotonic() - started < 0.3 and slow.calls == 3, "another customer waited"
+        assert len(apologies(events)) == 1
+    finally:
+        slow.close()
+
+
+def clock_at(start):
+    now = [start]
+    return now, lambda: now[0]
+
+
+def test_the_breaker_opens_on_repeated_failures_not_on_one():
+    now, clock = clock_at(100.0)
+    breaker = action_server_down.Breaker(retry_seconds=10, failures_to_open=3, clock=clock)
+    breaker.failed()
+    breaker.failed()
+    assert not breaker.is_open()
     breaker.failed()
     assert breaker.is_open()
-    now[0] = 111.0
+
+
+def test_a_success_resets_the_count():
+    now, clock = clock_at(100.0)
+    breaker = action_server_down.Breaker(retry_seconds=10, failures_to_open=3, clock=clock)
+    breaker.failed()
+    breaker.failed()
+    breaker.succeeded()
+    breaker.failed()
+    breaker.failed()
     assert not breaker.is_open()
 
 
+def test_the_breaker_closes_again(domain, nlg):
+    now, clock = clock_at(100.0)
+    breaker = action_server_down.Breaker(retry_seconds=10, clock=clock)
+    for _ in range(breaker.failures_to_open):
+        breaker.failed()
+    assert breaker.is_open()
+    now[0] = 111.0
+    assert not breaker.is_open()
+    breaker.failed()  # the call tried after the pause fails too: open again at once
+    assert breaker.is_open()
+    now[0] = 122.0
+    breaker.succeeded()
+    breaker.failed()
+    assert not breaker.is_open()
+
+
+def test_a_conversation_that_timed_out_is_remembered_for_a_while():
+    now, clock = clock_at(100.0)
+    recent = action_server_down.RecentTimeouts(retry_seconds=10, clock=clock)
+    recent.add("c1")
+    assert "c1" in recent and "c2" not in recent
+    now[0] = 111.0
+    assert "c1" not in recent
+
+
+def test_the_number_of_failures_that_opens_the_breaker_is_a_setting(monkeypatch):
+    monkeypatch.setattr(RemoteAction, "run", RemoteAction.run)  # what install() replaces, restored after the test
+    monkeypatch.setattr(ActionExtractSlots, "run", ActionExtractSlots.run)
+    monkeypatch.setattr(rasa_action, "DEFAULT_REQUEST_TIMEOUT", rasa_action.DEFAULT_REQUEST_TIMEOUT)
+    monkeypatch.setenv("ACTION_BREAKER_FAILURES", "5")
+    monkeypatch.setenv("ACTION_RETRY_SECONDS", "30")
+    monkeypatch.setenv("ACTION_TIMEOUT_SECONDS", "4")
+    action_server_down.install()
+    breaker = RemoteAction.run.breaker
+    assert (breaker.failures_to_open, breaker.retry_seconds, rasa_action.DEFAULT_REQUEST_TIMEOUT) == (5, 30, 4)
+
+
 def test_a_refused_connection_opens_no_breaker(domain, nlg):
-    run(RemoteAction("action_order_status", REFUSED), tracker_after(domain, MESSAGES["nl"]), nlg, domain)
+    for customer in ("c1", "c2", "c3", "c1"):
+        run(order_status(REFUSED), tracker_after(domain, MESSAGES["nl"], sender=customer), nlg, domain)
     assert not RemoteAction.run.breaker.is_open(), "the assistant must be back as soon as its action server is"
+    assert "c1" not in RemoteAction.run.recent_timeouts
 
 
 def test_a_server_error_is_a_failure_too(domain, nlg):
     broken = SlowActionServer(delay=0, status=500, body=b'{"error": "boom"}')
     try:
-        events = run(RemoteAction("action_order_status", broken.endpoint), tracker_after(domain, MESSAGES["nl"]), nlg, domain)
+        events = run(order_status(broken.endpoint), tracker_after(domain, MESSAGES["nl"]), nlg, domain)
         assert len(apologies(events)) == 1
     finally:
         broken.close()

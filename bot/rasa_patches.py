@@ -1,0 +1,101 @@
+"""Every change bot/ makes to Rasa's behaviour, installed in one place when the Rasa server starts.
+
+:data:`PATCHES`, each with what it replaces in Rasa:
+
+- action-server responses validated with one compiled JSON schema (bot/action_validation.py);
+- an action server that is down or slow: a time limit per call, one apology and a person instead
+  of silence, no second wait (bot/action_server_down.py);
+- personal data masked in every log handler of the server (contract/log_masking.py), put on the
+  handlers when the server starts, once Rasa, Sanic and ``--log-file`` have made them.
+
+:data:`RELIED_ON` lists what bot/ uses of Rasa without replacing it and that is not public API:
+the tracker store's one-read save (bot/tracker_store.py).
+
+:func:`install` checks the Rasa release once and then that everything the patches replace and
+the tracker store relies on exists (bot/rasa_guard.py); only then it installs every patch. On
+any other Rasa release, or with anything missing, it raises ``bot.rasa_guard.UnsupportedRasa``
+and installs nothing. The Rasa server's entry point (bot/server.py) calls it before Rasa starts;
+importing ``bot`` or any module of it installs nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, List, Sequence, Tuple
+
+import rasa
+
+from bot import action_server_down, action_validation, tracker_store
+from bot.rasa_guard import check_attribute, check_version
+from contract import log_masking
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One change to Rasa: what it is for, the Rasa attributes it replaces, how it is installed."""
+
+    what: str
+    replaces: Tuple[str, ...]
+    install: Callable[[], None]
+
+
+def _mask_log_handlers_at_server_start() -> None:
+    """Every Sanic app Rasa configures masks personal data in all log handlers as it starts."""
+    import rasa.core.run
+
+    configure_app = rasa.core.run.configure_app
+
+    @functools.wraps(configure_app)
+    def configure_app_masking_logs(*args: Any, **kwargs: Any) -> Any:
+        app = configure_app(*args, **kwargs)
+        app.register_listener(_mask_log_handlers, "before_server_start")
+        return app
+
+    rasa.core.run.configure_app = configure_app_masking_logs
+
+
+def _mask_log_handlers(app: Any, loop: Any) -> None:
+    """A Sanic listener: the masking filter on every log handler that exists now."""
+    log_masking.install()
+
+
+PATCHES: Tuple[Patch, ...] = (
+    Patch("action-server responses validated with one compiled schema (bot/action_validation.py)",
+          action_validation.REPLACES, action_validation.install),
+    Patch("an action server that is down or slow gets an apology and a person (bot/action_server_down.py)",
+          action_server_down.REPLACES, action_server_down.install),
+    Patch("personal data masked in the server's logs (contract/log_masking.py)",
+          ("rasa.core.run:configure_app",), _mask_log_handlers_at_server_start),
+)
+
+RELIED_ON: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    ("the tracker store's one-read save (bot/tracker_store.py)", tracker_store.RELIES_ON),
+)
+
+_installed: List[Patch] = []
+
+
+def install(patches: Sequence[Patch] = PATCHES) -> None:
+    """Checks this Rasa, then installs every patch not installed yet; see the module docstring.
+
+    Raises:
+        UnsupportedRasa: another Rasa release, or one of the attributes is missing (nothing is
+            installed then).
+    """
+    check_version(rasa.__version__)
+    for patch in patches:
+        for target in patch.replaces:
+            check_attribute(target, needed_for=patch.what)
+    for needed_for, targets in RELIED_ON:
+        for target in targets:
+            check_attribute(target, needed_for=needed_for)
+    for patch in patches:
+        if patch not in _installed:
+            patch.install()
+            _installed.append(patch)
+
+
+def installed() -> Tuple[str, ...]:
+    """What the patches installed in this process are for."""
+    return tuple(patch.what for patch in _installed)
