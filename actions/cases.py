@@ -23,7 +23,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import Invoice, NotEligible, NotFound, Order, get_async_backend
-from actions.common import format_date, format_money, is_identified, language
+from actions.common import format_date, is_identified, language, money_for
 from actions.identifier_parsing import mask_email
 from actions.order_change import MAX_ORDER_CHANGE_ATTEMPTS, address_in_text, day_in_text
 from actions.solvers import (
@@ -101,9 +101,10 @@ async def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker)
         return Outcome("order_not_found", events=[SlotSet("order_number", None)], next_step="done")
     if cancellation.order_return is not None:
         ret = cancellation.order_return
+        money = await money_for(tracker)
         dispatcher.utter_message(response="utter_order_return_started", order_number=order.number,
                                  reference=ret.reference, return_label=ret.return_label,
-                                 return_by=format_date(ret.return_by, lang), amount=format_money(ret.amount_cents, lang))
+                                 return_by=format_date(ret.return_by, lang), amount=money(ret.amount_cents))
         return Outcome(f"return {ret.reference} for {order.number}", events=events,
                        facts={"order_number": order.number, "reference": ret.reference,
                               "return_label": ret.return_label, "return_by": _iso(ret.return_by)})
@@ -112,8 +113,9 @@ async def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker)
         dispatcher.utter_message(response="utter_cancel_done_unpaid", order_number=order.number)
         return Outcome(f"order {order.number} cancelled (nothing paid)", events=events,
                        facts={"order_number": order.number, "cancelled": True})
+    money = await money_for(tracker)
     dispatcher.utter_message(response="utter_cancel_done", order_number=order.number,
-                             amount=format_money(refund.amount_cents, lang), reference=refund.reference,
+                             amount=money(refund.amount_cents), reference=refund.reference,
                              due_date=format_date(refund.due_on, lang))
     return Outcome(f"order {order.number} cancelled, refund {refund.reference}", events=events,
                    facts={"order_number": order.number, "reference": refund.reference,
@@ -201,8 +203,8 @@ async def solve_invoice(dispatcher: CollectingDispatcher, tracker: Tracker) -> O
     if invoice is None:
         dispatcher.utter_message(response="utter_no_invoice")
         return Outcome("no invoice found", next_step="done")
-    lang = language(tracker)
-    details = {"invoice_number": invoice.number, "amount": format_money(invoice.amount_cents, lang),
+    lang, money = language(tracker), await money_for(tracker)
+    details = {"invoice_number": invoice.number, "amount": money(invoice.amount_cents),
                "invoice_date": format_date(invoice.issued_on, lang), "due_date": format_date(invoice.due_on, lang)}
     facts = {"invoice_number": invoice.number, "amount_cents": invoice.amount_cents,
              "issued_on": _iso(invoice.issued_on)}
@@ -221,9 +223,9 @@ async def solve_failed_payment(dispatcher: CollectingDispatcher, tracker: Tracke
     except NotFound:
         dispatcher.utter_message(response="utter_no_failed_payment")
         return Outcome("no failed payment found", next_step="done")
-    lang = language(tracker)
+    lang, money = language(tracker), await money_for(tracker)
     dispatcher.utter_message(response="utter_payment_failed", order_number=failed.order_number,
-                             amount=format_money(failed.amount_cents, lang), days=failed.hold_days,
+                             amount=money(failed.amount_cents), days=failed.hold_days,
                              kept_until=format_date(failed.kept_until, lang))
     return Outcome(f"failed payment {failed.order_number}: kept until {failed.kept_until}",
                    events=[SlotSet("order_number", failed.order_number)],
@@ -237,9 +239,9 @@ async def solve_double_charge(dispatcher: CollectingDispatcher, tracker: Tracker
             _customer_id(tracker), tracker.get_slot("order_number"), conversation_id=tracker.sender_id)
     except NotFound:
         return Outcome("no double charge found", handoff_reason="complexity")
-    lang = language(tracker)
+    lang, money = language(tracker), await money_for(tracker)
     dispatcher.utter_message(response="utter_double_charge_refunded", order_number=refund.order_number,
-                             amount=format_money(refund.amount_cents, lang), reference=refund.reference,
+                             amount=money(refund.amount_cents), reference=refund.reference,
                              due_date=format_date(refund.due_on, lang))
     return Outcome(f"double charge refunded {refund.reference}", events=[SlotSet("order_number", refund.order_number)],
                    facts={"reference": refund.reference, "amount_cents": refund.amount_cents,
@@ -345,8 +347,9 @@ async def offer_goodwill(dispatcher: CollectingDispatcher, tracker: Tracker, rea
         dispatcher.utter_message(response="utter_goodwill_needs_person")
         return Outcome(f"goodwill {gesture.kind} {gesture.amount_cents} above the bot's limit",
                        handoff_reason="complexity", facts={"goodwill_proposed_cents": gesture.amount_cents})
+    money = await money_for(tracker)
     args: Dict[str, object] = {
-        "amount": format_money(gesture.amount_cents, lang), "due_date": format_date(gesture.due_on, lang),
+        "amount": money(gesture.amount_cents), "due_date": format_date(gesture.due_on, lang),
         "reference": gesture.reference or "", "voucher_code": gesture.voucher_code or "",
         "valid_until": format_date(gesture.valid_until, lang), "hours": gesture.hours or 0,
     }

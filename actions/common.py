@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.language import DEFAULT_LANGUAGE, SUPPORTED_LANGUAGES
+from actions.money import format_money
 from contract.dates import format_date, format_fix_time  # noqa: F401 (the actions' date wording)
 
 # Cases the bot solves itself (after identification where needed), and cases for a person.
@@ -135,12 +136,34 @@ def product_word(value: str, lang: str) -> str:
     return PRODUCT_WORDS.get(value.lower(), {}).get(lang, value)
 
 
-def format_money(cents: int, lang: str) -> str:
-    """"€ 149,99" in Dutch, "€149.99" in English."""
-    euros = f"{cents / 100:,.2f}"
-    if lang == "nl":
-        return "€ " + euros.replace(",", " ").replace(".", ",").replace(" ", ".")
-    return "€" + euros
+# How a service is named in a sentence, per language ("the outage nearby is on {service}").
+SERVICE_NAMES = {
+    "nl": {"internet": "internet", "tv": "tv", "mobile": "het mobiele netwerk"},
+    "en": {"internet": "the internet", "tv": "TV", "mobile": "the mobile network"},
+}
+
+
+def service_name(service: str, lang: str) -> str:
+    """"het mobiele netwerk" / "the mobile network" for "mobile"."""
+    return SERVICE_NAMES.get(lang, SERVICE_NAMES["en"]).get(service, service)
+
+
+async def money_for(tracker: Tracker) -> Callable[[int], str]:
+    """Formats amounts for this conversation: the customer's language and the currency of their
+    country (£ for a customer in the United Kingdom, else €). The country comes from the backend
+    (one lookup), whichever way the customer was identified; unknown or unreachable: euros."""
+    lang = language(tracker)
+    country = None
+    customer_id = tracker.get_slot("customer_id")
+    if customer_id:
+        from actions.backend import BackendUnavailable, get_async_backend
+
+        try:
+            customer = await get_async_backend().get_customer(str(customer_id))
+        except BackendUnavailable:
+            customer = None
+        country = customer.country if customer else None
+    return lambda cents: format_money(cents, lang, country)
 
 
 def outage_notice_once(

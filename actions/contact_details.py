@@ -39,7 +39,7 @@ def detect_contact_field(text: str, entities: List[Dict[str, Any]]) -> Optional[
     return None
 
 
-def normalise_contact_value(field_name: str, value: Optional[str], country: str = "NL") -> Optional[str]:
+def normalise_contact_value(field_name: Optional[str], value: Optional[str], country: str = "NL") -> Optional[str]:
     """The new value in its stored form, or None when it is not valid for the field.
 
     A national phone number takes the customer's ``country`` ("0475 11 22 33" in Belgium).

@@ -23,12 +23,13 @@ from actions.common import (
     disclose_once,
     format_date,
     format_fix_time,
-    format_money,
     is_identified,
     language,
     latest_intent,
+    money_for,
     record_attempt,
     remember_topic,
+    service_name,
 )
 from actions.frustration import frustrated
 from actions.identifier_parsing import mask_email
@@ -65,9 +66,10 @@ async def outage(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, 
     if customer is None:
         raise BackendUnavailable("verified customer not found")
     outages = await get_async_backend().outages_at(customer.postcode)
+    lang = language(tracker)
+    other_service = [o for o in outages if o.service == facts.get("other_outage_service")]
     if facts.get("restart_advised") and not facts.get("outage_id"):
         outages = []  # the outage there is of another service than the customer's problem
-    lang = language(tracker)
     if outages:
         fix_time = format_fix_time(outages[0].expected_fix_at, lang)
         if kind == "not_solved":
@@ -86,6 +88,12 @@ async def outage(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, 
         dispatcher.utter_message(response="utter_no_outage_restart")
         return Answer("no outage now, restart advised",
                       events=remember_topic("report_outage", {**facts, "restart_advised": True}))
+    if other_service:
+        # "When will it be fixed?" about the outage nearby, which is not the customer's problem.
+        dispatcher.utter_message(response="utter_follow_up_other_service_outage",
+                                 outage_service=service_name(other_service[0].service, lang),
+                                 fix_time=format_fix_time(other_service[0].expected_fix_at, lang))
+        return Answer(f"outage {other_service[0].id} is of another service")
     dispatcher.utter_message(response="utter_follow_up_no_outage")
     return Answer("no outage known")
 
@@ -146,9 +154,9 @@ async def refund(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, 
     """The refund just granted: when the money arrives."""
     if not facts.get("reference"):
         return Answer("no refund to follow up", handoff_reason="complexity")
-    lang = language(tracker)
+    lang, money = language(tracker), await money_for(tracker)
     due_on = _date(facts.get("due_on"))
-    values = dict(reference=facts["reference"], amount=format_money(int(facts.get("amount_cents") or 0), lang),
+    values = dict(reference=facts["reference"], amount=money(int(facts.get("amount_cents") or 0)),
                   due_date=format_date(due_on, lang), order_number=facts.get("order_number") or "")
     if kind == "not_solved":
         overdue = due_on is None or due_on < dt.date.today()

@@ -168,7 +168,7 @@ async def verify_identity(
         logger.warning("backend unavailable during identification: %s", error)
         dispatcher.utter_message(response="utter_backend_unavailable")
         return {"identification_failed": True, "handoff_reason": "backend_failure"}
-    if customer is None:
+    if identifier is None or customer is None:
         return failed_attempt(
             dispatcher,
             tracker,

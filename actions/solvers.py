@@ -25,7 +25,7 @@ from actions.backend import (
     Purchase,
     get_async_backend,
 )
-from actions.common import format_date, format_money, language, outage_notice_once, product_word
+from actions.common import format_date, language, money_for, outage_notice_once, product_word, service_name
 from actions.contact_details import MAX_CONTACT_ATTEMPTS, infer_contact_field, normalise_contact_value
 from actions.identifier_parsing import mask_email
 
@@ -67,8 +67,8 @@ async def solve_opening_hours(dispatcher: CollectingDispatcher, tracker: Tracker
 def _pick_order(orders: List[Order], wanted: Optional[str]) -> Optional[Order]:
     if wanted:
         return next((o for o in orders if o.number == wanted), None)
-    open_orders = [o for o in orders if o.status != "delivered"]
-    return (open_orders or orders or [None])[0]
+    candidates = [o for o in orders if o.status != "delivered"] or orders
+    return candidates[0] if candidates else None
 
 
 async def solve_order_status(dispatcher: CollectingDispatcher, tracker: Tracker) -> Outcome:
@@ -141,8 +141,18 @@ async def solve_report_outage(dispatcher: CollectingDispatcher, tracker: Tracker
     if tried:
         # The restart did not help: a person (technician) takes it from here.
         return Outcome("still down after restart", handoff_reason="complexity")
-    dispatcher.utter_message(response="utter_no_outage_restart")
-    return Outcome("no known outage, restart advised", facts={"postcode": customer.postcode, "restart_advised": True})
+    facts: Dict[str, Any] = {"postcode": customer.postcode, "restart_advised": True}
+    if all_outages:
+        # The customer was just told about the outage nearby: "no outage at your address" would
+        # contradict that. It is on another service, so it does not explain this one.
+        other = all_outages[0].service
+        facts["other_outage_service"] = other
+        lang = language(tracker)
+        dispatcher.utter_message(response="utter_other_service_outage_restart",
+                                 outage_service=service_name(other, lang), service=service_name(named or "", lang))
+    else:
+        dispatcher.utter_message(response="utter_no_outage_restart")
+    return Outcome("no known outage, restart advised", facts=facts)
 
 
 # -- defective products ----------------------------------------------------------------------
@@ -212,8 +222,8 @@ async def solve_request_refund(dispatcher: CollectingDispatcher, tracker: Tracke
         else:
             dispatcher.utter_message(response="utter_no_refundable_order")
         return Outcome("no refundable order", events=[SlotSet("order_number", None)], next_step="done")
-    lang = language(tracker)
-    amount = format_money(order.total_cents, lang)
+    lang, money = language(tracker), await money_for(tracker)
+    amount = money(order.total_cents)
     try:
         refund = await backend.refund(_customer_id(tracker), order.number)
     except NotEligible as refusal:
@@ -226,7 +236,7 @@ async def solve_request_refund(dispatcher: CollectingDispatcher, tracker: Tracke
         dispatcher.utter_message(response="utter_order_not_found", order_number=order.number)
         return Outcome("order_not_found", next_step="done")
     dispatcher.utter_message(response="utter_refund_done", order_number=order.number,
-                             amount=format_money(refund.amount_cents, lang), reference=refund.reference,
+                             amount=money(refund.amount_cents), reference=refund.reference,
                              due_date=format_date(refund.due_on, lang), return_label=refund.return_label or "-")
     return Outcome(f"refund {refund.reference} for {order.number}", events=[SlotSet("order_number", order.number)],
                    facts={"reference": refund.reference, "order_number": order.number,

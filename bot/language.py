@@ -14,7 +14,7 @@ import threading
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Container, Dict, Iterable, List, Optional, Tuple
 
 from contract.slots import DEFAULT_LANGUAGE, LANGUAGES
 
@@ -164,9 +164,11 @@ class LanguageDetector:
     """
 
     def __init__(self, seed: int = 0) -> None:
+        from importlib import resources
+
         from langdetect.detector_factory import DetectorFactory
 
-        profiles_dir = Path(__import__("langdetect").__file__).parent / "profiles"
+        profiles_dir = resources.files("langdetect") / "profiles"
         self._two = DetectorFactory()
         self._two.load_json_profile(
             [(profiles_dir / lang).read_text(encoding="utf-8") for lang in SUPPORTED_LANGUAGES]
@@ -336,7 +338,7 @@ def _tokens(text: str) -> List[_Token]:
 
 
 @lru_cache(maxsize=1)
-def _load_lexicon() -> Dict[str, frozenset]:
+def _load_lexicon() -> Dict[str, Container[str]]:
     """Every word form and lemma of spacy-lookups-data's nl and en tables, lower-cased.
 
     Read straight from the installed package (no spaCy, nothing downloaded).
@@ -349,7 +351,7 @@ def _load_lexicon() -> Dict[str, frozenset]:
     except ImportError:  # pragma: no cover - a dependency of the bot; the function words remain
         return {lang: frozenset() for lang in SUPPORTED_LANGUAGES}
 
-    lexicon: Dict[str, frozenset] = {}
+    lexicon: Dict[str, Container[str]] = {}
     for lang in SUPPORTED_LANGUAGES:
         words: set = set()
         for table in ("lemma_lookup", "lemma_index", "lemma_exc"):

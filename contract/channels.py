@@ -7,7 +7,7 @@ WhatsApp case's 24-hour window and serves the web chat's history to the widget's
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 #: The website chat widget (bot/channels/webchat.py, socket.io).
 WEB = "socketio"
@@ -19,6 +19,6 @@ WHATSAPP = "whatsapp"
 SESSION_ID = re.compile(r"^[0-9a-fA-F]{32,128}$")
 
 
-def valid_session_id(value: Any) -> bool:
+def valid_session_id(value: Any) -> TypeGuard[str]:
     """True for a session id the widget may use: 32 to 128 hex characters."""
     return isinstance(value, str) and bool(SESSION_ID.fullmatch(value))

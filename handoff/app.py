@@ -136,7 +136,7 @@ def create_app(
     api_errors.install(app)
 
     @app.middleware("http")
-    async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def security_headers(request: Request, call_next):
         started = time.perf_counter()
         response: Response = await call_next(request)
         observe(metrics, request, response.status_code, time.perf_counter() - started)

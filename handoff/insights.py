@@ -170,7 +170,7 @@ def _dims(contact: Mapping[str, Any]) -> Tuple[str, str, str]:
 
 
 def _new_contact(state: Dict[str, Any], topic: str, entry_id: str, timestamp: float, effects: Effects) -> Dict[str, Any]:
-    contact = {
+    contact: Dict[str, Any] = {
         "id": entry_id, "topic": topic, "day": day_of(timestamp), "start": timestamp, "last": timestamp,
         "language": state.get("language") or UNKNOWN, "channel": state.get("channel") or UNKNOWN,
         "outcome": None, "reason": None, "case_id": None, "repeat_checked": False, "snippet": False,
@@ -194,7 +194,7 @@ def _set_outcome(contact: Dict[str, Any], outcome: str, effects: Effects, reason
                                               contact["reason"] if previous == "handed" else ""), -1)
     contact["outcome"] = outcome
     contact["reason"] = reason if outcome == "handed" else None
-    effects.count(contact["day"], counter(outcome, language, channel, topic, reason if outcome == "handed" else ""))
+    effects.count(contact["day"], counter(outcome, language, channel, topic, (reason or "") if outcome == "handed" else ""))
 
 
 def _attach(state: Dict[str, Any], conversation_id: str, effects: Effects,
@@ -387,10 +387,10 @@ def advance(
                     contact = _new_contact(state, UNSPECIFIED, item.entry_id, ts, effects)
                 if contact.get("case_id") != value:
                     contact["case_id"] = str(value)
-                    reason = state.get("reason") if state.get("reason_fresh") else None
-                    contact["reason_final"] = reason is not None
+                    fresh_reason = state.get("reason") if state.get("reason_fresh") else None
+                    contact["reason_final"] = fresh_reason is not None
                     state["reason_fresh"] = False
-                    _set_outcome(contact, "handed", effects, reason if reason in REASONS else "request")
+                    _set_outcome(contact, "handed", effects, fresh_reason if fresh_reason in REASONS else "request")
         elif kind == "pause" and (not contact or contact["outcome"] != "handed" or not contact.get("case_id")):
             # Paused without a case the bot opened: an agent took the conversation over.
             if not contact or contact["outcome"] is not None:
@@ -663,9 +663,10 @@ class Aggregator:
                         contact = (states[conversation_id] or {}).get("contact") or {}
                         if any(item.event.get("event") == "pause" for item in events) or (
                                 contact.get("outcome") == "handed" and not contact.get("case_id")):
-                            open_cases[conversation_id] = await pipe.get(keys.open_case(conversation_id))
-                            if open_cases[conversation_id]:
-                                case_ids.append(open_cases[conversation_id])
+                            open_case = await pipe.get(keys.open_case(conversation_id))
+                            open_cases[conversation_id] = open_case
+                            if open_case:
+                                case_ids.append(open_case)
                     for case_id in dict.fromkeys(case_ids):
                         created, claimed, promise = await pipe.hmget(keys.case(case_id), "created_ts", "claimed_ts", "promise")
                         cases[case_id] = {"created_ts": created, "claimed_ts": claimed, "promise": promise}
@@ -1060,7 +1061,7 @@ async def build_report(
         return topics[topic]
 
     for day, fields in current_buckets.items():
-        row = {"day": day, "contacts": 0, "solved": 0, "handed": 0, "abandoned": 0, "topics": {}}
+        row: Dict[str, Any] = {"day": day, "contacts": 0, "solved": 0, "handed": 0, "abandoned": 0, "topics": {}}
         for name, raw in fields.items():
             metric, lang, chan, topic, extra = (name.split("|") + [""] * 5)[:5]
             languages_seen.add(lang)

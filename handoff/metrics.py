@@ -79,7 +79,7 @@ class Metrics:
         self.insights_cpu = Gauge("helder_handoff_insights_cpu_seconds_total",
                                   "CPU seconds the insights aggregation used in this process", registry=self.registry)
         self.queue_waits = _QueueWaits()
-        self.registry.register(self.queue_waits)  # type: ignore[arg-type]
+        self.registry.register(self.queue_waits)
         self._lock = asyncio.Lock()
 
     async def refresh(self, redis: Any, now: float, insights_cpu: float = 0.0) -> None:

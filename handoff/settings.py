@@ -97,28 +97,28 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", extra="ignore")
 
-    env: str = Field("production", description="'local' allows placeholder secrets and plain-HTTP cookies")
+    env: str = Field(default="production", description="'local' allows placeholder secrets and plain-HTTP cookies")
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=1, le=65535)
     redis_url: str = "redis://127.0.0.1:6379/0"
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_jwt_secret: SecretStr = SecretStr("")
-    rasa_timeout_seconds: float = Field(10.0, gt=0)
+    rasa_timeout_seconds: float = Field(default=10.0, gt=0)
     api_token: SecretStr = SecretStr("")
     session_secret: SecretStr = SecretStr("")
-    session_hours: float = Field(12, gt=0)
+    session_hours: float = Field(default=12, gt=0)
     cookie_secure: Optional[bool] = Field(
-        None, description="Secure flag of the session cookie; default: set when the request came over HTTPS")
-    average_handling_minutes: float = Field(6, gt=0)
+        default=None, description="Secure flag of the session cookie; default: set when the request came over HTTPS")
+    average_handling_minutes: float = Field(default=6, gt=0)
     opening_hours: str = "mon-fri 08:00-21:00, sat 09:00-17:00"
     timezone: str = "Europe/Amsterdam"
-    max_login_failures: int = Field(10, ge=1, description="per username per 15 minutes")
+    max_login_failures: int = Field(default=10, ge=1, description="per username per 15 minutes")
     retention_days: Optional[float] = Field(
-        None, ge=0, description="days transcripts and closed cases are kept; default RETENTION_DAYS (30); 0 = for ever")
-    tracker_key_prefix: str = Field("helder", description="endpoints.yml tracker_store.key_prefix (erasure)")
-    admins: str = Field("", description="comma-separated agent usernames allowed to use /api/admin (erasure)")
-    log_dir: Optional[str] = Field(None, description="directory of *.log files an erasure also cleans")
-    widget_origins: str = Field("http://localhost:8080,http://127.0.0.1:8080",
+        default=None, ge=0, description="days transcripts and closed cases are kept; default RETENTION_DAYS (30); 0 = for ever")
+    tracker_key_prefix: str = Field(default="helder", description="endpoints.yml tracker_store.key_prefix (erasure)")
+    admins: str = Field(default="", description="comma-separated agent usernames allowed to use /api/admin (erasure)")
+    log_dir: Optional[str] = Field(default=None, description="directory of *.log files an erasure also cleans")
+    widget_origins: str = Field(default="http://localhost:8080,http://127.0.0.1:8080",
                                 description="comma-separated origins of pages that embed the chat widget (CORS of /public)")
 
     @field_validator("rasa_url")

@@ -76,6 +76,7 @@ from actions.backend.base import (
 from actions.backend.policy import PolicyError, PolicyFile, ServicePolicy
 from actions.backend.promise_events import SETTLED_STATUSES, PromiseEvent, PromiseEventPublisher
 from actions.identifier_parsing import EMAIL, Identifier, mask_email, normalise_phone, parse_postcode
+from actions.money import format_money
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ UTC = dt.timezone.utc
 FROM_ENVIRONMENT: Any = object()
 #: Where a transaction's session collects its promise events until the commit.
 _PROMISE_EVENTS = "promise_events"
-Base = declarative_base()
+# SQLAlchemy 1.4 (Rasa's pin) builds the declarative base at run time: no static type for mypy.
+Base: Any = declarative_base()
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -580,22 +582,6 @@ def postcode_areas(postcode: str) -> List[str]:
     return sorted(areas)
 
 
-def _money(cents: int, country: str) -> str:
-    """"€ 149,99" on the continent, "£149.99" in the UK."""
-    return f"£{cents / 100:.2f}" if country == "GB" else f"€ {cents // 100},{cents % 100:02d}"
-
-
-def format_money(cents: int, lang: str) -> str:
-    """The actions' money wording ("€ 4,95" / "€4.95"), from actions.common.
-
-    Imported when used: actions.common loads the Rasa side, which scripts using only the
-    backend (erasure, seeding) do not need.
-    """
-    from actions.common import format_money as wording
-
-    return wording(cents, lang)
-
-
 def _in(language: str, nl: str, en: str) -> str:
     """The promise text in the customer's language (what the agent's card shows)."""
     return en if language == "en" else nl
@@ -977,7 +963,7 @@ class SqlBackend:
             for line in lines:
                 line.returned = True
             customer = self._customer_row(session, customer_id)
-            amount = _money(order.total_cents, customer.country)
+            amount = format_money(order.total_cents, customer.language, customer.country)
             if customer.language == "en":
                 text = f"Refund of {amount} for order {order_number} on your account by {row.due_on:%d-%m-%Y}."
             else:
@@ -1046,7 +1032,7 @@ class SqlBackend:
                     due_on=today + dt.timedelta(days=policy.refund_payout_days),
                 )
                 session.add(refund)
-                amount = format_money(paid, customer.language)
+                amount = format_money(paid, customer.language, customer.country)
                 text = _in(customer.language,
                            f"Bestelling {order_number} geannuleerd; {amount} uiterlijk {refund.due_on:%d-%m-%Y} "
                            "terug op de rekening.",
@@ -1063,7 +1049,7 @@ class SqlBackend:
             )
             session.add(row)
             refund_by = row.return_by + dt.timedelta(days=policy.refund_payout_days)
-            amount = format_money(order.total_cents, customer.language)
+            amount = format_money(order.total_cents, customer.language, customer.country)
             text = _in(customer.language,
                        f"Retour {reference} van bestelling {order_number} (label {row.return_label}, inleveren voor "
                        f"{row.return_by:%d-%m-%Y}); {amount} terug binnen {policy.refund_payout_days} dagen na ontvangst.",
@@ -1231,7 +1217,7 @@ class SqlBackend:
                 duplicate.refund_reference = self._next_reference(session, PaymentRow.refund_reference, f"RC-{today:%Y%m%d}")
                 duplicate.refund_due_on = today + dt.timedelta(days=policy.refund_payout_days)
                 customer = self._customer_row(session, customer_id)
-                amount = format_money(duplicate.amount_cents, customer.language)
+                amount = format_money(duplicate.amount_cents, customer.language, customer.country)
                 text = _in(customer.language,
                            f"Dubbele afschrijving van {amount} voor bestelling {number} terug uiterlijk "
                            f"{duplicate.refund_due_on:%d-%m-%Y}.",
@@ -1506,7 +1492,7 @@ class SqlBackend:
                 raise NotEligible("outage_too_short")
             amount = hours * policy.outage_cents_per_hour[step]
             due_on = _next_bill_day(today, policy.outage_bill_day)
-            money = format_money(amount, lang)
+            money = format_money(amount, lang, customer.country)
             return dict(kind="bill_credit", amount_cents=amount, due_on=due_on, hours=hours,
                         description=_in(lang, f"Tegoed van {money} op de rekening van {due_on:%d-%m-%Y} voor "
                                               f"{hours} uur zonder {SERVICE_NAMES_NL.get(subject.service, subject.service)}.",
@@ -1524,7 +1510,7 @@ class SqlBackend:
                 raise NotEligible("not_late")
             ladder = policy.late_order_steps if reason == "late_order" else policy.lost_order_steps
             gesture = ladder[step]
-            money = format_money(gesture.cents, lang)
+            money = format_money(gesture.cents, lang, customer.country)
             if gesture.type == "delivery_costs":
                 due_on = today + dt.timedelta(days=policy.refund_payout_days)
                 return dict(kind="delivery_costs", amount_cents=gesture.cents, due_on=due_on,
@@ -1553,7 +1539,7 @@ class SqlBackend:
         category, cents = extra
         amount = min(cents, policy.defect_extra_max_cents[step])
         offer = policy.defect_extras[category]
-        money = format_money(amount, lang)
+        money = format_money(amount, lang, customer.country)
         due_on = next_working_day(today)
         return dict(kind="extra_product", amount_cents=amount, due_on=due_on, extra_category=category,
                     description=_in(lang, f"Bij de vervangende {purchase.product}: {offer.nl} (tot {money}), "

@@ -147,7 +147,9 @@ def public_message(message: Dict[str, Any]) -> Dict[str, Any]:
     for key in ("image", "attachment", "custom", "elements"):
         if message.get(key):
             out[key] = message[key]
-    nested = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    nested = message.get("metadata")
+    if not isinstance(nested, dict):
+        nested = {}
     metadata = {}
     for key in PUBLIC_METADATA:
         value = message.get(key, nested.get(key))
@@ -186,7 +188,7 @@ class WebChatOutput(SocketIOOutput):
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {**kwargs, "image": image})
 
-    async def send_attachment(  # type: ignore[override]
+    async def send_attachment(
         self, recipient_id: Text, attachment: Any, **kwargs: Any
     ) -> None:
         await self.send_response(recipient_id, {**kwargs, "attachment": attachment})

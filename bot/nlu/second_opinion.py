@@ -76,7 +76,7 @@ def merge_topics(probabilities: Dict[str, float]) -> Dict[str, float]:
 
 def mix(diet: List[Dict[str, Any]], linear: Dict[str, float], weight: float, sharpen: float) -> List[Dict[str, Any]]:
     """The mixed, sharpened and renormalised ranking (as long as DIET's)."""
-    mixed = {name: (1.0 - weight) * p for name, p in linear.items()}
+    mixed: Dict[Optional[str], float] = {name: (1.0 - weight) * p for name, p in linear.items()}
     for item in diet:
         name = item.get(INTENT_NAME_KEY)
         mixed[name] = mixed.get(name, 0.0) + weight * float(item.get(PREDICTED_CONFIDENCE_KEY) or 0.0)

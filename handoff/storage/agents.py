@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, cast
 
 from redis.asyncio import Redis
 
 from contract import keys
-from handoff.models import DEFAULT_ROLE, ROLES, AgentPublic
+from handoff.models import DEFAULT_ROLE, ROLES, AgentPublic, Role
 
 PRESENCE_TTL_SECONDS = 60
 
@@ -31,7 +31,8 @@ class Agent:
 
     def public(self) -> AgentPublic:
         """Without the password hash."""
-        return AgentPublic(username=self.username, name=self.name, role=self.role)
+        # A stored role is one of ROLES (checked when it is set); pydantic checks it again.
+        return AgentPublic(username=self.username, name=self.name, role=cast(Role, self.role))
 
 
 class AgentStore:

@@ -12,7 +12,7 @@ import json
 import math
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
@@ -20,7 +20,7 @@ from redis.exceptions import WatchError
 from contract import channels, keys
 from contract.whatsapp_window import last_inbound_at, seconds_left
 from handoff.errors import CaseNotFound, Conflict
-from handoff.models import CaseCreate, CaseCreated, CasePublic, NotePublic, Promise
+from handoff.models import CaseCreate, CaseCreated, CasePublic, CaseStatus, NotePublic, Promise
 from handoff.settings import Settings
 from handoff.storage.agents import Agent, AgentStore
 from handoff.storage.common import Clock, iso, parse_iso, utc_now
@@ -480,7 +480,7 @@ class CaseStore:
         return CasePublic(
             id=fields["id"],
             conversation_id=fields["conversation_id"],
-            status=status,
+            status=cast(CaseStatus, status),  # as stored by this module; pydantic checks it again
             owner=fields.get("owner") or None,
             owner_name=fields.get("owner_name") or None,
             reason=fields["reason"],

@@ -151,6 +151,8 @@ def test_scripted_conversations_give_exact_figures(stack, backend_failing_for_mi
         == [(sanne_again.sender, sanne_first.sender, "48213377")]
     assert len(report["outages"]) == 1 and report["outages"][0]["contacts"] == 1
     assert report["promises"] == {"made": 4, "kept": 1, "late": 3, "open": 0}
+    # None of these conversations made a promise in the backend (see the test below for one that does).
+    assert report["backend_promises"]["total"]["made"] == 0, report["backend_promises"]
     assert report["waiting"]["wait_for_person"]["count"] == 1
     assert report["waiting"]["first_human_reply"]["count"] == 1
     words = {t["topic"]: [s["text"] for s in t["snippets"]] for t in report["topics"]}
@@ -191,6 +193,36 @@ def test_scripted_conversations_give_exact_figures(stack, backend_failing_for_mi
     assert [s["text"] for s in order_status["snippets"]] == ["waar blijft mijn bestelling nou"] * 2
     assert order_status["contacts"] == 3 and order_status["reasons"] == {"backend_failure": 1}
     iris.session.close()
+    client.close()
+
+
+def test_a_promise_made_in_the_backend_reaches_the_report(stack):
+    """An erasure request through the real stack: the backend's promise goes over the promise stream
+    to the insights consumer and is counted per kind, under the conversation's topic and language."""
+    client = redis.Redis.from_url(stack.redis_url, decode_responses=True)
+    settled(client)
+    for key in client.scan_iter(keys.PREFIX + "insights:*"):
+        client.delete(key)
+    noah = Customer(stack, {"locale": "nl-NL"})
+    say_all(noah, "ik wil mijn account laten opheffen", "37710254", "9711 LM")
+    assert "utter_account_deletion_recorded" in noah.bot_actions(), noah.bot_actions()
+    password = uuid.uuid4().hex
+    stack.add_agent("joost", "Joost Smit", password)
+    subprocess.run([str(HPY), "-m", "handoff.agents", "role", "joost", "supervisor"], cwd=ROOT,
+                   env=stack.handoff_env(), check=True, capture_output=True)
+    joost = Agent(stack.handoff_url, "joost", password)
+    deadline = time.monotonic() + 30
+    while True:
+        settled(client)
+        report = joost.get("/api/insights?period=1d").json()
+        if report["backend_promises"]["total"]["made"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert [(k["kind"], k["made"], k["open"], k["late"]) for k in report["backend_promises"]["kinds"]] \
+        == [("privacy", 1, 1, 0)], report["backend_promises"]
+    topic = next(t for t in report["topics"] if t["topic"] == "delete_account")
+    assert topic["promises"]["made"] == 1, topic
+    joost.session.close()
     client.close()
 
 

@@ -250,11 +250,28 @@ def test_a_tv_outage_does_not_explain_an_internet_problem(domain, language, text
     dispatcher = CollectingDispatcher()
     outcome = asyncio.run(solve_report_outage(dispatcher, make_tracker(text, "report_outage", language=language,
                                                                         slots=jan)))
-    assert responses(dispatcher) == ["utter_no_outage_restart"] and outcome.facts["restart_advised"]
+    # The customer was just told about the tv outage nearby: not "no outage at your address".
+    assert responses(dispatcher) == ["utter_other_service_outage_restart"] and outcome.facts["restart_advised"]
+    assert dispatcher.messages[0]["outage_service"] == ("tv" if language == "nl" else "TV")
+    assert dispatcher.messages[0]["service"] == ("internet" if language == "nl" else "the internet")
+    assert outcome.facts["other_outage_service"] == "tv"
     tv = {**jan, "problem_description": "geen tv beeld" if language == "nl" else "no tv channels"}
     dispatcher = CollectingDispatcher()
     asyncio.run(solve_report_outage(dispatcher, make_tracker("...", "report_outage", language=language, slots=tv)))
     assert "utter_outage_confirmed" in responses(dispatcher)
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_when_about_an_outage_of_another_service_gives_its_fix_time_not_a_denial(domain, language):
+    from actions.follow_up import outage
+
+    jan = {**SANNE, "customer_id": "45678912", "customer_name": "Jan Peeters"}
+    facts = {"postcode": "9000", "restart_advised": True, "other_outage_service": "tv"}
+    dispatcher = CollectingDispatcher()
+    answer = asyncio.run(outage(dispatcher, make_tracker("wanneer is dat opgelost", "ask_when", language=language,
+                                                         slots=jan), "ask_when", facts))
+    assert responses(dispatcher) == ["utter_follow_up_other_service_outage"] and answer.handoff_reason is None
+    assert dispatcher.messages[0]["fix_time"]
 
 
 @pytest.mark.parametrize("text, postcode", [("klantnummer 51937204 postcode 2000", "2000"), ("55102938, 1000", "1000"),
