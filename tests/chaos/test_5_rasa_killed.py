@@ -23,7 +23,10 @@ SCRIPT = {
     "nl": ["waar blijft mijn bestelling", "48213377", "3511 AB", "kan ik ook mijn wachtwoord resetten"],
     "en": ["where is my order", "60418825", "SW1A 1AA", "i forgot my password"],
 }
-CONTINUE_WITHIN_SECONDS = 40  # Rasa's start (about 20 s) + what is left of the dead lock
+# Rasa's start plus what is left of the dead lock (25 s): 39-47 s measured on this machine under the
+# suite's load (the start-up grew this stop; see the closing note). Waiting for Rasa's default lock
+# lifetime instead would take 60 s from the dead turn, so the bound still tells the two apart.
+CONTINUE_WITHIN_SECONDS = 55
 
 
 def say(stack, sender, text, language, timeout=60):
