@@ -49,7 +49,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from contract.log_masking import mask
 from contract import keys
@@ -638,57 +638,21 @@ class Aggregator:
             changed += await self._run({m: [] for m in members[start:start + 100]}, now=now)
         return changed
 
-    async def _run(self, by_conversation: Dict[str, List[Event]], now: Optional[float]) -> int:
+    async def _transaction(self, watched: List[str], body: Callable[[Any], Awaitable[int]], what: str) -> int:
+        """Runs ``body`` as one optimistic transaction over the ``watched`` keys.
+
+        ``body(pipe)`` reads through the pipeline (immediate mode; it may watch more keys), calls
+        ``pipe.multi()``, queues its writes and returns how many items changed: nothing changed
+        writes nothing. A watched key changed by another consumer meanwhile: the whole body runs
+        again on the new values (at most 20 times, then the batch is skipped with a warning).
+        """
         from redis.exceptions import WatchError
 
-        state_keys = [keys.insights_conversation(c) for c in by_conversation]
         for _ in range(20):
             async with self.redis.pipeline(transaction=True) as pipe:
                 try:
-                    await pipe.watch(*state_keys)
-                    raw_states = await pipe.mget(state_keys)
-                    states = {c: json.loads(raw) if raw else None for c, raw in zip(by_conversation, raw_states)}
-                    customers = _customers_of(states, by_conversation)
-                    history: Dict[str, List[Tuple[str, float]]] = {}
-                    if customers:
-                        index_keys = [keys.insights_customer(c) for c in customers]
-                        await pipe.watch(*index_keys)
-                        for customer, key in zip(customers, index_keys):
-                            history[customer] = [(m, float(s)) for m, s in
-                                                 await pipe.zrange(key, 0, -1, withscores=True)]
-                    case_ids = _case_ids_of(states, by_conversation)
-                    cases: Dict[str, Dict[str, Any]] = {}
-                    open_cases: Dict[str, Optional[str]] = {}
-                    for conversation_id, events in by_conversation.items():
-                        contact = (states[conversation_id] or {}).get("contact") or {}
-                        if any(item.event.get("event") == "pause" for item in events) or (
-                                contact.get("outcome") == "handed" and not contact.get("case_id")):
-                            open_case = await pipe.get(keys.open_case(conversation_id))
-                            open_cases[conversation_id] = open_case
-                            if open_case:
-                                case_ids.append(open_case)
-                    for case_id in dict.fromkeys(case_ids):
-                        created, claimed, promise = await pipe.hmget(keys.case(case_id), "created_ts", "claimed_ts", "promise")
-                        cases[case_id] = {"created_ts": created, "claimed_ts": claimed, "promise": promise}
-                    results = {}
-                    for conversation_id, events in by_conversation.items():
-                        results[conversation_id] = advance(states[conversation_id], conversation_id, events,
-                                                           history=history, cases=cases,
-                                                           open_cases=open_cases, now=now)
-                        # A later conversation of the batch sees this one's contacts (repeats).
-                        for customer, member, ts in results[conversation_id][1].customer_contacts:
-                            history.setdefault(customer, []).append((member, ts))
-                    pipe.multi()
-                    changed = 0
-                    for conversation_id, (state, effects) in results.items():
-                        unchanged = state == (states[conversation_id] or {"last_id": "0-0"}) and effects.empty()
-                        if unchanged and not (now is not None and not needs_watching(state, now)):
-                            continue
-                        changed += 1
-                        if states[conversation_id] is None and not by_conversation[conversation_id]:
-                            pipe.zrem(keys.insights_watch(), conversation_id)  # expired or erased
-                            continue
-                        self._queue_writes(pipe, conversation_id, state, effects, now)
+                    await pipe.watch(*watched)
+                    changed = await body(pipe)
                     if changed:
                         await pipe.execute()
                     else:
@@ -696,8 +660,59 @@ class Aggregator:
                     return changed
                 except WatchError:
                     continue
-        logger.warning("insights: %d conversations changed under us 20 times; batch skipped", len(by_conversation))
+        logger.warning("insights: %s changed under us 20 times; batch skipped", what)
         return 0
+
+    async def _run(self, by_conversation: Dict[str, List[Event]], now: Optional[float]) -> int:
+        state_keys = [keys.insights_conversation(c) for c in by_conversation]
+
+        async def body(pipe: Any) -> int:
+            raw_states = await pipe.mget(state_keys)
+            states = {c: json.loads(raw) if raw else None for c, raw in zip(by_conversation, raw_states)}
+            customers = _customers_of(states, by_conversation)
+            history: Dict[str, List[Tuple[str, float]]] = {}
+            if customers:
+                index_keys = [keys.insights_customer(c) for c in customers]
+                await pipe.watch(*index_keys)
+                for customer, key in zip(customers, index_keys):
+                    history[customer] = [(m, float(s)) for m, s in
+                                         await pipe.zrange(key, 0, -1, withscores=True)]
+            case_ids = _case_ids_of(states, by_conversation)
+            cases: Dict[str, Dict[str, Any]] = {}
+            open_cases: Dict[str, Optional[str]] = {}
+            for conversation_id, events in by_conversation.items():
+                contact = (states[conversation_id] or {}).get("contact") or {}
+                if any(item.event.get("event") == "pause" for item in events) or (
+                        contact.get("outcome") == "handed" and not contact.get("case_id")):
+                    open_case = await pipe.get(keys.open_case(conversation_id))
+                    open_cases[conversation_id] = open_case
+                    if open_case:
+                        case_ids.append(open_case)
+            for case_id in dict.fromkeys(case_ids):
+                created, claimed, promise = await pipe.hmget(keys.case(case_id), "created_ts", "claimed_ts", "promise")
+                cases[case_id] = {"created_ts": created, "claimed_ts": claimed, "promise": promise}
+            results = {}
+            for conversation_id, events in by_conversation.items():
+                results[conversation_id] = advance(states[conversation_id], conversation_id, events,
+                                                   history=history, cases=cases,
+                                                   open_cases=open_cases, now=now)
+                # A later conversation of the batch sees this one's contacts (repeats).
+                for customer, member, ts in results[conversation_id][1].customer_contacts:
+                    history.setdefault(customer, []).append((member, ts))
+            pipe.multi()
+            changed = 0
+            for conversation_id, (state, effects) in results.items():
+                unchanged = state == (states[conversation_id] or {"last_id": "0-0"}) and effects.empty()
+                if unchanged and not (now is not None and not needs_watching(state, now)):
+                    continue
+                changed += 1
+                if states[conversation_id] is None and not by_conversation[conversation_id]:
+                    pipe.zrem(keys.insights_watch(), conversation_id)  # expired or erased
+                    continue
+                self._queue_writes(pipe, conversation_id, state, effects, now)
+            return changed
+
+        return await self._transaction(state_keys, body, f"{len(by_conversation)} conversations")
 
     def _queue_writes(self, pipe: Any, conversation_id: str, state: Dict[str, Any], effects: Effects,
                       now: Optional[float] = None) -> None:
@@ -757,42 +772,32 @@ class Aggregator:
         return changed
 
     async def _run_promises(self, by_promise: Dict[str, List[PromiseEvent]], now: Optional[float]) -> int:
-        from redis.exceptions import WatchError
-
         state_keys = [keys.insights_promise(p) for p in by_promise]
-        for _ in range(20):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(*state_keys)
-                    raw_states = await pipe.mget(state_keys)
-                    states = {p: json.loads(raw) if raw else None
-                              for p, raw in zip(by_promise, raw_states, strict=True)}
-                    conversations: Dict[str, Optional[Dict[str, Any]]] = {}
-                    results = {}
-                    for promise_id, events in by_promise.items():
-                        made = [item.conversation_id for item in events if item.event == "made"]
-                        conversation_id = made[-1] if made else (states[promise_id] or {}).get("conversation_id")
-                        if conversation_id and conversation_id not in conversations:
-                            raw = await pipe.get(keys.insights_conversation(conversation_id))
-                            conversations[conversation_id] = json.loads(raw) if raw else None
-                        results[promise_id] = advance_promise(
-                            states[promise_id], events, conversation=conversations.get(conversation_id or ""), now=now)
-                    pipe.multi()
-                    changed = 0
-                    for promise_id, (state, effects) in results.items():
-                        if state == states[promise_id] and effects.empty() and state is not None:
-                            continue
-                        changed += 1
-                        self._queue_promise_writes(pipe, promise_id, state, effects)
-                    if changed:
-                        await pipe.execute()
-                    else:
-                        await pipe.reset()
-                    return changed
-                except WatchError:
+
+        async def body(pipe: Any) -> int:
+            raw_states = await pipe.mget(state_keys)
+            states = {p: json.loads(raw) if raw else None
+                      for p, raw in zip(by_promise, raw_states, strict=True)}
+            conversations: Dict[str, Optional[Dict[str, Any]]] = {}
+            results = {}
+            for promise_id, events in by_promise.items():
+                made = [item.conversation_id for item in events if item.event == "made"]
+                conversation_id = made[-1] if made else (states[promise_id] or {}).get("conversation_id")
+                if conversation_id and conversation_id not in conversations:
+                    raw = await pipe.get(keys.insights_conversation(conversation_id))
+                    conversations[conversation_id] = json.loads(raw) if raw else None
+                results[promise_id] = advance_promise(
+                    states[promise_id], events, conversation=conversations.get(conversation_id or ""), now=now)
+            pipe.multi()
+            changed = 0
+            for promise_id, (state, effects) in results.items():
+                if state == states[promise_id] and effects.empty() and state is not None:
                     continue
-        logger.warning("insights: %d promises changed under us 20 times; batch skipped", len(by_promise))
-        return 0
+                changed += 1
+                self._queue_promise_writes(pipe, promise_id, state, effects)
+            return changed
+
+        return await self._transaction(state_keys, body, f"{len(by_promise)} promises")
 
     def _queue_promise_writes(self, pipe: Any, promise_id: str, state: Optional[Dict[str, Any]],
                               effects: Effects) -> None:
