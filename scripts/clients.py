@@ -28,7 +28,9 @@ def wait_until(condition: Callable[[], Any], timeout: float = 20.0, interval: fl
 class WebCustomer:
     """A customer on Rasa's socket.io channel (the web widget's transport)."""
 
-    def __init__(self, rasa_url: str, metadata: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, rasa_url: str, metadata: Optional[Dict[str, Any]] = None, transport: str = "polling") -> None:
+        """Connects and asks for a session. ``transport``: "polling" (HTTP long-polling) or
+        "websocket" (what the widget uses once socket.io has upgraded the connection)."""
         self.sender = uuid.uuid4().hex
         self.metadata = metadata or {}
         self.received: List[Dict[str, Any]] = []
@@ -37,7 +39,7 @@ class WebCustomer:
         self._client.on("bot_uttered", self._on_bot)
         confirmed = threading.Event()
         self._client.on("session_confirm", lambda *_: confirmed.set())
-        self._client.connect(rasa_url, socketio_path="/socket.io", transports=["polling"], wait_timeout=20)
+        self._client.connect(rasa_url, socketio_path="/socket.io", transports=[transport], wait_timeout=20)
         self._client.emit("session_request", {"session_id": self.sender})
         assert confirmed.wait(20), "no session_confirm from Rasa"
 

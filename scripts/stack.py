@@ -213,6 +213,8 @@ class Stack:
     log_dir: Path = VAR / "log"
     redis_dir: Path = VAR / "redis"
     extra_env: Dict[str, str] = field(default_factory=dict)
+    # Processes serving Rasa's port (Sanic workers; make run: RASA_WORKERS, see main()).
+    rasa_workers: int = 1
     verbose: bool = False
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
 
@@ -271,10 +273,10 @@ class Stack:
         return {"Authorization": f"Bearer {admin_token(self.jwt_secret)}"}
 
     # -- processes -----------------------------------------------------------------------
-    def _spawn(self, name: str, args: List[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, args: List[str], env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(
-            args, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=ROOT, env=dict(self.env(), **(env or {})), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         self.processes[name] = proc
         return proc
@@ -352,19 +354,24 @@ class Stack:
         )
         _wait_http(f"{self.actions_url}/health", timeout=120, proc=proc)
 
-    def start_rasa(self, port: Optional[int] = None, name: str = "rasa") -> None:
+    def start_rasa(self, port: Optional[int] = None, name: str = "rasa", workers: Optional[int] = None) -> None:
         """Starts a Rasa server (another replica on the same Redis with its own port and name).
 
         Through the server's entry point (bot/server.py): Rasa's `rasa run` with the assistant's
         changes to Rasa installed, or no start at all on a Rasa release they are not written for.
+        With ``workers`` (default :attr:`rasa_workers`) > 1, that many processes serve the one
+        port (Sanic workers, Rasa's ``SANIC_WORKERS``; allowed because the lock store is Redis),
+        each with its own copy of the model.
         """
         model = self.model or ensure_model()
         port = port or self.rasa_port
+        workers = workers or self.rasa_workers
         proc = self._spawn(
             name,
             [sys.executable, "-m", "bot.server", "run", "--model", str(model), "--port", str(port),
              "--enable-api", "--jwt-secret", self.jwt_secret, "--jwt-method", "HS256",
              "--credentials", "credentials.yml", "--endpoints", "endpoints.yml", "--cors", "*"],
+            env={"SANIC_WORKERS": str(workers)} if workers > 1 else None,
         )
         status = _wait_http(f"http://127.0.0.1:{port}/status", timeout=300, headers=self.auth_headers(), proc=proc)
         if not status.get("model_file"):
