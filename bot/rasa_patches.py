@@ -6,7 +6,11 @@
 - an action server that is down or slow: a time limit per call, one apology and a person instead
   of silence, no second wait (bot/action_server_down.py);
 - personal data masked in every log handler of the server (contract/log_masking.py), put on the
-  handlers when the server starts, once Rasa, Sanic and ``--log-file`` have made them.
+  handlers when the server starts, once Rasa, Sanic and ``--log-file`` have made them;
+- one kept-alive HTTP session per endpoint (the action server) instead of a new session and TCP
+  connection for every call (bot/endpoint_sessions.py);
+- an event's class looked up in a table by its type name instead of a walk over every subclass
+  of ``Event`` for each event read (bot/event_lookup.py).
 
 :data:`RELIED_ON` lists what bot/ uses of Rasa without replacing it and that is not public API:
 the tracker store's one-read save (bot/tracker_store.py).
@@ -26,7 +30,7 @@ from typing import Any, Callable, List, Sequence, Tuple
 
 import rasa
 
-from bot import action_server_down, action_validation, tracker_store
+from bot import action_server_down, action_validation, endpoint_sessions, event_lookup, tracker_store
 from bot.rasa_guard import check_attribute, check_version
 from contract import log_masking
 
@@ -67,6 +71,10 @@ PATCHES: Tuple[Patch, ...] = (
           action_server_down.REPLACES, action_server_down.install),
     Patch("personal data masked in the server's logs (contract/log_masking.py)",
           ("rasa.core.run:configure_app",), _mask_log_handlers_at_server_start),
+    Patch("one kept-alive HTTP session per endpoint, not one per call (bot/endpoint_sessions.py)",
+          endpoint_sessions.REPLACES, endpoint_sessions.install),
+    Patch("event classes found in a table by type name (bot/event_lookup.py)",
+          event_lookup.REPLACES, event_lookup.install),
 )
 
 RELIED_ON: Tuple[Tuple[str, Tuple[str, ...]], ...] = (

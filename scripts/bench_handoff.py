@@ -12,7 +12,9 @@ an agent with the console's websocket open, and times four legs:
   Rasa, as Meta sends it; fresh message id, current timestamp) until the console shows the line;
 - ``agent_to_customer_whatsapp``: an agent reply until the fake Graph API receives it;
 - the two web legs again with the customer on HTTP long-polling (``*_web_polling``), socket.io's
-  fallback where a proxy blocks websockets (reported; the target is on the four legs above).
+  fallback where a proxy blocks websockets (reported; the target is on the four legs above), only
+  with one Rasa process: long-polling needs sticky sessions, which worker processes sharing one
+  port do not have (the README says so).
 
 For each of N customers per channel: escalate, claim, then K messages each way, one at a
 time. Every time is taken on this process's monotonic clock, from just before the send to the
@@ -44,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from scripts.clients import Agent, WebCustomer, wait_until  # noqa: E402
 from scripts.fake_graph_api import FakeGraphAPI, replies_after  # noqa: E402
 from scripts.benchlib import percentiles  # noqa: E402
-from scripts.stack import RedisServer, Stack, free_port  # noqa: E402
+from scripts.stack import DEFAULT_RASA_WORKERS, RedisServer, Stack, free_port  # noqa: E402
 from scripts.whatsapp_customer import PHONE_NUMBER_ID, WhatsAppCustomer  # noqa: E402
 
 TARGET_P95_MS = 50.0
@@ -173,6 +175,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10, help="messages each way per customer")
     parser.add_argument("--model", type=Path, default=None,
                         help="the trained model to run (default: scripts/model.py's, training it if needed)")
+    parser.add_argument("--rasa-workers", type=int, default=DEFAULT_RASA_WORKERS,
+                        help="processes serving Rasa's port, as make run starts it (default %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "bench_handoff.json")
     args = parser.parse_args()
     if args.model is not None and not args.model.is_file():
@@ -186,7 +190,7 @@ def main() -> None:
     graph = FakeGraphAPI(access_token=access_token).start()
     stack = Stack(redis_url=redis_url, rasa_port=free_port(), actions_port=free_port(), handoff_port=free_port(),
                   model=args.model.resolve() if args.model else None,
-                  jwt_secret=uuid.uuid4().hex, log_dir=workdir / "logs",
+                  jwt_secret=uuid.uuid4().hex, log_dir=workdir / "logs", rasa_workers=args.rasa_workers,
                   extra_env={
                       "KLANTCONTACT_DB_URL": f"sqlite:///{workdir / 'helder.db'}",
                       "WHATSAPP_VERIFY_TOKEN": uuid.uuid4().hex,
@@ -208,8 +212,9 @@ def main() -> None:
                       timings["customer_to_console_web"], timings["agent_to_customer_web"])
             bench_whatsapp(stack, agent, graph, app_secret, args.customers, args.messages,
                            timings["customer_to_console_whatsapp"], timings["agent_to_customer_whatsapp"])
-            bench_web(stack, agent, args.customers, args.messages, timings["customer_to_console_web_polling"],
-                      timings["agent_to_customer_web_polling"], transport="polling")
+            if args.rasa_workers == 1:  # long-polling needs sticky sessions, which workers on one port lack
+                bench_web(stack, agent, args.customers, args.messages, timings["customer_to_console_web_polling"],
+                          timings["agent_to_customer_web_polling"], transport="polling")
         finally:
             agent.close()
         timings["baseline_redis_stream_roundtrip"] = redis_baseline(redis_url, 200)
@@ -229,16 +234,17 @@ def main() -> None:
         figures["meets_target"] = figures["p95_ms"] <= TARGET_P95_MS
         report[name] = figures
     for name in POLLING_LEGS + BASELINES:
-        report[name] = percentiles(timings[name])
+        if timings[name]:
+            report[name] = percentiles(timings[name])
     # Other work on the machine shows up in every leg (not much in the baselines): keep the load.
-    report.update({"customers": args.customers, "messages_each_way": args.messages,
+    report.update({"customers": args.customers, "messages_each_way": args.messages, "rasa_workers": args.rasa_workers,
                    "date": time.strftime("%Y-%m-%d %H:%M:%S"),
                    "load_average_1min": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
                    "cpus": os.cpu_count()})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
-    for name in LEGS + POLLING_LEGS + BASELINES:
+    for name in [leg for leg in LEGS + POLLING_LEGS + BASELINES if leg in report]:
         r = report[name]
         line = (f"{name:40s} n={r['n']:4d}  p50 {r['p50_ms']:7.1f} ms  p95 {r['p95_ms']:7.1f} ms"
                 f"  max {r['max_ms']:7.1f} ms")

@@ -125,16 +125,19 @@ def profile_under_load_section(data: Optional[Dict[str, Any]]) -> List[str]:
     step = data["step"]
     out = ["## Profile under load (py-spy on every process)", "",
            f"{data['customers']} customers (the knee of the ramp above), {step['seconds']:.0f} s, "
-           f"{step['turns_per_s']} turns/s at p95 {step.get('p95_ms', 'n/a')} ms; py-spy sampled each process "
-           f"{data['rate_hz']} times a second without pausing it (its own CPU is not in the figures). CPU ms per "
-           "turn is on-CPU samples over answered turns; a stage is every sample whose stack passes through it, "
-           "so stages overlap.", ""]
+           f"{step['turns_per_s']} turns/s at p95 {step.get('p95_ms', 'n/a')} ms; py-spy sampled the thread "
+           f"holding the GIL of each process {data['rate_hz']} times a second without pausing it "
+           "(scripts/sampling_profile.py says why). GIL ms per turn: samples over answered turns; native work "
+           "outside the GIL (TensorFlow's threads) is only in the CPU ms per turn of the ramp. A stage is "
+           "every sample whose stack passes through it, so stages overlap.", ""]
+    cpu = step.get("cpu_ms_per_turn", {})
     for name, summary in data["processes"].items():
-        out += [f"**{name}**: {summary['cpu_ms_per_turn']} CPU ms per turn sampled ({summary['samples']} samples)", ""]
-        out += table(["stage", "CPU ms per turn", "share"],
-                     [[row["stage"], row["cpu_ms_per_turn"], pct(row["share"])] for row in summary["stages"]])
-        out += table(["own time of", "CPU ms per turn", "share"],
-                     [[f"`{row['function']}`", row["cpu_ms_per_turn"], pct(row["share"])]
+        out += [f"**{name}**: {summary['gil_ms_per_turn']} ms with the GIL per turn ({summary['samples']} samples); "
+                f"CPU {cpu.get(name, 'n/a')} ms per turn", ""]
+        out += table(["stage", "GIL ms per turn", "share"],
+                     [[row["stage"], row["gil_ms_per_turn"], pct(row["share"])] for row in summary["stages"]])
+        out += table(["own time of", "GIL ms per turn", "share"],
+                     [[f"`{row['function']}`", row["gil_ms_per_turn"], pct(row["share"])]
                       for row in summary["top_self"][:8]])
     return out
 
@@ -142,7 +145,8 @@ def profile_under_load_section(data: Optional[Dict[str, Any]]) -> List[str]:
 def handoff_section(data: Dict[str, Any]) -> List[str]:
     out = ["## Handoff delivery", "",
            f"{data.get('customers', '?')} customers × {data.get('messages_each_way', '?')} messages each way; "
-           "from the send until the other side has it.", ""]
+           "from the send until the other side has it; Rasa as make run starts it "
+           f"({data.get('rasa_workers', 1)} worker process(es)).", ""]
     rows = []
     for key, value in data.items():
         if isinstance(value, dict) and "p50_ms" in value:

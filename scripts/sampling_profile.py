@@ -1,13 +1,20 @@
 """Where each process of the stack spends its CPU under load: py-spy samples, summarised per turn.
 
-:class:`Sampler` runs ``py-spy record`` (non-blocking: the sampled process is never paused) on
-every named process for a given time, while the caller drives load; :func:`summarise` reads the
-raw (collapsed) stacks and gives, per process:
+:class:`Sampler` runs ``py-spy record --gil`` on every named process for a given time, while
+the caller drives load: each sample is the stack of the thread that holds the GIL at that moment
+(none: no sample). Only the GIL holder, because the GIL is what one Python process cannot have
+more of (it is the resource a turn spends), and because py-spy's idle detection counts waiting
+thread-pool workers and an event loop in epoll as busy. The process is paused for each sample
+(``--nonblocking`` reads stacks that are changing meanwhile and mixed frames of different moments
+into one stack); the benchmark reports the throughput of the profiled step next to the ramp's.
+Native work outside the GIL (TensorFlow's own threads) is not in these figures; the benchmark's
+/proc CPU per turn is.
+:func:`summarise` reads the raw (collapsed) stacks and gives, per process:
 
-- ``cpu_ms_per_turn``: on-CPU samples ÷ rate ÷ answered turns (py-spy leaves out idle threads,
-  so a sample is a moment the process was running Python or native code);
+- ``gil_ms_per_turn``: samples ÷ rate ÷ answered turns, the time per turn the process ran Python
+  (or native code called with the GIL held);
 - ``stages``: for each stage of :data:`STAGES` (a path fragment of the code that is that stage),
-  the share of the samples whose stack passes through it and its CPU ms per turn; stages overlap
+  the share of the samples whose stack passes through it and its GIL ms per turn; stages overlap
   (the action server's request is inside Rasa's event loop), so shares need not add up;
 - ``top_self``: the functions that were on top of the stack most often (their own time).
 
@@ -25,7 +32,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-RATE_HZ = 100
+RATE_HZ = 50
+ROOT = Path(__file__).resolve().parent.parent
 
 #: (stage, fragment of the file path of the code that is that stage). First match names a frame.
 STAGES: Sequence[Tuple[str, str]] = (
@@ -49,7 +57,7 @@ STAGES: Sequence[Tuple[str, str]] = (
     ("structlog", "structlog/"),
     ("rasa_sdk: the request", "rasa_sdk/endpoint.py"),
     ("rasa_sdk: tracker from JSON", "rasa_sdk/interfaces.py"),
-    ("our actions (actions/)", "/actions/"),
+    ("our actions (actions/)", f"{ROOT}/actions/"),
     ("backend: SQLAlchemy", "sqlalchemy/"),
     ("handoff client (httpx)", "httpx/"),
     ("handoff: event consumer", "handoff/consumer.py"),
@@ -89,7 +97,7 @@ class Sampler:
             self.outputs[name] = out
             self._procs.append(subprocess.Popen(
                 [str(_executable()), "record", "--pid", str(pid), "--duration", str(int(round(self.seconds))),
-                 "--rate", str(RATE_HZ), "--format", "raw", "--nonblocking", "--subprocesses", "--output", str(out)],
+                 "--rate", str(RATE_HZ), "--format", "raw", "--gil", "--subprocesses", "--output", str(out)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         return self
 
@@ -160,10 +168,10 @@ def summarise(raw: Path, turns: int, rate: int = RATE_HZ, top: int = 12) -> Dict
     return {
         "samples": total,
         "turns": turns,
-        "cpu_ms_per_turn": round(total * per_turn, 2),
-        "stages": [{"stage": stage, "share": share(n), "cpu_ms_per_turn": round(n * per_turn, 2)}
+        "gil_ms_per_turn": round(total * per_turn, 2),
+        "stages": [{"stage": stage, "share": share(n), "gil_ms_per_turn": round(n * per_turn, 2)}
                    for stage, n in stage_samples.most_common() if share(n) >= 0.01],
-        "top_self": [{"function": name, "share": share(n), "cpu_ms_per_turn": round(n * per_turn, 2)}
+        "top_self": [{"function": name, "share": share(n), "gil_ms_per_turn": round(n * per_turn, 2)}
                      for name, n in self_samples.most_common(top)],
     }
 

@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 from scripts.model import ensure_model  # noqa: E402
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# make run's Rasa processes (RASA_WORKERS overrides); docs/benchmarks.md has the figures.
+DEFAULT_RASA_WORKERS = 2
 
 
 def free_port() -> int:
@@ -434,10 +436,12 @@ def main() -> None:
     parser.add_argument("--actions-port", type=int, default=int(os.environ.get("ACTIONS_PORT", 5055)))
     parser.add_argument("--handoff-port", type=int, default=int(os.environ.get("HANDOFF_PORT", 8000)))
     parser.add_argument("--web-port", type=int, default=int(os.environ.get("WEB_PORT", 8080)))
+    parser.add_argument("--rasa-workers", type=int, default=int(os.environ.get("RASA_WORKERS", DEFAULT_RASA_WORKERS)),
+                        help="processes serving Rasa's port (Sanic workers, each with its own model)")
     args = parser.parse_args()
 
     stack = Stack(rasa_port=args.rasa_port, actions_port=args.actions_port, handoff_port=args.handoff_port,
-                  web_port=args.web_port, verbose=True)
+                  web_port=args.web_port, rasa_workers=max(1, args.rasa_workers), verbose=True)
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -469,7 +473,8 @@ def main() -> None:
         stack.stop()
         raise
     print(
-        f"rasa:    {stack.rasa_url}  (model {stack.model.name})\n\n"
+        f"rasa:    {stack.rasa_url}  (model {stack.model.name}"
+        f"{f', {stack.rasa_workers} worker processes' if stack.rasa_workers > 1 else ''})\n\n"
         f"Ready. Chat in this terminal with `make shell`, or over REST:\n"
         f"  curl -s {stack.rasa_url}/webhooks/rest/webhook -d '{{\"sender\": \"me\", \"message\": \"hallo\"}}'\n"
         f"socket.io for a web widget: {stack.rasa_url}/socket.io\n"

@@ -9,11 +9,17 @@ the HTTP API of whichever replica the handoff service reached. python-socketio's
   anything, not even the reply to their own message on the same replica;
 - it publishes with pickle and unpickles whatever arrives on the channel (anyone who may write
   to the Redis could run code in every Rasa server);
-- if Redis is down when its listener starts, the listener spins, printing a traceback per turn.
+- if Redis is down when its listener starts, the listener spins, printing a traceback per turn;
+- its identity on the channel (``host_id``) is made when the manager is, before Sanic forks its
+  workers (``make run`` serves Rasa with two): every worker had the same one and dropped the
+  others' messages as its own, so an agent's line sent through one worker never reached a
+  customer whose socket another worker held.
 
 :class:`SharedRooms` delivers to this replica's own sockets at once, publishes JSON for the
 others (and skips its own publications when they come back), and its listener waits with a
-growing pause while Redis is away. Callbacks (acknowledgements across replicas) keep the stock path.
+growing pause while Redis is away; a forked worker takes its own ``host_id`` and Redis
+connections the first time it starts listening or emits. Callbacks (acknowledgements across
+replicas) keep the stock path.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import uuid
 from typing import Any, AsyncIterator, Dict, Optional
 
 from redis.exceptions import RedisError
@@ -37,8 +45,25 @@ class SharedRooms(AsyncRedisManager):
 
     name = "helder-shared-rooms"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pid = os.getpid()
+
+    def _own_process(self) -> None:
+        """In a process forked after this manager was made (a Sanic worker): a new identity on the
+        channel and new Redis connections (the parent's are not this process's to use)."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self.host_id = uuid.uuid4().hex
+            self._redis_connect()
+
+    def initialize(self) -> None:
+        self._own_process()
+        super().initialize()
+
     async def emit(self, event: str, data: Any, namespace: Optional[str] = None, room: Optional[str] = None,
                    skip_sid: Any = None, callback: Any = None, **kwargs: Any) -> None:
+        self._own_process()
         if kwargs.get("ignore_queue") or callback is not None:
             return await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid,
                                       callback=callback, **kwargs)

@@ -20,6 +20,11 @@ VALID = [
 ]
 INVALID = [
     {"events": "not a list"},
+    {"events": [{"event": "slot", "name": "x", "value": 1}, {"event": "slot"}]},  # a later event
+    {"events": [{"event": "slot", "name": "x", "timestamp": "yesterday"}]},  # the common part
+    {"events": [{"name": "x"}]},  # no type
+    {"events": ["slot"]},
+    {"events": [], "responses": "hi"},
     {"events": [{"event": "slot"}]},  # a slot event needs a name
     {"events": [{"event": "no_such_event"}]},
     {"responses": [1, 2]},
@@ -57,3 +62,16 @@ def test_refuses_what_rasa_refuses_with_the_same_error(result):
     assert ours.value.message.startswith(theirs.value.message)
     assert "Failed to validate Action server response" in ours.value.message
     assert list(ours.value.path) == list(theirs.value.path)
+
+
+def test_every_event_type_has_one_schema_so_the_per_type_check_is_used():
+    split = action_validation._per_event_type()
+    assert split is not None
+    _, by_type = split
+    assert {"slot", "bot", "user", "action", "followup", "pause", "resume", "active_loop"} <= set(by_type)
+
+
+@pytest.mark.parametrize("result", VALID)
+def test_a_valid_response_passes_the_per_type_check_without_the_full_one(result, monkeypatch):
+    monkeypatch.setattr(action_validation, "_validator", lambda: pytest.fail("the full check ran"))
+    assert action_validation.validate_action_result(None, copy.deepcopy(result)) is True

@@ -27,8 +27,10 @@ from contract.log_masking import MaskingFilter
 from scripts.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-EVERY_TARGET = [(patch.what, target) for patch in rasa_patches.PATCHES for target in patch.replaces] + [
-    (needed_for, target) for needed_for, targets in rasa_patches.RELIED_ON for target in targets]
+# Each attribute once, with the first patch that needs it (the one a refusal names).
+EVERY_TARGET = list({target: (needed_for, target) for needed_for, target in reversed(
+    [(patch.what, target) for patch in rasa_patches.PATCHES for target in patch.replaces]
+    + [(needed_for, target) for needed_for, targets in rasa_patches.RELIED_ON for target in targets])}.values())
 
 
 def recording(patches) -> Tuple[List[str], Tuple[rasa_patches.Patch, ...]]:
@@ -92,13 +94,17 @@ IMPORTS_THEN_ENTRY_POINT = """
 import json, pkgutil, sys
 import rasa.__main__, rasa.core.run
 import rasa.core.actions.action as action
+import rasa.utils.endpoints as endpoints
+import rasa.shared.core.events as events
 
 def rasa_now():
     return {"RemoteAction.run": action.RemoteAction.run,
             "RemoteAction._validate_action_result": action.RemoteAction._validate_action_result,
             "ActionExtractSlots.run": action.ActionExtractSlots.run,
             "DEFAULT_REQUEST_TIMEOUT": action.DEFAULT_REQUEST_TIMEOUT,
-            "configure_app": rasa.core.run.configure_app}
+            "configure_app": rasa.core.run.configure_app,
+            "EndpointConfig.session": endpoints.EndpointConfig.session,
+            "Event.resolve_by_type": events.Event.resolve_by_type}
 
 def changed(since):
     return sorted(name for name, value in rasa_now().items() if value is not since[name])
@@ -133,8 +139,9 @@ def test_importing_bot_changes_nothing_in_rasa(fresh_process):
 
 
 def test_the_entry_point_installs_everything_then_hands_rasa_the_same_arguments(fresh_process):
-    assert fresh_process["changed"] == ["ActionExtractSlots.run", "DEFAULT_REQUEST_TIMEOUT",
-                                        "RemoteAction._validate_action_result", "RemoteAction.run", "configure_app"]
+    assert fresh_process["changed"] == ["ActionExtractSlots.run", "DEFAULT_REQUEST_TIMEOUT", "EndpointConfig.session",
+                                        "Event.resolve_by_type", "RemoteAction._validate_action_result",
+                                        "RemoteAction.run", "configure_app"]
     assert fresh_process["argv"] == ["rasa", "run", "--model", "models/helder.tar.gz", "--port", "5005"]
 
 

@@ -616,8 +616,12 @@
 
   function connect(io) {
     if (typeof io !== 'function') { setStatus(t.reconnecting); return; }
+    // A websocket first: it stays on the one Rasa process that accepted it, so `make run`'s Rasa
+    // workers (or replicas without sticky sessions) serve it; HTTP long-polling only where a
+    // proxy blocks websockets (its requests need sticky sessions, see the README).
     var socket = io(cfg.rasaUrl, {
-      path: cfg.socketPath, reconnection: true, reconnectionDelay: 1000, reconnectionDelayMax: 8000, timeout: 10000
+      path: cfg.socketPath, transports: ['websocket', 'polling'], tryAllTransports: true,
+      reconnection: true, reconnectionDelay: 1000, reconnectionDelayMax: 8000, timeout: 10000
     });
     state.socket = socket;
     socket.on('connect', function () {

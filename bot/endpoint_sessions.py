@@ -1,0 +1,103 @@
+"""One kept-alive HTTP session per endpoint instead of a new one for every call.
+
+Rasa 3.6's ``EndpointConfig.request`` (how the Rasa server calls the action server) opens a new
+``aiohttp.ClientSession`` for every request (``async with self.session() as session``) and closes
+it afterwards: every custom action of every turn builds a connection pool, connects over TCP,
+sends one request and tears it all down again, on the Rasa server and on the action server
+(which accepts and sets up the connection). A turn calls the action server one to three times.
+
+:func:`install` (the Rasa server installs it at start, bot/rasa_patches.py) replaces
+``EndpointConfig.session``: it hands out one session per endpoint configuration and event loop,
+made as Rasa makes it (same headers, authentication and timeout) and kept open, so its
+connections stay alive between calls. An idle connection is closed by this side after
+:data:`KEEPALIVE_SECONDS`, before the action server closes it (Sanic, which rasa-sdk runs on,
+after 5 s): a call never goes out on a connection the server is closing at that moment (aiohttp
+would fail it with ``ServerDisconnectedError``, and the customer would get the apology for an
+action server that is down). Each Sanic worker has its own event loop and so its own sessions. A
+closed session (the server stopping) is replaced by a new one at the next call. :func:`close_all`
+closes them when the server stops (a listener installed with the patch).
+
+The figures (CPU per turn before and after) are in docs/benchmarks.md, "Profile under load".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any, Callable, Dict, Tuple
+
+import aiohttp
+import rasa.utils.endpoints
+from rasa.utils.endpoints import EndpointConfig
+
+#: What :func:`install` replaces in Rasa.
+REPLACES = ("rasa.utils.endpoints:EndpointConfig.session", "rasa.core.run:configure_app")
+
+#: An idle kept-alive connection is closed after this long (the action server's Sanic: 5 s).
+KEEPALIVE_SECONDS = 2.0
+
+#: (what the session is made of, the event loop) → the kept session.
+_sessions: Dict[Tuple[str, int], aiohttp.ClientSession] = {}
+
+
+class _Kept:
+    """What ``async with endpoint.session() as session`` gets: the kept session, not closed on exit."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        return self._session
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+def _new_session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
+    """Rasa's ``EndpointConfig.session()``, with the idle connections closed after KEEPALIVE_SECONDS."""
+    basic_auth = endpoint.basic_auth
+    return aiohttp.ClientSession(
+        headers=endpoint.headers,
+        auth=aiohttp.BasicAuth(basic_auth["username"], basic_auth["password"]) if basic_auth else None,
+        timeout=aiohttp.ClientTimeout(total=rasa.utils.endpoints.DEFAULT_REQUEST_TIMEOUT),
+        connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+    )
+
+
+def _kept_sessions(make_session: Callable[[EndpointConfig], aiohttp.ClientSession] = _new_session,
+                   ) -> Callable[[EndpointConfig], _Kept]:
+    def session(self: EndpointConfig) -> _Kept:
+        # Keyed by what Rasa builds the session from, not by the object: equal configurations
+        # share a session, and a configuration that is gone cannot leave its id to another.
+        made_of = repr((sorted((self.headers or {}).items()), sorted((self.basic_auth or {}).items())))
+        key = (made_of, id(asyncio.get_running_loop()))
+        current = _sessions.get(key)
+        if current is None or current.closed:
+            current = _sessions[key] = make_session(self)
+        return _Kept(current)
+
+    return session
+
+
+async def close_all(*_: Any) -> None:
+    """Closes the sessions of the running event loop (a Sanic ``after_server_stop`` listener)."""
+    loop = id(asyncio.get_running_loop())
+    for key in [key for key in _sessions if key[1] == loop]:
+        await _sessions.pop(key).close()
+
+
+def install() -> None:
+    """Replaces ``EndpointConfig.session`` with the kept sessions, and closes them as each Sanic
+    app Rasa configures stops."""
+    import rasa.core.run
+
+    EndpointConfig.session = _kept_sessions()
+    configure_app = rasa.core.run.configure_app
+
+    @functools.wraps(configure_app)
+    def configure_app_closing_sessions(*args: Any, **kwargs: Any) -> Any:
+        app = configure_app(*args, **kwargs)
+        app.register_listener(close_all, "after_server_stop")
+        return app
+
+    rasa.core.run.configure_app = configure_app_closing_sessions
