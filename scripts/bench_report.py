@@ -2,7 +2,9 @@
 
 Reads results/bench_turns.json, bench_handoff.json, bench_understanding.json and
 bench_profile.json (whichever exist) and renders one page: the machine, the date, the command,
-every figure next to its same-run baseline and its target.
+every figure next to its same-run baseline and its target. With results/bench_turns_before.json
+(scripts/bench_turns.py run on the commit before a change, same machine) it adds what the change
+saved, stage by stage of the profile under load.
 
     PYTHONPATH=. .venv/bin/python scripts/bench_report.py
 """
@@ -125,8 +127,8 @@ def profile_under_load_section(data: Optional[Dict[str, Any]]) -> List[str]:
     step = data["step"]
     out = ["## Profile under load (py-spy on every process)", "",
            f"{data['customers']} customers (the knee of the ramp above), {step['seconds']:.0f} s, "
-           f"{step['turns_per_s']} turns/s at p95 {step.get('p95_ms', 'n/a')} ms; py-spy sampled the thread "
-           f"holding the GIL of each process {data['rate_hz']} times a second without pausing it "
+           f"{step['turns_per_s']} turns/s at p95 {step.get('p95_ms', 'n/a')} ms (while sampled); py-spy sampled "
+           f"the thread holding the GIL of each process {data['rate_hz']} times a second "
            "(scripts/sampling_profile.py says why). GIL ms per turn: samples over answered turns; native work "
            "outside the GIL (TensorFlow's threads) is only in the CPU ms per turn of the ramp. A stage is "
            "every sample whose stack passes through it, so stages overlap.", ""]
@@ -139,6 +141,54 @@ def profile_under_load_section(data: Optional[Dict[str, Any]]) -> List[str]:
         out += table(["own time of", "GIL ms per turn", "share"],
                      [[f"`{row['function']}`", row["gil_ms_per_turn"], pct(row["share"])]
                       for row in summary["top_self"][:8]])
+    return out
+
+
+#: The fixes made after the profile under load: (the stage it cut, what was done, where).
+FIXES = (
+    ("event classes looked up (Event.resolve_by_type)",
+     "an event's class from a table by type name, not a walk over every subclass of Event per event",
+     "bot/event_lookup.py"),
+    ("action responses validated (jsonschema)",
+     "each event of an action's response checked against its own type's schema, not all thirty",
+     "bot/action_validation.py"),
+    ("  of which a new connection to the action server",
+     "one kept-alive HTTP session to the action server instead of a new session and connection per call",
+     "bot/endpoint_sessions.py"),
+)
+
+
+def _stage(profile: Dict[str, Any], process: str, stage: str) -> float:
+    stages = profile["processes"].get(process, {}).get("stages", [])
+    return next((row["gil_ms_per_turn"] for row in stages if row["stage"] == stage), 0.0)
+
+
+def fixes_section(before: Optional[Dict[str, Any]], after: Optional[Dict[str, Any]]) -> List[str]:
+    """Before (results/bench_turns_before.json: the same benchmark on the commit before the fixes)
+    and after (this run), where both have a profile under load."""
+    if not before or not after or not before.get("profile_under_load") or not after.get("profile_under_load"):
+        return []
+    old, new = before["profile_under_load"], after["profile_under_load"]
+    out = ["## What the profile found, and what each fix saved", "",
+           f"Before: {before.get('commit_note', 'an earlier run')} (results/bench_turns_before.json, "
+           f"{before['date']}); after: this run. Rasa's GIL ms per turn under load "
+           f"({old['customers']} and {new['customers']} customers), below 1 % of the samples counted as 0.", ""]
+    rows = [[f"`{where}`: {what}", f"{_stage(old, 'rasa', stage)} → {_stage(new, 'rasa', stage)}"]
+            for stage, what, where in FIXES]
+    for process in ("rasa", "actions", "handoff"):
+        if process in old["processes"] and process in new["processes"]:
+            rows.append([f"{process}: all GIL time per turn", f"{old['processes'][process]['gil_ms_per_turn']} → "
+                         f"{new['processes'][process]['gil_ms_per_turn']}"])
+    old_cpu, new_cpu = old["step"].get("cpu_ms_per_turn", {}), new["step"].get("cpu_ms_per_turn", {})
+    rows.append(["CPU ms per turn (/proc) at the profiled step: rasa, actions, handoff",
+                 f"{', '.join(str(old_cpu.get(p, 'n/a')) for p in ('rasa', 'actions', 'handoff'))} → "
+                 f"{', '.join(str(new_cpu.get(p, 'n/a')) for p in ('rasa', 'actions', 'handoff'))}"])
+    if before.get("latency") and after.get("latency"):
+        b, a = before["latency"], after["latency"]
+        rows.append(["turn latency p50 / p95, one conversation at a time (ratio to the same run's baseline)",
+                     f"{b['ours']['p50_ms']} / {b['ours']['p95_ms']} ms ({b['ratio_p95']}×) → "
+                     f"{a['ours']['p50_ms']} / {a['ours']['p95_ms']} ms ({a['ratio_p95']}×)"])
+    out += table(["fix, or figure", "before → after (ms)"], rows)
     return out
 
 
@@ -207,6 +257,7 @@ def profile_section(data: Dict[str, Any]) -> List[str]:
 
 def main() -> None:
     parts = {name: load(name) for name in ("bench_turns", "bench_handoff", "bench_understanding", "bench_profile")}
+    before = load("bench_turns_before")
     host = (parts["bench_turns"] or {}).get("machine") or machine()
     lines = [
         "# Benchmarks",
@@ -223,6 +274,7 @@ def main() -> None:
     ]
     if parts["bench_turns"]:
         lines += turns_section(parts["bench_turns"])
+        lines += fixes_section(before, parts["bench_turns"])
     if parts["bench_handoff"]:
         lines += handoff_section(parts["bench_handoff"])
     if parts["bench_understanding"]:

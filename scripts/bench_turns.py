@@ -16,13 +16,17 @@ Measured, in this order:
 4. Turn latency: multi-turn conversations over the REST channel, one at a time, ours and the
    baseline's interleaved (so both see the same noise); p50/p95/p99 per turn and the ratio.
 5. Throughput: simulated customers, each with its own conversations and a think time, added in
-   steps until p95 passes 500 ms (or errors pass 1 %); turns per second, p95 and error rate per
-   step; the sustained figure is the best step that kept p95 under 500 ms. Same ramp for the
-   baseline.
+   steps until p95 passes 500 ms (or errors pass 1 %), then finer, longer steps from the last
+   level that held towards it (the knee); turns per second, p95, error rate, the load average and
+   each process's CPU per turn per step; the sustained figure is the best step that kept p95
+   under 500 ms. The same ramp for our Rasa server as two Sanic worker processes (as ``make run``
+   serves it) and for the baseline.
+6. A profile under load: py-spy on every process of ours during one step at the knee
+   (scripts/sampling_profile.py).
 
 Writes results/bench_turns.json; ``scripts/bench_report.py`` turns it into docs/benchmarks.md.
 
-    PYTHONPATH=. .venv/bin/python scripts/bench_turns.py            # everything (about 15 min)
+    PYTHONPATH=. .venv/bin/python scripts/bench_turns.py            # everything (15-30 min)
     PYTHONPATH=. .venv/bin/python scripts/bench_turns.py --quick    # smaller, for a try-out
 """
 

@@ -35,7 +35,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 RATE_HZ = 50
 ROOT = Path(__file__).resolve().parent.parent
 
-#: (stage, fragment of the file path of the code that is that stage). First match names a frame.
+#: (stage, fragment of the file path of the code that is that stage, or "path:function"); a stage
+#: may have several fragments (Rasa's code and ours in its place).
 STAGES: Sequence[Tuple[str, str]] = (
     ("NLU: parse (whole pipeline)", "rasa/core/processor.py:parse_message"),
     ("NLU: TensorFlow (DIET, response selector)", "tensorflow/"),
@@ -43,6 +44,10 @@ STAGES: Sequence[Tuple[str, str]] = (
     ("NLU: scikit-learn (second opinion)", "sklearn/"),
     ("policies (rules, memoization)", "rasa/core/policies/"),
     ("custom actions: the HTTP call (aiohttp)", "rasa/utils/endpoints.py:request"),
+    ("  of which a new connection to the action server", "aiohttp/connector.py:_create_connection"),
+    ("action responses validated (jsonschema)", "jsonschema/"),
+    ("event classes looked up (Event.resolve_by_type)", "rasa/shared/core/events.py:resolve_by_type"),
+    ("event classes looked up (Event.resolve_by_type)", "bot/event_lookup.py:resolve_by_type"),
     ("tracker store (Redis)", "tracker_store.py"),
     ("lock store (Redis)", "rasa/core/lock_store.py"),
     ("event broker (Redis stream)", "event_broker.py"),
