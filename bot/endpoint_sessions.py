@@ -23,12 +23,13 @@ The figures (CPU per turn before and after) are in docs/benchmarks.md, "Profile 
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import Any, Callable, Dict, Tuple
 
 import aiohttp
 import rasa.utils.endpoints
 from rasa.utils.endpoints import EndpointConfig
+
+from bot import server_listeners
 
 #: What :func:`install` replaces in Rasa.
 REPLACES = ("rasa.utils.endpoints:EndpointConfig.session", "rasa.core.run:configure_app")
@@ -36,8 +37,8 @@ REPLACES = ("rasa.utils.endpoints:EndpointConfig.session", "rasa.core.run:config
 #: An idle kept-alive connection is closed after this long (the action server's Sanic: 5 s).
 KEEPALIVE_SECONDS = 2.0
 
-#: (what the session is made of, the event loop) → the kept session.
-_sessions: Dict[Tuple[str, int], aiohttp.ClientSession] = {}
+#: (what the session is made of, the event loop's id) → (that loop, the kept session).
+_sessions: Dict[Tuple[str, int], Tuple[asyncio.AbstractEventLoop, aiohttp.ClientSession]] = {}
 
 
 class _Kept:
@@ -70,34 +71,28 @@ def _kept_sessions(make_session: Callable[[EndpointConfig], aiohttp.ClientSessio
         # Keyed by what Rasa builds the session from, not by the object: equal configurations
         # share a session, and a configuration that is gone cannot leave its id to another.
         made_of = repr((sorted((self.headers or {}).items()), sorted((self.basic_auth or {}).items())))
-        key = (made_of, id(asyncio.get_running_loop()))
-        current = _sessions.get(key)
-        if current is None or current.closed:
-            current = _sessions[key] = make_session(self)
-        return _Kept(current)
+        loop = asyncio.get_running_loop()
+        key = (made_of, id(loop))
+        kept = _sessions.get(key)
+        # A loop that is gone can leave its id to a new one: the session must be of this loop.
+        if kept is None or kept[0] is not loop or kept[1].closed:
+            for old in [k for k, (old_loop, _) in _sessions.items() if old_loop.is_closed()]:
+                del _sessions[old]  # its loop is closed: it cannot be closed or used any more
+            kept = _sessions[key] = (loop, make_session(self))
+        return _Kept(kept[1])
 
     return session
 
 
 async def close_all(*_: Any) -> None:
     """Closes the sessions of the running event loop (a Sanic ``after_server_stop`` listener)."""
-    loop = id(asyncio.get_running_loop())
-    for key in [key for key in _sessions if key[1] == loop]:
-        await _sessions.pop(key).close()
+    loop = asyncio.get_running_loop()
+    for key in [key for key, (kept_loop, _) in _sessions.items() if kept_loop is loop]:
+        await _sessions.pop(key)[1].close()
 
 
 def install() -> None:
     """Replaces ``EndpointConfig.session`` with the kept sessions, and closes them as each Sanic
     app Rasa configures stops."""
-    import rasa.core.run
-
     EndpointConfig.session = _kept_sessions()
-    configure_app = rasa.core.run.configure_app
-
-    @functools.wraps(configure_app)
-    def configure_app_closing_sessions(*args: Any, **kwargs: Any) -> Any:
-        app = configure_app(*args, **kwargs)
-        app.register_listener(close_all, "after_server_stop")
-        return app
-
-    rasa.core.run.configure_app = configure_app_closing_sessions
+    server_listeners.on_every_server(close_all, "after_server_stop")

@@ -24,13 +24,12 @@ importing ``bot`` or any module of it installs nothing.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, Callable, List, Sequence, Tuple
 
 import rasa
 
-from bot import action_server_down, action_validation, endpoint_sessions, event_lookup, tracker_store
+from bot import action_server_down, action_validation, endpoint_sessions, event_lookup, server_listeners, tracker_store
 from bot.rasa_guard import check_attribute, check_version
 from contract import log_masking
 
@@ -46,17 +45,7 @@ class Patch:
 
 def _mask_log_handlers_at_server_start() -> None:
     """Every Sanic app Rasa configures masks personal data in all log handlers as it starts."""
-    import rasa.core.run
-
-    configure_app = rasa.core.run.configure_app
-
-    @functools.wraps(configure_app)
-    def configure_app_masking_logs(*args: Any, **kwargs: Any) -> Any:
-        app = configure_app(*args, **kwargs)
-        app.register_listener(_mask_log_handlers, "before_server_start")
-        return app
-
-    rasa.core.run.configure_app = configure_app_masking_logs
+    server_listeners.on_every_server(_mask_log_handlers, "before_server_start")
 
 
 def _mask_log_handlers(app: Any, loop: Any) -> None:

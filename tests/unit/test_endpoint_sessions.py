@@ -19,6 +19,7 @@ ORIGINAL_SESSION = EndpointConfig.session
 def kept(monkeypatch):
     """The patch installed on EndpointConfig for one test only."""
     monkeypatch.setattr(EndpointConfig, "session", endpoint_sessions._kept_sessions())
+    monkeypatch.setattr(endpoint_sessions, "_sessions", {})  # this test's sessions only
     yield
     assert not endpoint_sessions._sessions, "a test left a session open"
 
