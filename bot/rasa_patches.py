@@ -10,7 +10,9 @@
 - one kept-alive HTTP session per endpoint (the action server) instead of a new session and TCP
   connection for every call (bot/endpoint_sessions.py);
 - an event's class looked up in a table by its type name instead of a walk over every subclass
-  of ``Event`` for each event read (bot/event_lookup.py).
+  of ``Event`` for each event read (bot/event_lookup.py);
+- the NLU of each message run in one thread beside the event loop, which meanwhile serves the
+  other customers' turns (bot/nlu_thread.py).
 
 :data:`RELIED_ON` lists what bot/ uses of Rasa without replacing it and that is not public API:
 the tracker store's one-read save (bot/tracker_store.py).
@@ -29,7 +31,8 @@ from typing import Any, Callable, List, Sequence, Tuple
 
 import rasa
 
-from bot import action_server_down, action_validation, endpoint_sessions, event_lookup, server_listeners, tracker_store
+from bot import (action_server_down, action_validation, endpoint_sessions, event_lookup, nlu_thread, server_listeners,
+                 tracker_store)
 from bot.rasa_guard import check_attribute, check_version
 from contract import log_masking
 
@@ -64,10 +67,13 @@ PATCHES: Tuple[Patch, ...] = (
           endpoint_sessions.REPLACES, endpoint_sessions.install),
     Patch("event classes found in a table by type name (bot/event_lookup.py)",
           event_lookup.REPLACES, event_lookup.install),
+    Patch("the NLU of each message in its own thread, beside the event loop (bot/nlu_thread.py)",
+          nlu_thread.REPLACES, nlu_thread.install),
 )
 
 RELIED_ON: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("the tracker store's one-read save (bot/tracker_store.py)", tracker_store.RELIES_ON),
+    ("the NLU thread (bot/nlu_thread.py)", nlu_thread.RELIES_ON),
 )
 
 _installed: List[Patch] = []

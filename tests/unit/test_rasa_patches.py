@@ -96,6 +96,7 @@ import rasa.__main__, rasa.core.run
 import rasa.core.actions.action as action
 import rasa.utils.endpoints as endpoints
 import rasa.shared.core.events as events
+import rasa.core.processor as processor
 
 def rasa_now():
     return {"RemoteAction.run": action.RemoteAction.run,
@@ -104,7 +105,8 @@ def rasa_now():
             "DEFAULT_REQUEST_TIMEOUT": action.DEFAULT_REQUEST_TIMEOUT,
             "configure_app": rasa.core.run.configure_app,
             "EndpointConfig.session": endpoints.EndpointConfig.session,
-            "Event.resolve_by_type": events.Event.resolve_by_type}
+            "Event.resolve_by_type": events.Event.resolve_by_type,
+            "MessageProcessor.parse_message": processor.MessageProcessor.parse_message}
 
 def changed(since):
     return sorted(name for name, value in rasa_now().items() if value is not since[name])
@@ -140,8 +142,8 @@ def test_importing_bot_changes_nothing_in_rasa(fresh_process):
 
 def test_the_entry_point_installs_everything_then_hands_rasa_the_same_arguments(fresh_process):
     assert fresh_process["changed"] == ["ActionExtractSlots.run", "DEFAULT_REQUEST_TIMEOUT", "EndpointConfig.session",
-                                        "Event.resolve_by_type", "RemoteAction._validate_action_result",
-                                        "RemoteAction.run", "configure_app"]
+                                        "Event.resolve_by_type", "MessageProcessor.parse_message",
+                                        "RemoteAction._validate_action_result", "RemoteAction.run", "configure_app"]
     assert fresh_process["argv"] == ["rasa", "run", "--model", "models/helder.tar.gz", "--port", "5005"]
 
 
