@@ -65,8 +65,7 @@ def _new_session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
     )
 
 
-def _kept_sessions(make_session: Callable[[EndpointConfig], aiohttp.ClientSession] = _new_session,
-                   ) -> Callable[[EndpointConfig], _Kept]:
+def _kept_sessions() -> Callable[[EndpointConfig], _Kept]:
     def session(self: EndpointConfig) -> _Kept:
         # Keyed by what Rasa builds the session from, not by the object: equal configurations
         # share a session, and a configuration that is gone cannot leave its id to another.
@@ -78,7 +77,7 @@ def _kept_sessions(make_session: Callable[[EndpointConfig], aiohttp.ClientSessio
         if kept is None or kept[0] is not loop or kept[1].closed:
             for old in [k for k, (old_loop, _) in _sessions.items() if old_loop.is_closed()]:
                 del _sessions[old]  # its loop is closed: it cannot be closed or used any more
-            kept = _sessions[key] = (loop, make_session(self))
+            kept = _sessions[key] = (loop, _new_session(self))
         return _Kept(kept[1])
 
     return session
