@@ -91,6 +91,17 @@ def acknowledged_last(tracker: Tracker) -> bool:
     return False
 
 
+def said_since_customer(tracker: Tracker) -> List[str]:
+    """The responses the bot has sent since the customer's latest message (this turn so far)."""
+    said: List[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "bot":
+            said.append(str((event.get("metadata") or {}).get("utter_action") or ""))
+    return said
+
+
 def latest_intent(tracker: Tracker) -> Optional[str]:
     """The intent of the latest customer message."""
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")

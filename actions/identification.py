@@ -13,7 +13,16 @@ from rasa_sdk.forms import FormValidationAction
 
 from actions.backend import BackendUnavailable, get_async_backend
 from actions.cases import bot_tries_first
-from actions.common import COMPLEX_CASES, disclose_once, is_identified, outage_notice_once
+from actions.common import (
+    CASE_INTENTS,
+    CASES_WITHOUT_CONFIRMATION,
+    CASES_WITHOUT_IDENTITY,
+    COMPLEX_CASES,
+    disclose_once,
+    is_identified,
+    outage_notice_once,
+    said_since_customer,
+)
 from actions.identifier_parsing import belgian_postcode_in, parse_identifier, parse_postcode
 
 logger = logging.getLogger(__name__)
@@ -35,8 +44,13 @@ class ValidateIdentificationForm(FormValidationAction):
         tracker: Tracker,
         domain: Dict[Text, Any],
     ) -> List[Text]:
-        # Nothing to ask once verified, or once identification has failed (a person takes over).
-        if tracker.get_slot("customer_id") or tracker.get_slot("identification_failed"):
+        # Nothing to ask once verified, once identification has failed (a person takes over), or
+        # once the customer turned to something that needs no identity ("hoe laat zijn jullie open?").
+        if (
+            tracker.get_slot("customer_id")
+            or tracker.get_slot("identification_failed")
+            or tracker.get_slot("problem_intent") in CASES_WITHOUT_IDENTITY
+        ):
             return []
         return domain_slots
 
@@ -51,6 +65,8 @@ class ValidateIdentificationForm(FormValidationAction):
         if identifier is None and _small_talk(tracker):
             # "ok", "thanks", "👍" while the question stands is no wrong answer: ask again.
             return {"identifier": None}
+        if identifier is None and problem_told(tracker):
+            return take_problem_told(dispatcher, tracker, {"identifier": None})
         if identifier is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
         # Both answers in one line: "51937204, 2000" (a Belgian postcode is no entity of its own).
@@ -68,6 +84,8 @@ class ValidateIdentificationForm(FormValidationAction):
         postcode = parse_postcode(value if isinstance(value, str) else None)
         if postcode is None and _small_talk(tracker):
             return {"postcode": None}
+        if postcode is None and problem_told(tracker):
+            return take_problem_told(dispatcher, tracker, {"postcode": None})
         if postcode is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_postcode", {"postcode": None})
         return {"postcode": postcode}
@@ -110,18 +128,40 @@ def _small_talk(tracker: Tracker) -> bool:
     return intent in ("affirm", "thank", "greet") or not any(ch.isalnum() for ch in text)
 
 
+def problem_told(tracker: Tracker) -> bool:
+    """The answer to the identity question is the customer's problem ("waar blijft mijn pakket")."""
+    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+    return intent in CASE_INTENTS
+
+
+def take_problem_told(
+    dispatcher: CollectingDispatcher, tracker: Tracker, cleared: Dict[Text, Any]
+) -> Dict[Text, Any]:
+    """The customer told the problem instead of answering: no wrong answer, and not lost.
+
+    The problem is kept (its first description too) and confirmed in one sentence as
+    ``action_take_problem`` would; the question then stands (``ask_again`` words it anew), or
+    falls away when the new topic needs no identity.
+    """
+    latest = tracker.latest_message or {}
+    case = latest["intent"]["name"]
+    slots: Dict[Text, Any] = dict(cleared)
+    if case != tracker.get_slot("problem_intent"):
+        slots.update(problem_intent=case, suggested_intent=None)
+        if case not in CASES_WITHOUT_CONFIRMATION:
+            dispatcher.utter_message(response=f"utter_understood_{case}")
+    if not tracker.get_slot("problem_description"):
+        slots["problem_description"] = latest.get("text")
+    return slots
+
+
 REFUSALS = ("utter_identification_mismatch", "utter_invalid_identifier", "utter_invalid_postcode")
 
 
 def judged_this_turn(tracker: Tracker) -> bool:
     """True when the customer was already told, since their latest message, that the identity
     details did not match or could not be used."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            return False
-        if event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") in REFUSALS:
-            return True
-    return False
+    return any(response in REFUSALS for response in said_since_customer(tracker))
 
 
 def failed_attempt(
@@ -271,6 +311,23 @@ class ActionIdentify(Action):
         return events + [SlotSet("next_step", "solve")]
 
 
+def ask_again(tracker: Tracker, question: str) -> Optional[str]:
+    """The response that asks ``question`` now: the question itself the first time in this run
+    of the form, ``<question>_again`` (in other words, with an example) after that, and nothing
+    when the customer has just been asked the same in a refusal ("try once more, starting with
+    your customer number"). The customer who answers "ok" or their problem is not asked the
+    same sentence over and over.
+    """
+    if "utter_identification_mismatch" in said_since_customer(tracker):
+        return None
+    for event in reversed(tracker.events):
+        if event.get("event") == "active_loop" and event.get("name") == "identification_form":
+            break
+        if event.get("event") == "bot" and str((event.get("metadata") or {}).get("utter_action")).startswith(question):
+            return f"{question}_again"
+    return question
+
+
 class ActionAskIdentifier(Action):
     """The identification form's question for the identifier.
 
@@ -285,6 +342,23 @@ class ActionAskIdentifier(Action):
     ) -> List[EventType]:
         if tracker.get_slot("problem_intent") in COMPLEX_CASES and not bot_tries_first(tracker):
             dispatcher.utter_message(response="utter_ask_identifier_before_handoff")
-        else:
-            dispatcher.utter_message(response="utter_ask_identifier")
+            return []
+        response = ask_again(tracker, "utter_ask_identifier")
+        if response:
+            dispatcher.utter_message(response=response)
+        return []
+
+
+class ActionAskPostcode(Action):
+    """The identification form's question for the postcode, worded anew when asked again."""
+
+    def name(self) -> Text:
+        return "action_ask_postcode"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        response = ask_again(tracker, "utter_ask_postcode")
+        if response:
+            dispatcher.utter_message(response=response)
         return []

@@ -16,6 +16,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
+from actions.common import said_since_customer
 from actions.day_parsing import parse_day
 from actions.identifier_parsing import parse_postcode
 
@@ -121,11 +122,7 @@ class ActionAskOrderChange(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        for event in reversed(tracker.events):
-            if event.get("event") == "user":
-                break
-            if event.get("event") == "bot" and str((event.get("metadata") or {}).get("utter_action")).startswith(
-                    "utter_order_change_bad_"):
-                return []
+        if any(response.startswith("utter_order_change_bad_") for response in said_since_customer(tracker)):
+            return []
         dispatcher.utter_message(response="utter_ask_order_change", order_number=tracker.get_slot("order_number") or "")
         return []

@@ -26,6 +26,7 @@ from actions.common import (
     proactive_outage_notice,
     record_attempt,
     remember_topic,
+    said_since_customer,
     says_unsupported_language,
 )
 from actions.cases import CASE_SOLVERS
@@ -120,12 +121,7 @@ class ActionTakeProblem(Action):
 
 def _outage_told_now(tracker: Tracker) -> bool:
     """True when the outage notice went out since the customer's latest message."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            return False
-        if event.get("event") == "bot" and (event.get("metadata") or {}).get("utter_action") == "utter_outage_notice":
-            return True
-    return False
+    return "utter_outage_notice" in said_since_customer(tracker)
 
 
 class ActionSolveProblem(Action):

@@ -50,6 +50,10 @@ DECISIVE_MARGIN = 3.0
 LANGDETECT_CAP = 2.0
 # Below this share of words either vocabulary knows, the message may be in another language.
 MIN_SHARE_KNOWN = 0.5
+# A message may only switch the conversation's language when most of its words are known to
+# one of the vocabularies: in gibberish ("flurb zanq the wibble") the one real word decides
+# the guess, and the customer has not changed language.
+MIN_SHARE_KNOWN_TO_SWITCH = 0.6
 # Frequent words of the other languages customers write in that are neither Dutch nor English.
 # The lemma tables know some of them (the Dutch one holds "ist", "nicht", "immer"), so a German
 # sentence looks "known"; two of these send it to the all-languages check anyway.
@@ -233,6 +237,7 @@ class LanguageDetector:
             len(words) >= MIN_WORDS_TO_SWITCH
             and confidence >= MIN_CONFIDENCE_TO_SWITCH
             and plain[guess] > plain[other]
+            and known >= len(words) * MIN_SHARE_KNOWN_TO_SWITCH
         )
 
         other_language = None

@@ -61,11 +61,14 @@ EXPECT_KEYS = {"contains", "contains_any", "not_contains", "utters", "utters_any
                "not_actions", "slots", "silent", "language"}
 STEP_KEYS = {"say", "expect", "describes", "agent_claims", "agent_says", "agent_hands_back"}
 
-IDENTITY_QUESTIONS = ("utter_ask_identifier", "utter_ask_postcode", "utter_ask_identifier_before_handoff")
+IDENTITY_QUESTIONS = ("utter_ask_identifier", "utter_ask_postcode", "utter_ask_identifier_before_handoff",
+                      "utter_ask_identifier_again", "utter_ask_postcode_again")
 # A question and the slot that answers it: asking while the slot is filled is a loop.
 ANSWERED_BY = {
     "utter_ask_identifier": "identifier",
     "utter_ask_postcode": "postcode",
+    "utter_ask_identifier_again": "identifier",
+    "utter_ask_postcode_again": "postcode",
     "utter_ask_contact_field": "contact_field",
     "utter_ask_new_contact_value": "new_contact_value",
     "utter_ask_which_product": "product",

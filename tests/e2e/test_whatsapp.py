@@ -167,7 +167,7 @@ def test_a_photo_instead_of_a_customer_number_is_not_a_failed_attempt(whatsapp_s
     assert "foto" in visible_text(replies[0])
     state = tracker(whatsapp_stack, wa_id)
     actions = [(e.get("metadata") or {}).get("utter_action") for e in state["events"] if e["event"] == "bot"]
-    assert actions[-2:] == ["utter_unsupported_media", "utter_ask_identifier"], actions
+    assert actions[-2:] == ["utter_unsupported_media", "utter_ask_identifier_again"], actions
     assert state["active_loop"]["name"] == "identification_form"
     assert not state["slots"]["identification_attempts"], "the photo counted as a wrong answer"
 

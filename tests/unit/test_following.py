@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.contact_details import infer_contact_field
 from actions.follow_up import ActionFollowUp
-from actions.identification import ActionAskIdentifier, ActionIdentify, ValidateIdentificationForm
+from actions.identification import ActionAskIdentifier, ActionAskPostcode, ActionIdentify, ValidateIdentificationForm
 from actions.problems import ActionSolveProblem, ActionTakeProblem
 from actions.session import ActionAcknowledge, ActionObserveTurn
 from bot.nlu.identity_intent import identity_intent
@@ -300,6 +300,59 @@ def test_ok_while_the_bot_asks_for_the_number_is_no_wrong_answer(domain, text, i
     dispatcher = CollectingDispatcher()
     result = ValidateIdentificationForm().validate_identifier(text, dispatcher, tracker, domain)
     assert result == {"identifier": None} and responses(dispatcher) == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("slot, text, intent", [
+    ("postcode", "waar blijft mijn pakket", "order_status"),
+    ("identifier", "my internet keeps dropping out", "report_outage"),
+])
+def test_the_problem_told_instead_of_an_answer_is_kept_not_refused(domain, language, slot, text, intent):
+    tracker = make_tracker(text, intent, language=language, slots={"identifier": "51937204"} if slot == "postcode" else {})
+    dispatcher = CollectingDispatcher()
+    validate = getattr(ValidateIdentificationForm(), f"validate_{slot}")
+    result = validate(text, dispatcher, tracker, domain)
+    assert result == {slot: None, "problem_intent": intent, "suggested_intent": None, "problem_description": text}
+    assert responses(dispatcher) == [f"utter_understood_{intent}"]  # not "that is no postcode"
+    assert "identification_attempts" not in result
+
+
+def test_the_same_problem_told_again_while_asked_is_not_confirmed_twice(domain):
+    tracker = make_tracker("waar blijft mijn pakket nou", "order_status",
+                           slots={"problem_intent": "order_status", "problem_description": "mijn pakket is niet gekomen"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_postcode("waar blijft mijn pakket nou", dispatcher, tracker, domain)
+    assert result == {"postcode": None} and responses(dispatcher) == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_question_asked_again_is_worded_anew(domain, language):
+    started = [{"event": "active_loop", "name": "identification_form"}]
+    asked = started + [{"event": "bot", "text": "...", "metadata": {"utter_action": "utter_ask_postcode"}}]
+    for action, question in ((ActionAskPostcode(), "utter_ask_postcode"), (ActionAskIdentifier(), "utter_ask_identifier")):
+        first, _ = run(action, make_tracker("ok", "affirm", language=language, events=started), domain)
+        assert responses(first) == [question]
+        earlier = [{**e, "metadata": {"utter_action": question}} if e["event"] == "bot" else e for e in asked]
+        again, _ = run(action, make_tracker("ok", "affirm", language=language, events=earlier), domain)
+        assert responses(again) == [f"{question}_again"]
+    # Asked in an earlier run of the form (an earlier case): the plain question.
+    later = asked + [{"event": "active_loop", "name": None}] + started
+    plain, _ = run(ActionAskPostcode(), make_tracker("x", "inform", language=language, events=later), domain)
+    assert responses(plain) == ["utter_ask_postcode"]
+    # "Try once more, starting with your customer number" already asked it.
+    mismatch = make_tracker("12345678 1234 AB", "inform", language=language, events=started,
+                            events_after=[{"event": "bot", "text": "...",
+                                           "metadata": {"utter_action": "utter_identification_mismatch"}}])
+    silent, _ = run(ActionAskIdentifier(), mismatch, domain)
+    assert responses(silent) == []
+
+
+def test_asking_opening_hours_during_identification_ends_the_questions(domain):
+    tracker = make_tracker("hoe laat zijn jullie open", "opening_hours", active_loop="identification_form",
+                           slots={"problem_intent": "opening_hours"})
+    required = asyncio.run(ValidateIdentificationForm().required_slots(["identifier", "postcode"],
+                                                                       CollectingDispatcher(), tracker, domain))
+    assert required == []
 
 
 def test_an_emoji_is_an_acknowledgement_not_a_miss(domain):

@@ -40,6 +40,12 @@ def test_short_or_ambiguous_messages_are_never_reliable(detect, text):
     assert not detect(text).reliable
 
 
+@pytest.mark.parametrize("text", ["flurb zanq the wibble", "blorp de snirkel van gnarf", "snorf het blib van de wub"])
+def test_gibberish_with_one_real_word_never_switches(detect, text):
+    # The one function word decides the guess, but the customer has not changed language.
+    assert not detect(text).reliable
+
+
 @pytest.mark.parametrize("text", ["48213377", "👍", "😡😡😡", "06-12345678", "   ", "!!!"])
 def test_messages_without_words_have_no_language(detect, text):
     assert detect(text).language is None
