@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import BackendUnavailable, get_async_backend
 from actions.common import (
+    FOLLOW_UP_INTENTS,
     disclose_once,
     format_date,
     format_fix_time,
@@ -35,8 +36,6 @@ from actions.frustration import frustrated
 from actions.identifier_parsing import mask_email
 
 logger = logging.getLogger(__name__)
-
-FOLLOW_UP_INTENTS = ("ask_when", "ask_faster", "not_solved")
 
 
 @dataclass

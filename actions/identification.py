@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, Dict, List, Optional, Text, Tuple
 
@@ -20,6 +21,7 @@ from actions.common import (
     COMPLEX_CASES,
     disclose_once,
     is_identified,
+    no_answer,
     outage_notice_once,
     said_since_customer,
 )
@@ -29,6 +31,13 @@ logger = logging.getLogger(__name__)
 
 # A wrong or unusable answer may happen once; the second goes to a person (service rule 5).
 MAX_IDENTIFICATION_ATTEMPTS = 2
+# "I don't know my customer number": the customer does not have it at hand (nl, Flemish, en).
+DOES_NOT_HAVE_IT = re.compile(
+    r"\b(?:weet|ken|vind)\b.{0,30}\b(?:niet|nie)\b|\bkwijt\b|geen (?:idee|flauw idee|klantnummer)|vergeten|"
+    r"niet bij de hand|"
+    r"\bdon'?t (?:know|have)\b|\bdo not (?:know|have)\b|no idea|forgot|can'?t find|cannot find|lost (?:it|my)|"
+    r"not sure what (?:it|my)|haven'?t got",
+    re.IGNORECASE)
 
 
 class ValidateIdentificationForm(FormValidationAction):
@@ -62,11 +71,15 @@ class ValidateIdentificationForm(FormValidationAction):
         domain: Dict[Text, Any],
     ) -> Dict[Text, Any]:
         identifier = parse_identifier(value if isinstance(value, str) else None)
-        if identifier is None and _small_talk(tracker):
-            # "ok", "thanks", "👍" while the question stands is no wrong answer: ask again.
+        if identifier is None and no_answer(tracker):
+            # "ok", "thanks", "👍", "hoe lang nog?" while the question stands is no wrong answer: ask again.
             return {"identifier": None}
         if identifier is None and problem_told(tracker):
             return take_problem_told(dispatcher, tracker, {"identifier": None})
+        if identifier is None and _offer_alternatives(tracker):
+            # "Ik weet mijn klantnummer niet": no wrong answer; the other ways are said once.
+            dispatcher.utter_message(response="utter_identifier_alternatives")
+            return {"identifier": None}
         if identifier is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
         # Both answers in one line: "51937204, 2000" (a Belgian postcode is no entity of its own).
@@ -82,7 +95,7 @@ class ValidateIdentificationForm(FormValidationAction):
         domain: Dict[Text, Any],
     ) -> Dict[Text, Any]:
         postcode = parse_postcode(value if isinstance(value, str) else None)
-        if postcode is None and _small_talk(tracker):
+        if postcode is None and no_answer(tracker):
             return {"postcode": None}
         if postcode is None and problem_told(tracker):
             return take_problem_told(dispatcher, tracker, {"postcode": None})
@@ -121,11 +134,14 @@ class ValidateIdentificationForm(FormValidationAction):
         return events
 
 
-def _small_talk(tracker: Tracker) -> bool:
-    """An acknowledgement ("ok", "thanks", "hallo", an emoji) rather than an answer."""
+def _offer_alternatives(tracker: Tracker) -> bool:
+    """The customer says they do not have the customer number, and was not yet told that an
+    e-mail address or phone number will do (a complex case goes to a person without it)."""
     text = (tracker.latest_message or {}).get("text") or ""
-    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-    return intent in ("affirm", "thank", "greet") or not any(ch.isalnum() for ch in text)
+    if tracker.get_slot("problem_intent") in COMPLEX_CASES or not DOES_NOT_HAVE_IT.search(text):
+        return False
+    return not any((event.get("metadata") or {}).get("utter_action") == "utter_identifier_alternatives"
+                   for event in tracker.events if event.get("event") == "bot")
 
 
 def problem_told(tracker: Tracker) -> bool:
@@ -311,6 +327,10 @@ class ActionIdentify(Action):
         return events + [SlotSet("next_step", "solve")]
 
 
+# Responses that end in the question themselves: the form's own question would say it twice.
+ASKED_THIS_TURN = ("utter_identification_mismatch", "utter_identifier_alternatives")
+
+
 def ask_again(tracker: Tracker, question: str) -> Optional[str]:
     """The response that asks ``question`` now: the question itself the first time in this run
     of the form, ``<question>_again`` (in other words, with an example) after that, and nothing
@@ -318,7 +338,7 @@ def ask_again(tracker: Tracker, question: str) -> Optional[str]:
     your customer number"). The customer who answers "ok" or their problem is not asked the
     same sentence over and over.
     """
-    if "utter_identification_mismatch" in said_since_customer(tracker):
+    if any(response in ASKED_THIS_TURN for response in said_since_customer(tracker)):
         return None
     for event in reversed(tracker.events):
         if event.get("event") == "active_loop" and event.get("name") == "identification_form":

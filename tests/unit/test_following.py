@@ -347,6 +347,43 @@ def test_a_question_asked_again_is_worded_anew(domain, language):
     assert responses(silent) == []
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("text", ["ik weet mijn klantnummer niet", "geen idee, ben het kwijt", "I don't know my number",
+                                  "no idea sorry"])
+def test_not_knowing_the_number_gets_the_other_ways_once(domain, language, text):
+    tracker = make_tracker(text, "inform", language=language, slots={"problem_intent": "order_status"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_identifier(text, dispatcher, tracker, domain)
+    assert result == {"identifier": None} and responses(dispatcher) == ["utter_identifier_alternatives"]
+    # The form's question is not said again right after it.
+    said = make_tracker(text, "inform", language=language, events_after=[
+        {"event": "bot", "text": "...", "metadata": {"utter_action": "utter_identifier_alternatives"}}])
+    asked, _ = run(ActionAskIdentifier(), said, domain)
+    assert responses(asked) == []
+    # Said once: the second "I don't know" is a wrong answer like any other.
+    tracker.events.insert(0, {"event": "bot", "text": "...", "metadata": {"utter_action": "utter_identifier_alternatives"}})
+    again = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_identifier(text, again, tracker, domain)
+    assert result["identification_attempts"] == 1.0 and responses(again) == ["utter_invalid_identifier"]
+
+
+@pytest.mark.parametrize("intent", ["ask_when", "ask_faster", "not_solved"])
+def test_a_question_about_the_case_while_identity_is_asked_is_no_wrong_answer(domain, intent):
+    tracker = make_tracker("met welke vervoerder komt ie?", intent, slots={"problem_intent": "order_status"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_postcode("met welke vervoerder komt ie?", dispatcher, tracker, domain)
+    assert result == {"postcode": None} and responses(dispatcher) == []
+
+
+def test_thanks_while_the_new_delivery_day_is_asked_is_no_wrong_answer(domain):
+    from actions.order_change import ValidateOrderChangeForm
+
+    tracker = make_tracker("thanks mate", "thank", language="en", slots={"problem_intent": "change_order"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateOrderChangeForm().validate_order_change("thanks mate", dispatcher, tracker, domain)
+    assert result == {"order_change": None} and responses(dispatcher) == []
+
+
 def test_asking_opening_hours_during_identification_ends_the_questions(domain):
     tracker = make_tracker("hoe laat zijn jullie open", "opening_hours", active_loop="identification_form",
                            slots={"problem_intent": "opening_hours"})
