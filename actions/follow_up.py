@@ -20,7 +20,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import BackendUnavailable, get_async_backend
 from actions.common import (
-    FOLLOW_UP_INTENTS,
     disclose_once,
     format_date,
     format_fix_time,
