@@ -106,13 +106,15 @@ def said_since_customer(tracker: Tracker) -> List[str]:
 FOLLOW_UP_INTENTS = ("ask_when", "ask_faster", "not_solved")
 
 
-def no_answer(tracker: Tracker) -> bool:
+def no_answer(tracker: Tracker, questions: bool = True) -> bool:
     """The customer's message is no answer to the question that stands, right or wrong: an
-    acknowledgement ("ok", "thanks", "hallo", an emoji) or a question about the matter in hand
-    ("hoe lang nog?"). A form asks again, in other words, without counting a wrong answer."""
+    acknowledgement ("ok", "thanks", "hallo", an emoji) or, with ``questions``, a question about
+    the matter in hand ("hoe lang nog?"). A form asks again, in other words, without counting a
+    wrong answer."""
     text = (tracker.latest_message or {}).get("text") or ""
     intent = latest_intent(tracker)
-    return intent in ("affirm", "thank", "greet") + FOLLOW_UP_INTENTS or not any(ch.isalnum() for ch in text)
+    ignored = ("affirm", "thank", "greet") + (FOLLOW_UP_INTENTS if questions else ())
+    return intent in ignored or not any(ch.isalnum() for ch in text)
 
 
 def latest_intent(tracker: Tracker) -> Optional[str]:

@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import BackendUnavailable, get_async_backend
 from actions.common import (
+    acknowledged_last,
     disclose_once,
     format_date,
     format_fix_time,
@@ -288,3 +289,34 @@ class ActionFollowUp(Action):
             dispatcher.utter_message(response="utter_follow_up_no_topic")
             return events + [SlotSet("follow_up_asked", True), SlotSet("next_step", "done")]
         return events + await answer_follow_up(dispatcher, tracker, topic, kind)
+
+
+class ActionNothingElse(Action):
+    """A "no" with nothing asked, or to "anything else?": the acknowledgement or the goodbye.
+
+    Unless the "no" is dissatisfaction with what was just handled ("that's not acceptable", "dat
+    is niet acceptabel"): then it did not help, and with the customer fed up a person takes it
+    from here. An angry customer never gets a cheerful goodbye.
+    """
+
+    def name(self) -> Text:
+        return "action_nothing_else"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
+        topic = tracker.get_slot("last_topic")
+        if topic in HANDLERS and frustrated((tracker.latest_message or {}).get("text") or ""):
+            return await answer_follow_up(dispatcher, tracker, topic, "not_solved")
+        if _last_response(tracker) == "utter_anything_else":
+            dispatcher.utter_message(response="utter_goodbye")
+        elif not acknowledged_last(tracker):
+            dispatcher.utter_message(response="utter_acknowledge")
+        return [SlotSet("next_step", "done")]
+
+
+def _last_response(tracker: Tracker) -> Optional[str]:
+    for event in reversed(tracker.events):
+        if event.get("event") == "bot":
+            return (event.get("metadata") or {}).get("utter_action")
+    return None

@@ -19,7 +19,7 @@ _WORDS = re.compile(
     r"ik ben (?:het|er) (?:\w+ )?(?:zat|beu|spuugzat|kotsbeu)|ik word gek|ik ben er (?:\w+ )?klaar mee|"
     r"wat een (?:zooi|puinhoop|bende)|"
     r"hoe vaak (?:moet|nog)|(?:al )?voor de (?:derde|vierde|vijfde|zoveelste) keer|zoveelste keer|"
-    r"(?:dit|het) is (?:toch )?niet normaal|onbeschoft|amateurs?|prutsers?|(?:niet|on)acceptabel|"
+    r"(?:dit|het) is (?:toch )?niet normaal|onbeschoft|amateurs?|prutsers?|niet acceptabel|onacceptabel|"
     # English
     r"ridiculous|useless|pathetic|disgraceful|unacceptable|not acceptable|outrageous|rubbish|joke of a|"
     r"fuck\w*|shit\w*|damn|wtf|bloody|"

@@ -38,6 +38,7 @@ DOES_NOT_HAVE_IT = re.compile(
     r"\bdon'?t (?:know|have)\b|\bdo not (?:know|have)\b|no idea|forgot|can'?t find|cannot find|lost (?:it|my)|"
     r"not sure what (?:it|my)|haven'?t got",
     re.IGNORECASE)
+NUMBER_WORD = re.compile(r"nummer|number|\bno\b|e-?mail|\b(?:it|het|dat|da)\b", re.IGNORECASE)
 
 
 class ValidateIdentificationForm(FormValidationAction):
@@ -71,15 +72,15 @@ class ValidateIdentificationForm(FormValidationAction):
         domain: Dict[Text, Any],
     ) -> Dict[Text, Any]:
         identifier = parse_identifier(value if isinstance(value, str) else None)
-        if identifier is None and no_answer(tracker):
+        if identifier is None and no_answer(tracker, questions=not _optional(tracker)):
             # "ok", "thanks", "👍", "hoe lang nog?" while the question stands is no wrong answer: ask again.
             return {"identifier": None}
-        if identifier is None and problem_told(tracker):
-            return take_problem_told(dispatcher, tracker, {"identifier": None})
         if identifier is None and _offer_alternatives(tracker):
             # "Ik weet mijn klantnummer niet": no wrong answer; the other ways are said once.
             dispatcher.utter_message(response="utter_identifier_alternatives")
             return {"identifier": None}
+        if identifier is None and problem_told(tracker):
+            return take_problem_told(dispatcher, tracker, {"identifier": None})
         if identifier is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
         # Both answers in one line: "51937204, 2000" (a Belgian postcode is no entity of its own).
@@ -95,7 +96,7 @@ class ValidateIdentificationForm(FormValidationAction):
         domain: Dict[Text, Any],
     ) -> Dict[Text, Any]:
         postcode = parse_postcode(value if isinstance(value, str) else None)
-        if postcode is None and no_answer(tracker):
+        if postcode is None and no_answer(tracker, questions=not _optional(tracker)):
             return {"postcode": None}
         if postcode is None and problem_told(tracker):
             return take_problem_told(dispatcher, tracker, {"postcode": None})
@@ -134,11 +135,20 @@ class ValidateIdentificationForm(FormValidationAction):
         return events
 
 
+def _optional(tracker: Tracker) -> bool:
+    """Identity is asked once, and optional, before a complex case goes to a person: anything
+    but an acknowledgement means the customer cannot or will not give it."""
+    return tracker.get_slot("problem_intent") in COMPLEX_CASES
+
+
 def _offer_alternatives(tracker: Tracker) -> bool:
-    """The customer says they do not have the customer number, and was not yet told that an
-    e-mail address or phone number will do (a complex case goes to a person without it)."""
+    """The customer says they do not have the customer number ("ik weet mijn klantnummer niet",
+    not "ik weet niet waar mijn pakket is"), and was not yet told that an e-mail address or phone
+    number will do (a complex case goes to a person without it)."""
     text = (tracker.latest_message or {}).get("text") or ""
-    if tracker.get_slot("problem_intent") in COMPLEX_CASES or not DOES_NOT_HAVE_IT.search(text):
+    if _optional(tracker) or not DOES_NOT_HAVE_IT.search(text):
+        return False
+    if problem_told(tracker) and not NUMBER_WORD.search(text):
         return False
     return not any((event.get("metadata") or {}).get("utter_action") == "utter_identifier_alternatives"
                    for event in tracker.events if event.get("event") == "bot")
@@ -192,7 +202,7 @@ def failed_attempt(
     answer that is not an identity means the customer cannot or will not give it, and the
     case goes to a person without it.
     """
-    if tracker.get_slot("problem_intent") in COMPLEX_CASES:
+    if _optional(tracker):
         return {**cleared, "identification_failed": True, "handoff_reason": "complexity"}
     attempts = int(tracker.get_slot("identification_attempts") or 0) + 1
     failed = attempts >= MAX_IDENTIFICATION_ATTEMPTS

@@ -16,7 +16,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.common import no_answer, said_since_customer
+from actions.common import latest_intent, no_answer, said_since_customer
 from actions.day_parsing import parse_day
 from actions.identifier_parsing import parse_postcode
 
@@ -99,8 +99,9 @@ class ValidateOrderChangeForm(FormValidationAction):
         if address or day:
             return {"order_change": text, "delivery_address": address,
                     "delivery_day": day.isoformat() if day else None}
-        if no_answer(tracker):
-            # "thanks mate" while the question stands: asked again, not counted as a wrong answer.
+        if no_answer(tracker) or latest_intent(tracker) == "goodbye":
+            # "thanks mate" (or "doei") while the question stands: asked again, not counted as a
+            # wrong answer.
             return {"order_change": None}
         attempts = int(tracker.get_slot("order_change_attempts") or 0) + 1
         if attempts < MAX_ORDER_CHANGE_ATTEMPTS:

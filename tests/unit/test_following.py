@@ -384,6 +384,39 @@ def test_thanks_while_the_new_delivery_day_is_asked_is_no_wrong_answer(domain):
     assert result == {"order_change": None} and responses(dispatcher) == []
 
 
+@pytest.mark.parametrize("intent", ["not_solved", "ask_when"])
+def test_before_a_complex_case_anything_but_ok_means_no_identity_and_a_person(domain, intent):
+    tracker = make_tracker("heb ik nu niet bij de hand", intent, slots={"problem_intent": "billing_dispute"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_identifier("heb ik nu niet bij de hand", dispatcher, tracker, domain)
+    assert result["identification_failed"] is True and result["handoff_reason"] == "complexity"
+
+
+@pytest.mark.parametrize("language, text", [("nl", "dat is niet acceptabel"), ("en", "thats not acceptable")])
+def test_no_that_is_dissatisfaction_goes_to_a_person_not_a_goodbye(domain, language, text, monkeypatch):
+    from actions.follow_up import ActionNothingElse
+
+    answered = [{"event": "bot", "text": "...", "metadata": {"utter_action": "utter_anything_else"}}]
+    tracker = make_tracker(text, "deny", language=language, events=answered,
+                           slots={**SANNE, "last_topic": "order_status", "topic_facts": {"order_number": "2024118832"}})
+    dispatcher, events = run(ActionNothingElse(), tracker, domain)
+    slots = slot_events(events)
+    assert slots["next_step"] == "handoff" and slots["handoff_reason"] == "frustration"
+    assert "utter_goodbye" not in responses(dispatcher)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_to_anything_else_is_a_goodbye_and_a_bare_no_an_acknowledgement(domain, language):
+    from actions.follow_up import ActionNothingElse
+
+    answered = [{"event": "bot", "text": "...", "metadata": {"utter_action": "utter_anything_else"}}]
+    tracker = make_tracker("nee dank je", "deny", language=language, events=answered, slots={"last_topic": "order_status"})
+    dispatcher, events = run(ActionNothingElse(), tracker, domain)
+    assert responses(dispatcher) == ["utter_goodbye"] and slot_events(events)["next_step"] == "done"
+    dispatcher, _ = run(ActionNothingElse(), make_tracker("nee", "deny", language=language), domain)
+    assert responses(dispatcher) == ["utter_acknowledge"]
+
+
 def test_asking_opening_hours_during_identification_ends_the_questions(domain):
     tracker = make_tracker("hoe laat zijn jullie open", "opening_hours", active_loop="identification_form",
                            slots={"problem_intent": "opening_hours"})

@@ -18,6 +18,8 @@ from tests.unit.test_actions import run, slot_events
     "voor de derde keer: mijn internet doet het niet",
     "amai, wat een zooi is dit",
     "this is ridiculous",
+    "dat is niet acceptabel",
+    "thats not acceptable",
     "how many times do I have to tell you",
     "fed up with this useless bot",
     "WAAROM WERKT MIJN INTERNET NOG STEEDS NIET",
