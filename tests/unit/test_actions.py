@@ -176,7 +176,7 @@ def test_second_failure_goes_to_a_person(domain):
 
 
 def test_an_answer_without_an_identifier_counts_as_an_attempt(domain):
-    dispatcher, events = validate(domain, "weet ik niet", {"identifier": "weet ik niet"}, requested="identifier")
+    dispatcher, events = validate(domain, "mijn naam is Sanne", {"identifier": "mijn naam is Sanne"}, requested="identifier")
     assert slot_events(events)["identification_attempts"] == 1.0
     assert responses(dispatcher) == ["utter_invalid_identifier"]
 
