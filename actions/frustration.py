@@ -19,9 +19,9 @@ _WORDS = re.compile(
     r"ik ben (?:het|er) (?:\w+ )?(?:zat|beu|spuugzat|kotsbeu)|ik word gek|ik ben er (?:\w+ )?klaar mee|"
     r"wat een (?:zooi|puinhoop|bende)|"
     r"hoe vaak (?:moet|nog)|(?:al )?voor de (?:derde|vierde|vijfde|zoveelste) keer|zoveelste keer|"
-    r"(?:dit|het) is (?:toch )?niet normaal|onbeschoft|amateurs?|prutsers?|niet acceptabel|onacceptabel|"
+    r"(?:dit|het) is (?:toch )?niet normaal|onbeschoft|amateurs?|prutsers?|niet acceptabel|onacceptabel|niet goed genoeg|"
     # English
-    r"ridiculous|useless|pathetic|disgraceful|unacceptable|not acceptable|outrageous|rubbish|joke of a|"
+    r"ridiculous|useless|pathetic|disgraceful|unacceptable|not acceptable|not good enough|outrageous|rubbish|joke of a|"
     r"fuck\w*|shit\w*|damn|wtf|bloody|"
     r"fed up|sick (?:and tired )?of|had enough|(?:for )?the (?:third|fourth|fifth|umpteenth) time|"
     r"how many times|waste of (?:my )?time|this is a joke"

@@ -38,6 +38,9 @@ DOES_NOT_HAVE_IT = re.compile(
     r"\bdon'?t (?:know|have)\b|\bdo not (?:know|have)\b|no idea|forgot|can'?t find|cannot find|lost (?:it|my)|"
     r"not sure what (?:it|my)|haven'?t got",
     re.IGNORECASE)
+# How sure the classifier must be before a message answering an identity question replaces the
+# case in hand with another one.
+MIN_CONFIDENCE_NEW_PROBLEM = 0.95
 NUMBER_WORD = re.compile(r"nummer|number|\bno\b|e-?mail|\b(?:it|het|dat|da)\b", re.IGNORECASE)
 
 
@@ -155,9 +158,18 @@ def _offer_alternatives(tracker: Tracker) -> bool:
 
 
 def problem_told(tracker: Tracker) -> bool:
-    """The answer to the identity question is the customer's problem ("waar blijft mijn pakket")."""
-    intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-    return intent in CASE_INTENTS
+    """The answer to the identity question is the customer's problem ("waar blijft mijn pakket").
+
+    Another problem than the one in hand must be clear: a misread question would otherwise
+    replace the customer's case (a question about an invoice solved as a locked account).
+    """
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    if intent.get("name") not in CASE_INTENTS:
+        return False
+    in_hand = tracker.get_slot("problem_intent")
+    if not in_hand or intent["name"] in (in_hand, "opening_hours"):  # the hours are answered beside the case
+        return True
+    return float(intent.get("confidence") or 0) >= MIN_CONFIDENCE_NEW_PROBLEM
 
 
 def take_problem_told(
@@ -172,6 +184,11 @@ def take_problem_told(
     latest = tracker.latest_message or {}
     case = latest["intent"]["name"]
     slots: Dict[Text, Any] = dict(cleared)
+    if case == "opening_hours" and tracker.get_slot("problem_intent"):
+        # A question on the side ("hoe laat zijn jullie open?"): answered, and the case in hand
+        # goes on where it was.
+        dispatcher.utter_message(response="utter_opening_hours")
+        return slots
     if case != tracker.get_slot("problem_intent"):
         slots.update(problem_intent=case, suggested_intent=None)
         if case not in CASES_WITHOUT_CONFIRMATION:

@@ -417,6 +417,27 @@ def test_no_to_anything_else_is_a_goodbye_and_a_bare_no_an_acknowledgement(domai
     assert responses(dispatcher) == ["utter_acknowledge"]
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_opening_hours_asked_beside_a_case_is_answered_and_the_case_goes_on(domain, language):
+    tracker = make_tracker("hoe laat zijn jullie open", "opening_hours", language=language,
+                           slots={"problem_intent": "cancel_order"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_identifier("hoe laat zijn jullie open", dispatcher, tracker, domain)
+    assert result == {"identifier": None} and responses(dispatcher) == ["utter_opening_hours"]
+
+
+def test_another_problem_must_be_clear_to_replace_the_case_in_hand(domain):
+    tracker = make_tracker("wanneer krijg ik antwoord?", "account_access", slots={"problem_intent": "invoice"})
+    tracker.latest_message["intent"]["confidence"] = 0.87
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_postcode("wanneer krijg ik antwoord?", dispatcher, tracker, domain)
+    assert "problem_intent" not in result and responses(dispatcher) == ["utter_invalid_postcode"]
+    tracker.latest_message["intent"]["confidence"] = 0.99
+    result = ValidateIdentificationForm().validate_postcode("mijn account is geblokkeerd", CollectingDispatcher(),
+                                                            tracker, domain)
+    assert result["problem_intent"] == "account_access"
+
+
 def test_asking_opening_hours_during_identification_ends_the_questions(domain):
     tracker = make_tracker("hoe laat zijn jullie open", "opening_hours", active_loop="identification_form",
                            slots={"problem_intent": "opening_hours"})

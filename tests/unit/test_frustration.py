@@ -20,6 +20,7 @@ from tests.unit.test_actions import run, slot_events
     "this is ridiculous",
     "dat is niet acceptabel",
     "thats not acceptable",
+    "that's not good enough",
     "how many times do I have to tell you",
     "fed up with this useless bot",
     "WAAROM WERKT MIJN INTERNET NOG STEEDS NIET",
