@@ -83,12 +83,17 @@ def remember_topic(topic: str, facts: Optional[Dict[str, Any]] = None) -> List[S
     return [SlotSet("last_topic", topic), SlotSet("topic_facts", facts or {}), SlotSet("follow_up_asked", None)]
 
 
-def acknowledged_last(tracker: Tracker) -> bool:
-    """True when the bot's latest line was the short acknowledgement (say it once, not twice)."""
+def last_response(tracker: Tracker) -> Optional[str]:
+    """The response of the bot's latest line, if any."""
     for event in reversed(tracker.events):
         if event.get("event") == "bot":
-            return (event.get("metadata") or {}).get("utter_action") == "utter_acknowledge"
-    return False
+            return (event.get("metadata") or {}).get("utter_action")
+    return None
+
+
+def acknowledged_last(tracker: Tracker) -> bool:
+    """True when the bot's latest line was the short acknowledgement (say it once, not twice)."""
+    return last_response(tracker) == "utter_acknowledge"
 
 
 def said_since_customer(tracker: Tracker) -> List[str]:

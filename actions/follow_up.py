@@ -26,6 +26,7 @@ from actions.common import (
     format_fix_time,
     is_identified,
     language,
+    last_response,
     latest_intent,
     money_for,
     record_attempt,
@@ -308,15 +309,8 @@ class ActionNothingElse(Action):
         topic = tracker.get_slot("last_topic")
         if topic in HANDLERS and frustrated((tracker.latest_message or {}).get("text") or ""):
             return await answer_follow_up(dispatcher, tracker, topic, "not_solved")
-        if _last_response(tracker) == "utter_anything_else":
+        if last_response(tracker) == "utter_anything_else":
             dispatcher.utter_message(response="utter_goodbye")
         elif not acknowledged_last(tracker):
             dispatcher.utter_message(response="utter_acknowledge")
         return [SlotSet("next_step", "done")]
-
-
-def _last_response(tracker: Tracker) -> Optional[str]:
-    for event in reversed(tracker.events):
-        if event.get("event") == "bot":
-            return (event.get("metadata") or {}).get("utter_action")
-    return None
