@@ -36,7 +36,7 @@ DOES_NOT_HAVE_IT = re.compile(
     r"\b(?:weet|ken|vind)\b.{0,30}\b(?:niet|nie)\b|\bkwijt\b|geen (?:idee|flauw idee|klantnummer)|vergeten|"
     r"niet bij de hand|"
     r"\bdon'?t (?:know|have)\b|\bdo not (?:know|have)\b|no idea|forgot|can'?t find|cannot find|lost (?:it|my)|"
-    r"not sure what (?:it|my)|haven'?t got",
+    r"not sure what (?:it|my)|haven'?t got|(?:don'?t|do not|can'?t|cannot) remember|herinner",
     re.IGNORECASE)
 # How sure the classifier must be before a message answering an identity question replaces the
 # case in hand with another one.

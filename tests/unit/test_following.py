@@ -349,7 +349,7 @@ def test_a_question_asked_again_is_worded_anew(domain, language):
 
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("text", ["ik weet mijn klantnummer niet", "geen idee, ben het kwijt", "I don't know my number",
-                                  "no idea sorry"])
+                                  "no idea sorry", "i dont remember my customer number"])
 def test_not_knowing_the_number_gets_the_other_ways_once(domain, language, text):
     tracker = make_tracker(text, "inform", language=language, slots={"problem_intent": "order_status"})
     dispatcher = CollectingDispatcher()
