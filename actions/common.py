@@ -91,9 +91,10 @@ def last_response(tracker: Tracker) -> Optional[str]:
     return None
 
 
-def acknowledged_last(tracker: Tracker) -> bool:
-    """True when the bot's latest line was the short acknowledgement (say it once, not twice)."""
-    return last_response(tracker) == "utter_acknowledge"
+def acknowledge_once(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """One short acknowledgement; a second in a row stays silent rather than saying it again."""
+    if last_response(tracker) != "utter_acknowledge":
+        dispatcher.utter_message(response="utter_acknowledge")
 
 
 def said_since_customer(tracker: Tracker) -> List[str]:

@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import BackendUnavailable, get_async_backend
 from actions.common import (
-    acknowledged_last,
+    acknowledge_once,
     disclose_once,
     format_date,
     format_fix_time,
@@ -311,6 +311,6 @@ class ActionNothingElse(Action):
             return await answer_follow_up(dispatcher, tracker, topic, "not_solved")
         if last_response(tracker) == "utter_anything_else":
             dispatcher.utter_message(response="utter_goodbye")
-        elif not acknowledged_last(tracker):
-            dispatcher.utter_message(response="utter_acknowledge")
+        else:
+            acknowledge_once(dispatcher, tracker)
         return [SlotSet("next_step", "done")]

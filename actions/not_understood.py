@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import CASE_INTENTS, acknowledged_last, disclose_once, says_unsupported_language
+from actions.common import CASE_INTENTS, acknowledge_once, disclose_once, says_unsupported_language
 from actions.frustration import frustrated
 
 MAX_CONSECUTIVE_MISSES = 2
@@ -44,8 +44,7 @@ class ActionHandleMiss(Action):
             return events + [SlotSet("next_step", "done")]
         if not any(ch.isalnum() for ch in latest.get("text") or ""):
             # "👍", "!!", "?": an acknowledgement or a nudge, not a misunderstanding.
-            if not acknowledged_last(tracker):
-                dispatcher.utter_message(response="utter_acknowledge")
+            acknowledge_once(dispatcher, tracker)
             return events + [SlotSet("next_step", "done")]
 
         misses = int(tracker.get_slot("consecutive_misses") or 0) + 1
