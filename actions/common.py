@@ -97,6 +97,16 @@ def acknowledge_once(dispatcher: CollectingDispatcher, tracker: Tracker) -> None
         dispatcher.utter_message(response="utter_acknowledge")
 
 
+def answer_puzzled(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """"???" (question marks and nothing else): the customer is puzzled by what was said, so they
+    are asked what is unclear, not told "fine" or "please rephrase". True when answered so."""
+    text = (tracker.latest_message or {}).get("text") or ""
+    if "?" not in text or any(ch.isalnum() for ch in text):
+        return False
+    dispatcher.utter_message(response="utter_anything_unclear")
+    return True
+
+
 def said_since_customer(tracker: Tracker) -> List[str]:
     """The responses the bot has sent since the customer's latest message (this turn so far)."""
     said: List[str] = []
@@ -117,10 +127,42 @@ def no_answer(tracker: Tracker, questions: bool = True) -> bool:
     acknowledgement ("ok", "thanks", "hallo", an emoji) or, with ``questions``, a question about
     the matter in hand ("hoe lang nog?"). A form asks again, in other words, without counting a
     wrong answer."""
+    if language_requested(tracker):
+        return False  # answered beside the question (not_ours_aside)
     text = (tracker.latest_message or {}).get("text") or ""
     intent = latest_intent(tracker)
     ignored = ("affirm", "thank", "greet") + (FOLLOW_UP_INTENTS if questions else ())
     return intent in ignored or not any(ch.isalnum() for ch in text)
+
+
+def language_requested(tracker: Tracker) -> bool:
+    """The latest message asks for a language ("in English please", "spreekt u Nederlands?"); the
+    ``language`` slot has already followed it (bot/language.py)."""
+    detection = (tracker.latest_message or {}).get("language_detection") or {}
+    return bool(detection.get("requested")) and latest_intent(tracker) not in CASE_INTENTS
+
+
+def answer_language_request(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """"In English please" gets "of course" in that language, not "I can't help with that"."""
+    if not language_requested(tracker):
+        return False
+    dispatcher.utter_message(response="utter_language_switched")
+    return True
+
+
+def not_ours_aside(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """Something said beside the question that stands, answered in one sentence, and True: a
+    language asked for ("can you help me in english please": yes, in English) or a request that
+    is not ours ("what's the weather tomorrow?" when the postcode is asked). The question stands
+    (asked again in other words) and no wrong answer is counted. Gibberish is not set aside: it
+    may be a mistyped answer."""
+    if answer_language_request(dispatcher, tracker):
+        return True
+    latest = tracker.latest_message or {}
+    if latest_intent(tracker) != "out_of_scope" or latest.get("nonsense"):
+        return False
+    dispatcher.utter_message(response="utter_out_of_scope_aside")
+    return True
 
 
 def latest_intent(tracker: Tracker) -> Optional[str]:

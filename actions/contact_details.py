@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Tracker
 
+from actions.address_parsing import address_in_text, without_lead_in
 from actions.identifier_parsing import PHONE, normalise_phone, parse_identifier, parse_postcode
 
 CONTACT_FIELDS = ("email", "phone", "address")
@@ -54,9 +55,16 @@ def normalise_contact_value(field_name: Optional[str], value: Optional[str], cou
         raw = PHONE.search(value)
         return normalise_phone(raw.group(0), country) if found and found.kind == "phone" and raw else None
     if field_name == "address":
+        # "Nieuwe adres is Kerkstraat 5, 3011 AB Rotterdam" is stored as "Kerkstraat 5, 3011 AB
+        # Rotterdam"; an address written another way ("4 Station Road, Cardiff CF10 1EP") as typed,
+        # without the words that announce it.
+        found = address_in_text(value)
+        if found:
+            return found
+        value = without_lead_in(value)
         postcode = parse_postcode(value)
         street = value.replace(postcode or "", "").strip(" ,") if postcode else ""
-        return value.strip() if postcode and any(ch.isalpha() for ch in street) else None
+        return value if postcode and any(ch.isalpha() for ch in street) else None
     return None
 
 

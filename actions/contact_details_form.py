@@ -8,7 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.common import no_answer
+from actions.common import no_answer, not_ours_aside
 from actions.contact_details import MAX_CONTACT_ATTEMPTS, detect_contact_field, normalise_contact_value
 
 
@@ -37,7 +37,7 @@ class ValidateContactDetailsForm(FormValidationAction):
             return {"new_contact_value": value}  # checked once the field is known
         if normalise_contact_value(field_name, value if isinstance(value, str) else None):
             return {"new_contact_value": value}
-        if no_answer(tracker):
+        if no_answer(tracker) or not_ours_aside(dispatcher, tracker):
             return {"new_contact_value": None}
         attempts = int(tracker.get_slot("contact_attempts") or 0) + 1
         if attempts >= MAX_CONTACT_ATTEMPTS:

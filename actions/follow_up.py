@@ -309,7 +309,9 @@ class ActionNothingElse(Action):
         topic = tracker.get_slot("last_topic")
         if topic in HANDLERS and frustrated((tracker.latest_message or {}).get("text") or ""):
             return await answer_follow_up(dispatcher, tracker, topic, "not_solved")
-        if last_response(tracker) == "utter_anything_else":
+        if last_response(tracker) in ("utter_anything_else", "utter_acknowledge", "utter_anything_unclear"):
+            # "Nee, dat was het" to "anything else?" or to "fine, just say if there is anything
+            # else": the conversation is over.
             dispatcher.utter_message(response="utter_goodbye")
         else:
             acknowledge_once(dispatcher, tracker)

@@ -22,6 +22,7 @@ from actions.common import (
     disclose_once,
     is_identified,
     no_answer,
+    not_ours_aside,
     outage_notice_once,
     said_since_customer,
 )
@@ -84,6 +85,8 @@ class ValidateIdentificationForm(FormValidationAction):
             return {"identifier": None}
         if identifier is None and problem_told(tracker):
             return take_problem_told(dispatcher, tracker, {"identifier": None})
+        if identifier is None and not_ours_aside(dispatcher, tracker):
+            return {"identifier": None}
         if identifier is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
         # Both answers in one line: "51937204, 2000" (a Belgian postcode is no entity of its own).
@@ -103,6 +106,8 @@ class ValidateIdentificationForm(FormValidationAction):
             return {"postcode": None}
         if postcode is None and problem_told(tracker):
             return take_problem_told(dispatcher, tracker, {"postcode": None})
+        if postcode is None and not_ours_aside(dispatcher, tracker):
+            return {"postcode": None}
         if postcode is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_postcode", {"postcode": None})
         return {"postcode": postcode}
@@ -360,18 +365,20 @@ ASKED_THIS_TURN = ("utter_identification_mismatch", "utter_identifier_alternativ
 
 def ask_again(tracker: Tracker, question: str) -> Optional[str]:
     """The response that asks ``question`` now: the question itself the first time in this run
-    of the form, ``<question>_again`` (in other words, with an example) after that, and nothing
-    when the customer has just been asked the same in a refusal ("try once more, starting with
-    your customer number"). The customer who answers "ok" or their problem is not asked the
-    same sentence over and over.
+    of the form, ``<question>_again`` (in other words, with an example) after that, the two
+    taking turns, and nothing when the customer has just been asked the same in a refusal ("try
+    once more, starting with your customer number"). The customer who answers "ok" or their
+    problem is never asked the same sentence twice in a row.
     """
     if any(response in ASKED_THIS_TURN for response in said_since_customer(tracker)):
         return None
+    again = f"{question}_again"
     for event in reversed(tracker.events):
         if event.get("event") == "active_loop" and event.get("name") == "identification_form":
             break
-        if event.get("event") == "bot" and str((event.get("metadata") or {}).get("utter_action")).startswith(question):
-            return f"{question}_again"
+        asked = str((event.get("metadata") or {}).get("utter_action"))
+        if event.get("event") == "bot" and asked.startswith(question):
+            return question if asked == again else again
     return question
 
 

@@ -8,7 +8,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import CASE_INTENTS, acknowledge_once, disclose_once, says_unsupported_language
+from actions.common import (
+    CASE_INTENTS, acknowledge_once, answer_language_request, answer_puzzled, disclose_once, says_unsupported_language,
+)
 from actions.frustration import frustrated
 
 MAX_CONSECUTIVE_MISSES = 2
@@ -40,11 +42,12 @@ class ActionHandleMiss(Action):
             # Nothing was said, so nothing was misunderstood.
             dispatcher.utter_message(response="utter_empty_message")
             return events + [SlotSet("next_step", "done")]
-        if says_unsupported_language(dispatcher, tracker):
+        if says_unsupported_language(dispatcher, tracker) or answer_language_request(dispatcher, tracker):
             return events + [SlotSet("next_step", "done")]
         if not any(ch.isalnum() for ch in latest.get("text") or ""):
-            # "👍", "!!", "?": an acknowledgement or a nudge, not a misunderstanding.
-            acknowledge_once(dispatcher, tracker)
+            # "👍", "!!": an acknowledgement or a nudge, not a misunderstanding; "???" puzzlement.
+            if not answer_puzzled(dispatcher, tracker):
+                acknowledge_once(dispatcher, tracker)
             return events + [SlotSet("next_step", "done")]
 
         misses = int(tracker.get_slot("consecutive_misses") or 0) + 1

@@ -16,57 +16,13 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.common import latest_intent, no_answer, said_since_customer
+from actions.common import latest_intent, no_answer, not_ours_aside, said_since_customer
 from actions.day_parsing import parse_day
+from actions.address_parsing import address_in_text
 from actions.identifier_parsing import parse_postcode
 
 # A second answer that names neither an address nor a day goes to a person (service rule 5).
 MAX_ORDER_CHANGE_ATTEMPTS = 2
-# A street with its house number right before the postcode: "Kerkstraat 5a", "12 Baker Street",
-# "Meir 10 bus 3". House numbers have at most 4 digits (a customer number has 8).
-_WORD = r"[A-Za-zÀ-ÿ][\wÀ-ÿ'.-]*"
-_STREET = re.compile(
-    rf"(?:(?<=\s)|^)((?:{_WORD}\s+){{0,3}}{_WORD}\s+\d{{1,4}}[a-zA-Z]?(?:\s*(?:bus|-)\s*\d{{1,3}})?"
-    rf"|\d{{1,4}}[a-zA-Z]?\s+(?:{_WORD}\s+){{0,3}}{_WORD})[\s,]*$")
-# Words that lead to the new address ("naar", "to", "het nieuwe adres is"): the street starts after them.
-_LEAD_IN = re.compile(r"^.*\b(?:naar|op(?: het)? adres|adres(?: is| wordt)?|bezorgen (?:op|bij)|to|deliver (?:it )?to|"
-                      r"address(?: is)?|send (?:it )?to)\s*:?\s+", re.IGNORECASE)
-# "postcode 5611 AZ" after a customer number identifies the customer; it is not a new address.
-_IDENTITY_LABEL = re.compile(r"(?:post ?code|pc|zip)\s*:?\s*$", re.IGNORECASE)
-_TOWN = re.compile(rf"^[\s,]*({_WORD}(?:[ -][A-ZÀ-Ý][\wÀ-ÿ'.-]*)?)")
-# Words that can come before a street name but are not part of it ("bezorg het op Dorpsstraat 14").
-_NOT_STREET = {"bezorg", "bezorgen", "lever", "leveren", "stuur", "sturen", "het", "op", "de", "naar", "bij", "mijn",
-               "nieuwe", "adres", "is", "wordt", "graag", "aub", "kan", "dat", "deliver", "send", "it", "to", "the",
-               "my", "new", "address", "at", "on", "please", "pls", "can", "you", "instead", "now"}
-
-
-def address_in_text(text: Optional[str]) -> Optional[str]:
-    """The address a message gives: a street with a house number, the postcode and the town
-    after it, as typed ("Kerkstraat 5, 1234 AB Dorp"); None when the message has none (a postcode
-    given to identify the customer is not an address)."""
-    if not text:
-        return None
-    postcode = parse_postcode(text)
-    if postcode is None:
-        return None
-    found = re.search(re.escape(postcode).replace(r"\ ", r"\s*"), text, re.IGNORECASE)
-    if found is None:
-        return None
-    before = text[:found.start()]
-    before = re.split(r"[?!;:]\s|\.\s", before)[-1]  # this sentence only
-    before = _LEAD_IN.sub("", before)
-    if _IDENTITY_LABEL.search(before):
-        return None
-    street = _STREET.search(before)
-    if street is None:
-        return None
-    town = _TOWN.match(text[found.end():])
-    words = street.group(1).strip(" ,").split()
-    while len(words) > 2 and words[0].lower() in _NOT_STREET:
-        words.pop(0)
-    parts = [" ".join(words), found.group(0)]
-    address = ", ".join(parts) + (f" {town.group(1)}" if town else "")
-    return address.strip()
 
 
 def day_in_text(text: Optional[str], today: Optional[dt.date] = None) -> Optional[dt.date]:
@@ -99,7 +55,7 @@ class ValidateOrderChangeForm(FormValidationAction):
         if address or day:
             return {"order_change": text, "delivery_address": address,
                     "delivery_day": day.isoformat() if day else None}
-        if no_answer(tracker) or latest_intent(tracker) == "goodbye":
+        if no_answer(tracker) or latest_intent(tracker) == "goodbye" or not_ours_aside(dispatcher, tracker):
             # "thanks mate" (or "doei") while the question stands: asked again, not counted as a
             # wrong answer.
             return {"order_change": None}

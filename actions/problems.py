@@ -21,6 +21,7 @@ from actions.common import (
     CASES_WITHOUT_CONFIRMATION,
     CASES_WITHOUT_IDENTITY,
     COMPLEX_CASES,
+    answer_language_request,
     disclose_once,
     is_identified,
     proactive_outage_notice,
@@ -190,7 +191,7 @@ class ActionOutOfScope(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         events = disclose_once(dispatcher, tracker)
-        if not says_unsupported_language(dispatcher, tracker):
+        if not (says_unsupported_language(dispatcher, tracker) or answer_language_request(dispatcher, tracker)):
             # Gibberish (bot/nlu/nonsense_guard.py) is said to be so, not called "not our business".
             nonsense = (tracker.latest_message or {}).get("nonsense")
             dispatcher.utter_message(response="utter_nonsense" if nonsense else "utter_out_of_scope")

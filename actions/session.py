@@ -10,7 +10,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import IDENTITY_SLOTS, acknowledge_once, latest_user_metadata, proactive_outage_notice
+from actions.common import (
+    IDENTITY_SLOTS, acknowledge_once, answer_puzzled, latest_user_metadata, proactive_outage_notice,
+)
 from actions.identity_from_channel import identify_from_channel
 from actions.waiting import while_waiting
 from bot.language import (
@@ -150,5 +152,6 @@ class ActionAcknowledge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        acknowledge_once(dispatcher, tracker)
+        if not answer_puzzled(dispatcher, tracker):
+            acknowledge_once(dispatcher, tracker)
         return []

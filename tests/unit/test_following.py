@@ -294,6 +294,19 @@ def test_a_national_phone_number_takes_the_customers_country(text, country, stor
     assert normalise_contact_value("phone", text, country) == stored
 
 
+@pytest.mark.parametrize("text, stored", [
+    ("Nieuwe adres is Kerkstraat 5, 3011 AB Rotterdam", "Kerkstraat 5, 3011 AB Rotterdam"),
+    ("mijn adres wordt nu Meir 10 bus 3, 2000 Antwerpen", "Meir 10 bus 3, 2000 Antwerpen"),
+    ("my new address is 12 High Street, LS1 4AP Leeds", "12 High Street, LS1 4AP Leeds"),
+    ("new address: 4 Station Road, Cardiff CF10 1EP", "4 Station Road, Cardiff CF10 1EP"),
+    ("3011 AB", None),
+])
+def test_a_new_address_is_stored_without_the_words_that_announce_it(text, stored):
+    from actions.contact_details import normalise_contact_value
+
+    assert normalise_contact_value("address", text) == stored
+
+
 @pytest.mark.parametrize("text, intent", [("ok", "affirm"), ("👍", "nlu_fallback"), ("dank je", "thank")])
 def test_ok_while_the_bot_asks_for_the_number_is_no_wrong_answer(domain, text, intent):
     tracker = make_tracker(text, intent, slots={"problem_intent": "order_status"})
@@ -335,6 +348,10 @@ def test_a_question_asked_again_is_worded_anew(domain, language):
         earlier = [{**e, "metadata": {"utter_action": question}} if e["event"] == "bot" else e for e in asked]
         again, _ = run(action, make_tracker("ok", "affirm", language=language, events=earlier), domain)
         assert responses(again) == [f"{question}_again"]
+        # A second "ok": the two wordings take turns, never the same sentence twice in a row.
+        twice = earlier + [{"event": "bot", "text": "...", "metadata": {"utter_action": f"{question}_again"}}]
+        third, _ = run(action, make_tracker("ok", "affirm", language=language, events=twice), domain)
+        assert responses(third) == [question]
     # Asked in an earlier run of the form (an earlier case): the plain question.
     later = asked + [{"event": "active_loop", "name": None}] + started
     plain, _ = run(ActionAskPostcode(), make_tracker("x", "inform", language=language, events=later), domain)
@@ -454,6 +471,14 @@ def test_an_emoji_is_an_acknowledgement_not_a_miss(domain):
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
+def test_question_marks_alone_ask_what_is_unclear_not_fine(domain, language):
+    from actions.not_understood import ActionHandleMiss
+
+    dispatcher, events = run(ActionHandleMiss(), make_tracker("???", "nlu_fallback", language=language), domain)
+    assert responses(dispatcher) == ["utter_anything_unclear"] and "consecutive_misses" not in slot_events(events)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_how_long_for_an_order_still_being_prepared(domain, language):
     emily = {**SANNE, "customer_id": "60418825", "customer_name": "Emily Clarke", "last_topic": "order_status",
              "topic_facts": {"order_number": "2024121190"}}
@@ -519,3 +544,73 @@ def test_a_british_mobile_written_nationally_identifies_the_customer(text, phone
     from actions.identifier_parsing import Identifier, parse_identifier
 
     assert parse_identifier(text) == Identifier("phone", phone)
+
+
+@pytest.mark.parametrize("language, text", [("nl", "wie wint het songfestival"), ("en", "whats the weather like in paris")])
+def test_a_request_that_is_not_ours_while_asked_is_set_aside_not_a_wrong_answer(domain, language, text):
+    from actions.contact_details_form import ValidateContactDetailsForm
+    from actions.order_change import ValidateOrderChangeForm
+
+    tracker = make_tracker(text, "out_of_scope", language=language, slots={"identifier": "51937204",
+                                                                          "problem_intent": "order_status"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_postcode(text, dispatcher, tracker, domain)
+    assert result == {"postcode": None} and responses(dispatcher) == ["utter_out_of_scope_aside"]
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_identifier(text, dispatcher, tracker, domain)
+    assert result == {"identifier": None} and responses(dispatcher) == ["utter_out_of_scope_aside"]
+    tracker.slots.update(contact_field="email", problem_intent="change_contact_details")
+    dispatcher = CollectingDispatcher()
+    result = ValidateContactDetailsForm().validate_new_contact_value(text, dispatcher, tracker, domain)
+    assert result == {"new_contact_value": None} and responses(dispatcher) == ["utter_out_of_scope_aside"]
+    tracker.slots.update(problem_intent="change_order")
+    dispatcher = CollectingDispatcher()
+    result = ValidateOrderChangeForm().validate_order_change(text, dispatcher, tracker, domain)
+    assert result == {"order_change": None} and responses(dispatcher) == ["utter_out_of_scope_aside"]
+    # Gibberish may be a mistyped answer: refused as one, as before.
+    tracker.latest_message["nonsense"] = True
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_postcode("flurb zanq", dispatcher, tracker, domain)
+    assert result["identification_attempts"] == 1.0 and responses(dispatcher) == ["utter_invalid_postcode"]
+
+
+@pytest.mark.parametrize("language, text", [("en", "can you help me in english please"), ("nl", "spreekt u nederlands?")])
+def test_a_language_asked_for_is_granted_not_refused(domain, language, text):
+    from actions.not_understood import ActionHandleMiss
+    from actions.problems import ActionOutOfScope
+
+    requested = {"language": language, "confidence": 1.0, "reliable": True, "words": 5, "requested": True}
+    tracker = make_tracker(text, "out_of_scope", language=language, slots={"identifier": "51937204",
+                                                                          "problem_intent": "invoice"})
+    tracker.latest_message["language_detection"] = requested
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_postcode(text, dispatcher, tracker, domain)
+    assert result == {"postcode": None} and responses(dispatcher) == ["utter_language_switched"]
+    dispatcher, _ = run(ActionOutOfScope(), tracker, domain)
+    assert responses(dispatcher) == ["utter_language_switched"]
+    tracker.latest_message["intent"] = {"name": "nlu_fallback", "confidence": 0.5}
+    dispatcher, events = run(ActionHandleMiss(), tracker, domain)
+    assert responses(dispatcher) == ["utter_language_switched"] and "consecutive_misses" not in slot_events(events)
+    # Read as a thank-you, the request is still answered, not passed over as "no answer".
+    tracker.latest_message["intent"] = {"name": "thank", "confidence": 0.9}
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_postcode(text, dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_language_switched"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_question_marks_after_an_answer_ask_what_is_unclear(domain, language):
+    dispatcher, _ = run(ActionAcknowledge(), make_tracker("???", "affirm", language=language), domain)
+    assert responses(dispatcher) == ["utter_anything_unclear"]
+    dispatcher, _ = run(ActionAcknowledge(), make_tracker("ok", "affirm", language=language), domain)
+    assert responses(dispatcher) == ["utter_acknowledge"]
+
+
+@pytest.mark.parametrize("language, text", [("nl", "nee dat was t"), ("en", "no thats it")])
+def test_no_after_the_acknowledgement_is_the_goodbye_not_silence(domain, language, text):
+    from actions.follow_up import ActionNothingElse
+
+    acknowledged = [{"event": "bot", "text": "...", "metadata": {"utter_action": "utter_acknowledge"}}]
+    tracker = make_tracker(text, "deny", language=language, events=acknowledged, slots={"last_topic": "order_status"})
+    dispatcher, _ = run(ActionNothingElse(), tracker, domain)
+    assert responses(dispatcher) == ["utter_goodbye"]
