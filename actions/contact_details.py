@@ -58,9 +58,9 @@ def normalise_contact_value(field_name: Optional[str], value: Optional[str], cou
         # "Nieuwe adres is Kerkstraat 5, 3011 AB Rotterdam" is stored as "Kerkstraat 5, 3011 AB
         # Rotterdam"; an address written another way ("4 Station Road, Cardiff CF10 1EP") as typed,
         # without the words that announce it.
-        found = address_in_text(value)
-        if found:
-            return found
+        address = address_in_text(value)
+        if address:
+            return address
         value = without_lead_in(value)
         postcode = parse_postcode(value)
         street = value.replace(postcode or "", "").strip(" ,") if postcode else ""
