@@ -1,7 +1,7 @@
 """A customer who is fed up gets a person, not another question.
 
 Read from the words of the latest message, in Dutch and English: swearing, "belachelijk",
-"useless", "this is the third time", "ik ben het zat", shouting in capitals, a row of "!!!". Used
+"useless", "this is the third time", "ik ben het zat", shouting in capitals, a row of "!!!", "😡". Used
 where the bot would otherwise ask again (a misunderstood message) or restate (a problem that is
 still not solved): there the conversation goes to a person with reason ``frustration``, which the
 agent sees on the card and the insights report counts. Anger in the first description of a case
@@ -28,13 +28,14 @@ _WORDS = re.compile(
     r")\b",
     re.IGNORECASE)
 _EXCLAMATIONS = re.compile(r"[!?]*![!?]*!+[!?]*!")  # three or more "!" in a row (with "?" between)
+_ANGRY = re.compile("[\U0001F620\U0001F621\U0001F92C\U0001F595]")  # 😠 😡 🤬 🖕
 
 
 def frustrated(text: str) -> bool:
     """True when the message shows the customer is fed up."""
     if not text:
         return False
-    if _WORDS.search(text) or _EXCLAMATIONS.search(text):
+    if _WORDS.search(text) or _EXCLAMATIONS.search(text) or _ANGRY.search(text):
         return True
     letters = [ch for ch in text if ch.isalpha()]
     # Shouting: a message of some length in capitals ("WAAROM WERKT DIT NIET").

@@ -44,15 +44,17 @@ class ActionHandleMiss(Action):
             return events + [SlotSet("next_step", "done")]
         if says_unsupported_language(dispatcher, tracker) or answer_language_request(dispatcher, tracker):
             return events + [SlotSet("next_step", "done")]
-        if not any(ch.isalnum() for ch in latest.get("text") or ""):
+        text = latest.get("text") or ""
+        if not any(ch.isalnum() for ch in text) and not frustrated(text):
             # "👍", "!!": an acknowledgement or a nudge, not a misunderstanding; "???" puzzlement.
+            # ("!!!!" and "😡" are anger: a person, below.)
             if not answer_puzzled(dispatcher, tracker):
                 acknowledge_once(dispatcher, tracker)
             return events + [SlotSet("next_step", "done")]
 
         misses = int(tracker.get_slot("consecutive_misses") or 0) + 1
         events.append(SlotSet("consecutive_misses", float(misses)))
-        if frustrated(latest.get("text") or ""):
+        if frustrated(text):
             # Not understood, and fed up: asking them to rephrase would make it worse.
             return events + [SlotSet("handoff_reason", "frustration"), SlotSet("next_step", "handoff")]
         if misses >= MAX_CONSECUTIVE_MISSES:

@@ -21,7 +21,8 @@ On nonsense the intent becomes ``out_of_scope`` (confidence 1.0) and the parse d
 ``"nonsense": true``; the intent ranking is left as the classifier made it. Every message gets
 ``nonsense`` (true/false) and ``nonsense_check`` (``{"unknown": [...], "words": n,
 "unknown_share": x}``, plus ``"overrode"``: the classifier's intent, on nonsense), so actions and
-logs can tell what happened.
+logs can tell what happened. A message of question marks alone ("???") is no intent at all:
+it becomes ``nlu_fallback``, which the core fallback answers by asking what is unclear.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ logger = logging.getLogger(__name__)
 NONSENSE = "nonsense"
 NONSENSE_CHECK = "nonsense_check"
 OUT_OF_SCOPE = "out_of_scope"
+FALLBACK_INTENT = "nlu_fallback"
 VOCABULARY_FILE = "vocabulary.json"
 
 # Chat spellings, abbreviations and Flemish/colloquial Dutch forms that are in no lemma table
@@ -381,7 +383,12 @@ class NonsenseGuard(GraphComponent):
                 float(self._config["min_unknown_share"]),
             )
             intent = message.get(INTENT) or {}
-            if verdict[NONSENSE]:
+            if puzzled(message.get(TEXT)):
+                # "???" has no words, so no intent (DIET read it as "affirm"): the core fallback
+                # asks what is unclear (actions/not_understood.py).
+                message.set(INTENT, {INTENT_NAME_KEY: FALLBACK_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0},
+                            add_to_output=True)
+            elif verdict[NONSENSE]:
                 verdict["overrode"] = intent.get(INTENT_NAME_KEY)
                 if intent.get(INTENT_NAME_KEY) != OUT_OF_SCOPE:
                     message.set(INTENT, {INTENT_NAME_KEY: OUT_OF_SCOPE, PREDICTED_CONFIDENCE_KEY: 1.0},
@@ -389,6 +396,11 @@ class NonsenseGuard(GraphComponent):
             message.set(NONSENSE, bool(verdict.pop(NONSENSE)), add_to_output=True)
             message.set(NONSENSE_CHECK, verdict, add_to_output=True)
         return messages
+
+
+def puzzled(text: Any) -> bool:
+    """Question marks and no words: "?", "???", "?!"."""
+    return isinstance(text, str) and "?" in text and not any(ch.isalnum() for ch in text)
 
 
 def _word_forms(text: str) -> List[str]:

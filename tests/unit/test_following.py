@@ -614,3 +614,13 @@ def test_no_after_the_acknowledgement_is_the_goodbye_not_silence(domain, languag
     tracker = make_tracker(text, "deny", language=language, events=acknowledged, slots={"last_topic": "order_status"})
     dispatcher, _ = run(ActionNothingElse(), tracker, domain)
     assert responses(dispatcher) == ["utter_goodbye"]
+
+
+@pytest.mark.parametrize("text", ["!!!!", "😡😡"])
+def test_anger_without_words_goes_to_a_person_not_fine(domain, text):
+    from actions.not_understood import ActionHandleMiss
+
+    dispatcher, events = run(ActionHandleMiss(), make_tracker(text, "nlu_fallback"), domain)
+    slots = slot_events(events)
+    assert slots["next_step"] == "handoff" and slots["handoff_reason"] == "frustration"
+    assert "utter_acknowledge" not in responses(dispatcher)

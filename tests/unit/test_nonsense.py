@@ -42,7 +42,7 @@ GIBBERISH = [
 
 CUSTOMERS = [
     # short answers, numbers, postcodes, e-mail
-    "ok", "ja", "nee", "oké", "thx", "ty", "48213377", "3511 AB", "SW1A 1AA", "2000", "👍", "?",
+    "ok", "ja", "nee", "oké", "thx", "ty", "48213377", "3511 AB", "SW1A 1AA", "2000", "👍",
     "sanne.devries@gmail.com", "klantnummer 48213377 postcode 3511 AB",
     "my email is e.clarke@outlook.co.uk and postcode SW1A 1AA",
     "order 2045617789", "+31 6 12345678",
@@ -329,3 +329,10 @@ def test_second_opinion_runs_between_the_topics_and_the_fallback():
     pipeline = [item["name"] for item in read_yaml_file(str(ROOT / "config.yml"))["pipeline"]]
     at = pipeline.index("bot.nlu.second_opinion.SecondOpinion")
     assert pipeline.index("bot.nlu.out_of_scope_topics.OutOfScopeTopics") < at < pipeline.index("FallbackClassifier")
+
+
+@pytest.mark.parametrize("text, intent", [("?", "nlu_fallback"), ("???", "nlu_fallback"), ("?!", "nlu_fallback"),
+                                          ("👍", "affirm"), ("!!", "affirm"), ("ok?", "affirm")])
+def test_question_marks_alone_are_no_intent(front, guard, text, intent):
+    message = parse(front, guard, text, intent="affirm")
+    assert message.get(INTENT)["name"] == intent and message.get(NONSENSE) is False
