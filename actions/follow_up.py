@@ -292,13 +292,30 @@ class ActionFollowUp(Action):
         return events + await answer_follow_up(dispatcher, tracker, topic, kind)
 
 
-class ActionNothingElse(Action):
+# What the bot says that a "no" answers with "nothing else": "anything else?", "fine, just say if
+# there is anything else", "was something unclear?".
+ANYTHING_ELSE_QUESTIONS = ("utter_anything_else", "utter_acknowledge", "utter_anything_unclear")
+
+
+async def nothing_else(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
     """A "no" with nothing asked, or to "anything else?": the acknowledgement or the goodbye.
 
     Unless the "no" is dissatisfaction with what was just handled ("that's not acceptable", "dat
     is niet acceptabel"): then it did not help, and with the customer fed up a person takes it
     from here. An angry customer never gets a cheerful goodbye.
     """
+    topic = tracker.get_slot("last_topic")
+    if topic in HANDLERS and frustrated((tracker.latest_message or {}).get("text") or ""):
+        return await answer_follow_up(dispatcher, tracker, topic, "not_solved")
+    if last_response(tracker) in ANYTHING_ELSE_QUESTIONS:
+        dispatcher.utter_message(response="utter_goodbye")
+    else:
+        acknowledge_once(dispatcher, tracker)
+    return [SlotSet("next_step", "done")]
+
+
+class ActionNothingElse(Action):
+    """Runs on a "no" (see :func:`nothing_else`)."""
 
     def name(self) -> Text:
         return "action_nothing_else"
@@ -306,13 +323,4 @@ class ActionNothingElse(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        topic = tracker.get_slot("last_topic")
-        if topic in HANDLERS and frustrated((tracker.latest_message or {}).get("text") or ""):
-            return await answer_follow_up(dispatcher, tracker, topic, "not_solved")
-        if last_response(tracker) in ("utter_anything_else", "utter_acknowledge", "utter_anything_unclear"):
-            # "Nee, dat was het" to "anything else?" or to "fine, just say if there is anything
-            # else": the conversation is over.
-            dispatcher.utter_message(response="utter_goodbye")
-        else:
-            acknowledge_once(dispatcher, tracker)
-        return [SlotSet("next_step", "done")]
+        return await nothing_else(dispatcher, tracker)

@@ -9,8 +9,16 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (
-    CASE_INTENTS, acknowledge_once, answer_language_request, answer_puzzled, disclose_once, says_unsupported_language,
+    CASE_INTENTS,
+    acknowledge_once,
+    answer_language_request,
+    answer_puzzled,
+    disclose_once,
+    last_response,
+    latest_intent,
+    says_unsupported_language,
 )
+from actions.follow_up import ANYTHING_ELSE_QUESTIONS, nothing_else
 from actions.frustration import frustrated
 
 MAX_CONSECUTIVE_MISSES = 2
@@ -51,6 +59,10 @@ class ActionHandleMiss(Action):
             if not answer_puzzled(dispatcher, tracker):
                 acknowledge_once(dispatcher, tracker)
             return events + [SlotSet("next_step", "done")]
+
+        if latest_intent(tracker) == "deny" and last_response(tracker) in ANYTHING_ELSE_QUESTIONS:
+            # "Nee, dat was het" to "was something unclear?": no second miss, the goodbye.
+            return events + await nothing_else(dispatcher, tracker)
 
         misses = int(tracker.get_slot("consecutive_misses") or 0) + 1
         events.append(SlotSet("consecutive_misses", float(misses)))

@@ -624,3 +624,13 @@ def test_anger_without_words_goes_to_a_person_not_fine(domain, text):
     slots = slot_events(events)
     assert slots["next_step"] == "handoff" and slots["handoff_reason"] == "frustration"
     assert "utter_acknowledge" not in responses(dispatcher)
+
+
+@pytest.mark.parametrize("language, text", [("nl", "nee hoor dat was t"), ("en", "no thats all")])
+def test_no_to_was_something_unclear_is_the_goodbye_not_a_second_miss(domain, language, text):
+    from actions.not_understood import ActionHandleMiss
+
+    asked = [{"event": "bot", "text": "...", "metadata": {"utter_action": "utter_anything_unclear"}}]
+    tracker = make_tracker(text, "deny", language=language, events=asked, slots={"consecutive_misses": 1.0})
+    dispatcher, events = run(ActionHandleMiss(), tracker, domain)
+    assert responses(dispatcher) == ["utter_goodbye"] and "handoff_reason" not in slot_events(events)
