@@ -206,16 +206,20 @@ def test_the_detail_named_in_the_question_is_used(text, field):
     assert infer_contact_field(tracker) == field
 
 
-@pytest.mark.parametrize("intent, entities, expected", [
-    ("greet", [entity("customer_number", "39481726")], True),
-    ("nlu_fallback", [entity("postcode", "3581 KP")], True),
-    ("thank", [entity("email", "a@b.nl")], True),
-    ("report_outage", [entity("customer_number", "39481726")], False),
-    ("greet", [entity("order_number", "2024118832")], False),
-    ("ask_when", [entity("postcode", "3581 KP")], False),
+@pytest.mark.parametrize("intent, confidence, entities, expected", [
+    ("greet", 1.0, [entity("customer_number", "39481726")], True),
+    ("nlu_fallback", 0.5, [entity("postcode", "3581 KP")], True),
+    ("thank", 0.99, [entity("email", "a@b.nl")], True),
+    ("report_outage", 0.99, [entity("customer_number", "39481726")], False),
+    ("greet", 1.0, [entity("order_number", "2024118832")], False),
+    ("ask_when", 0.6, [entity("postcode", "3581 KP")], False),
+    # "I have a question about my order, klantnummer 37710254 postcode 9711 LM" read as cancel_order:
+    # a guess is not acted on; the customer is identified and asked what it is about.
+    ("cancel_order", 0.83, [entity("customer_number", "37710254")], True),
+    ("cancel_order", 0.83, [entity("order_number", "2024118832")], False),
 ])
-def test_identity_details_make_small_talk_an_inform(intent, entities, expected):
-    assert identity_intent({"name": intent}, entities) is expected
+def test_identity_details_make_small_talk_and_guesses_an_inform(intent, confidence, entities, expected):
+    assert identity_intent({"name": intent, "confidence": confidence}, entities) is expected
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
