@@ -52,7 +52,7 @@ def ensure_model(quiet: bool = False) -> Path:
         return path
     MODELS.mkdir(exist_ok=True)
     if not quiet:
-        print(f"training {path.name} (about 6 minutes on 2 cores)...", flush=True)
+        print(f"training {path.name} (about 6 minutes on 2 cores; less when only rules or responses changed)...", flush=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", RASA_TELEMETRY_ENABLED="false")
     subprocess.run(
         [sys.executable, "-m", "rasa", "train", "--config", "config.yml", "--domain", "domain",
