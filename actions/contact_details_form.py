@@ -12,6 +12,16 @@ from actions.common import no_answer, not_ours_aside
 from actions.contact_details import MAX_CONTACT_ATTEMPTS, detect_contact_field, normalise_contact_value
 
 
+def identified_this_turn(tracker: Tracker) -> bool:
+    """The customer was verified after their latest message (by the details in it)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return False
+        if event.get("event") == "slot" and event.get("name") == "customer_id" and event.get("value"):
+            return True
+    return False
+
+
 class ValidateContactDetailsForm(FormValidationAction):
     """Fills ``contact_field`` from what the customer already said, validates the new value."""
 
@@ -33,6 +43,10 @@ class ValidateContactDetailsForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> Dict[Text, Any]:
         field_name = tracker.get_slot("contact_field")
+        if identified_this_turn(tracker):
+            # The detail in the message that identified the customer ("ruby.evans@…, CF10 1EP")
+            # is the one on file, not the new one.
+            return {"new_contact_value": None}
         if not field_name:
             return {"new_contact_value": value}  # checked once the field is known
         if normalise_contact_value(field_name, value if isinstance(value, str) else None):

@@ -26,7 +26,9 @@ from actions.common import (
     outage_notice_once,
     said_since_customer,
 )
+from actions.frustration import frustrated
 from actions.identifier_parsing import belgian_postcode_in, parse_identifier, parse_postcode
+from actions.knowledge import MIN_CONFIDENCE, RETRIEVAL_INTENT, chosen_article
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ MAX_IDENTIFICATION_ATTEMPTS = 2
 # "I don't know my customer number": the customer does not have it at hand (nl, Flemish, en).
 DOES_NOT_HAVE_IT = re.compile(
     r"\b(?:weet|ken|vind)\b.{0,30}\b(?:niet|nie)\b|\bkwijt\b|geen (?:idee|flauw idee|klantnummer)|vergeten|"
-    r"niet bij de hand|"
+    r"\b(?:niet|ni|nie) bij(?: de hand| me| mij)?\b|"
     r"\bdon'?t (?:know|have)\b|\bdo not (?:know|have)\b|no idea|forgot|can'?t find|cannot find|lost (?:it|my)|"
     r"not sure what (?:it|my)|haven'?t got|(?:don'?t|do not|can'?t|cannot) remember|herinner",
     re.IGNORECASE)
@@ -83,9 +85,11 @@ class ValidateIdentificationForm(FormValidationAction):
             # "Ik weet mijn klantnummer niet": no wrong answer; the other ways are said once.
             dispatcher.utter_message(response="utter_identifier_alternatives")
             return {"identifier": None}
+        if identifier is None and fed_up(tracker):
+            return {"identifier": None, "identification_failed": True, "handoff_reason": "frustration"}
         if identifier is None and problem_told(tracker):
             return take_problem_told(dispatcher, tracker, {"identifier": None})
-        if identifier is None and not_ours_aside(dispatcher, tracker):
+        if identifier is None and (answer_fact_aside(dispatcher, tracker) or not_ours_aside(dispatcher, tracker)):
             return {"identifier": None}
         if identifier is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_identifier", {"identifier": None})
@@ -104,9 +108,11 @@ class ValidateIdentificationForm(FormValidationAction):
         postcode = parse_postcode(value if isinstance(value, str) else None)
         if postcode is None and no_answer(tracker, questions=not _optional(tracker)):
             return {"postcode": None}
+        if postcode is None and fed_up(tracker):
+            return {"postcode": None, "identification_failed": True, "handoff_reason": "frustration"}
         if postcode is None and problem_told(tracker):
             return take_problem_told(dispatcher, tracker, {"postcode": None})
-        if postcode is None and not_ours_aside(dispatcher, tracker):
+        if postcode is None and (answer_fact_aside(dispatcher, tracker) or not_ours_aside(dispatcher, tracker)):
             return {"postcode": None}
         if postcode is None:
             return failed_attempt(dispatcher, tracker, "utter_invalid_postcode", {"postcode": None})
@@ -160,6 +166,24 @@ def _offer_alternatives(tracker: Tracker) -> bool:
         return False
     return not any((event.get("metadata") or {}).get("utter_action") == "utter_identifier_alternatives"
                    for event in tracker.events if event.get("event") == "bot")
+
+
+def fed_up(tracker: Tracker) -> bool:
+    """"For the third time this week!!!" while identity is asked: a person takes it from here
+    (with the story so far), rather than another question or "that is not a customer number"."""
+    return frustrated((tracker.latest_message or {}).get("text") or "")
+
+
+def answer_fact_aside(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """A question of fact asked while identity is asked ("wat is jullie retourbeleid eigenlijk?"):
+    answered from the knowledge base when the article is sure, and the question stands."""
+    if (tracker.latest_message or {}).get("intent", {}).get("name") != RETRIEVAL_INTENT:
+        return False
+    article, confidence = chosen_article(tracker.latest_message)
+    if article is None or confidence < MIN_CONFIDENCE:
+        return False
+    dispatcher.utter_message(response=f"utter_{article}")
+    return True
 
 
 def problem_told(tracker: Tracker) -> bool:

@@ -276,10 +276,14 @@ async def solve_change_contact_details(dispatcher: CollectingDispatcher, tracker
     value = normalise_contact_value(field_name, tracker.get_slot("new_contact_value"), country)
     if field_name == "address" and not value:
         value = normalise_contact_value("address", address_in_request(tracker))
+    on_file = {"email": customer.email, "phone": customer.phone}.get(field_name or "") if customer else None
+    if value and on_file and value.lower() == on_file.lower():
+        # The detail on file, given to identify ("emily.clarke@…, SW1A 1AA"), is not the new one.
+        value = None
     if not field_name or not value:
         # Ask only what is missing; what the customer already said is kept.
         return Outcome("asked for the new details", next_step="collect_contact",
-                       events=[SlotSet("contact_field", field_name)])
+                       events=[SlotSet("contact_field", field_name), SlotSet("new_contact_value", None)])
     try:
         customer = await get_async_backend().update_contact_details(_customer_id(tracker), field_name, value)
     except ValueError:

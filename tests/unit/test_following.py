@@ -638,3 +638,55 @@ def test_no_to_was_something_unclear_is_the_goodbye_not_a_second_miss(domain, la
     tracker = make_tracker(text, "deny", language=language, events=asked, slots={"consecutive_misses": 1.0})
     dispatcher, events = run(ActionHandleMiss(), tracker, domain)
     assert responses(dispatcher) == ["utter_goodbye"] and "handoff_reason" not in slot_events(events)
+
+
+@pytest.mark.parametrize("language, text", [("en", "for the third time this week!!!"), ("nl", "belachelijk dit")])
+def test_fed_up_while_identity_is_asked_goes_to_a_person(domain, language, text):
+    tracker = make_tracker(text, "out_of_scope", language=language, slots={"problem_intent": "report_outage"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_identifier(text, dispatcher, tracker, domain)
+    assert result == {"identifier": None, "identification_failed": True, "handoff_reason": "frustration"}
+    assert responses(dispatcher) == []  # not "I can't help with that", not "that is no customer number"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_question_of_fact_while_the_postcode_is_asked_is_answered(domain, language):
+    text = "oh wacht, wat is jullie retourbeleid eigenlijk"
+    tracker = make_tracker(text, "faq", language=language, slots={"identifier": "48213377",
+                                                                 "problem_intent": "defective_product"})
+    tracker.latest_message["response_selector"] = {"faq": {"response": {
+        "intent_response_key": "faq/return_policy", "confidence": 0.97}}}
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_postcode(text, dispatcher, tracker, domain)
+    assert result == {"postcode": None} and responses(dispatcher) == ["utter_faq/return_policy"]
+    # Unsure of the article: no answer from it, and no wrong postcode either when it is no postcode.
+    tracker.latest_message["response_selector"]["faq"]["response"]["confidence"] = 0.2
+    dispatcher = CollectingDispatcher()
+    ValidateIdentificationForm().validate_postcode(text, dispatcher, tracker, domain)
+    assert "utter_faq/return_policy" not in responses(dispatcher)
+
+
+def test_flemish_not_at_hand_gets_the_other_ways(domain):
+    text = "ik heb mijn klantnummer ni bij"
+    tracker = make_tracker(text, "inform", language="nl", slots={"problem_intent": "cancel_order"})
+    dispatcher = CollectingDispatcher()
+    result = ValidateIdentificationForm().validate_identifier(text, dispatcher, tracker, domain)
+    assert result == {"identifier": None} and responses(dispatcher) == ["utter_identifier_alternatives"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_email_that_identified_the_customer_is_not_taken_as_the_new_one(domain, language):
+    from actions.contact_details_form import ValidateContactDetailsForm
+
+    text = "ruby.evans@example.co.uk, CF10 1EP"
+    verified = [{"event": "slot", "name": "customer_id", "value": "29384756"}]
+    tracker = make_tracker(text, "inform", language=language, events_after=verified,
+                           slots={"contact_field": "email", "problem_intent": "change_contact_details"})
+    result = ValidateContactDetailsForm().validate_new_contact_value(text, CollectingDispatcher(), tracker, domain)
+    assert result == {"new_contact_value": None}
+    # A later message with the new address is the new one.
+    later = make_tracker("new one is ruby.e@example.com", "inform", language=language,
+                         slots={"contact_field": "email", "customer_id": "29384756"})
+    result = ValidateContactDetailsForm().validate_new_contact_value("ruby.e@example.com", CollectingDispatcher(), later,
+                                                                     domain)
+    assert result == {"new_contact_value": "ruby.e@example.com"}
