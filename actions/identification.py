@@ -21,6 +21,7 @@ from actions.common import (
     COMPLEX_CASES,
     disclose_once,
     is_identified,
+    latest_intent,
     no_answer,
     not_ours_aside,
     outage_notice_once,
@@ -78,6 +79,8 @@ class ValidateIdentificationForm(FormValidationAction):
         domain: Dict[Text, Any],
     ) -> Dict[Text, Any]:
         identifier = parse_identifier(value if isinstance(value, str) else None)
+        if identifier is None and fed_up(tracker):
+            return {"identifier": None, "identification_failed": True, "handoff_reason": "frustration"}
         if identifier is None and no_answer(tracker, questions=not _optional(tracker)):
             # "ok", "thanks", "👍", "hoe lang nog?" while the question stands is no wrong answer: ask again.
             return {"identifier": None}
@@ -85,8 +88,6 @@ class ValidateIdentificationForm(FormValidationAction):
             # "Ik weet mijn klantnummer niet": no wrong answer; the other ways are said once.
             dispatcher.utter_message(response="utter_identifier_alternatives")
             return {"identifier": None}
-        if identifier is None and fed_up(tracker):
-            return {"identifier": None, "identification_failed": True, "handoff_reason": "frustration"}
         if identifier is None and problem_told(tracker):
             return take_problem_told(dispatcher, tracker, {"identifier": None})
         if identifier is None and (answer_fact_aside(dispatcher, tracker) or not_ours_aside(dispatcher, tracker)):
@@ -106,10 +107,10 @@ class ValidateIdentificationForm(FormValidationAction):
         domain: Dict[Text, Any],
     ) -> Dict[Text, Any]:
         postcode = parse_postcode(value if isinstance(value, str) else None)
-        if postcode is None and no_answer(tracker, questions=not _optional(tracker)):
-            return {"postcode": None}
         if postcode is None and fed_up(tracker):
             return {"postcode": None, "identification_failed": True, "handoff_reason": "frustration"}
+        if postcode is None and no_answer(tracker, questions=not _optional(tracker)):
+            return {"postcode": None}
         if postcode is None and problem_told(tracker):
             return take_problem_told(dispatcher, tracker, {"postcode": None})
         if postcode is None and (answer_fact_aside(dispatcher, tracker) or not_ours_aside(dispatcher, tracker)):
@@ -177,7 +178,7 @@ def fed_up(tracker: Tracker) -> bool:
 def answer_fact_aside(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     """A question of fact asked while identity is asked ("wat is jullie retourbeleid eigenlijk?"):
     answered from the knowledge base when the article is sure, and the question stands."""
-    if (tracker.latest_message or {}).get("intent", {}).get("name") != RETRIEVAL_INTENT:
+    if latest_intent(tracker) != RETRIEVAL_INTENT:
         return False
     article, confidence = chosen_article(tracker.latest_message)
     if article is None or confidence < MIN_CONFIDENCE:
