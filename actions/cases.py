@@ -107,7 +107,8 @@ async def solve_cancel_order(dispatcher: CollectingDispatcher, tracker: Tracker)
                                  return_by=format_date(ret.return_by, lang), amount=money(ret.amount_cents))
         return Outcome(f"return {ret.reference} for {order.number}", events=events,
                        facts={"order_number": order.number, "reference": ret.reference,
-                              "return_label": ret.return_label, "return_by": _iso(ret.return_by)})
+                              "return_label": ret.return_label, "return_by": _iso(ret.return_by),
+                              "amount_cents": ret.amount_cents})
     refund = cancellation.refund
     if refund is None:
         dispatcher.utter_message(response="utter_cancel_done_unpaid", order_number=order.number)

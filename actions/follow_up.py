@@ -155,6 +155,13 @@ async def refund(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, 
     if not facts.get("reference"):
         return Answer("no refund to follow up", handoff_reason="complexity")
     lang, money = language(tracker), await money_for(tracker)
+    if facts.get("return_label") and not facts.get("due_on"):
+        # A shipped order cancelled: the money comes once the parcel is back, there is no date yet.
+        dispatcher.utter_message(response="utter_follow_up_return_in_progress", reference=facts["reference"],
+                                 amount=money(int(facts.get("amount_cents") or 0)),
+                                 return_label=facts["return_label"],
+                                 return_by=format_date(_date(facts.get("return_by")), lang))
+        return Answer(f"return {facts['reference']} restated")
     due_on = _date(facts.get("due_on"))
     values = dict(reference=facts["reference"], amount=money(int(facts.get("amount_cents") or 0)),
                   due_date=format_date(due_on, lang), order_number=facts.get("order_number") or "")

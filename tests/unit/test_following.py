@@ -690,3 +690,15 @@ def test_the_email_that_identified_the_customer_is_not_taken_as_the_new_one(doma
     result = ValidateContactDetailsForm().validate_new_contact_value("ruby.e@example.com", CollectingDispatcher(), later,
                                                                      domain)
     assert result == {"new_contact_value": "ruby.e@example.com"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_money_back_after_a_shipped_order_was_cancelled_waits_for_the_parcel(domain, language):
+    facts = {"order_number": "2024121603", "reference": "RT-20261203-0002", "return_label": "RL-RT-20261203-0002",
+             "return_by": "2026-12-17", "amount_cents": 8999}
+    tracker = make_tracker("when will i get my money back", "ask_when", language=language,
+                           slots={**SANNE, "last_topic": "cancel_order", "topic_facts": facts})
+    dispatcher, _ = run(ActionFollowUp(), tracker, domain)
+    assert responses(dispatcher) == ["utter_follow_up_return_in_progress"]
+    sent = dispatcher.messages[0]
+    assert sent["return_label"] == "RL-RT-20261203-0002" and sent["return_by"] and "89" in sent["amount"]
