@@ -29,7 +29,7 @@ from actions.common import (
 )
 from actions.frustration import frustrated
 from actions.identifier_parsing import belgian_postcode_in, parse_identifier, parse_postcode
-from actions.knowledge import MIN_CONFIDENCE, RETRIEVAL_INTENT, chosen_article
+from actions.knowledge import RETRIEVAL_INTENT, answer_article
 
 logger = logging.getLogger(__name__)
 
@@ -178,13 +178,7 @@ def fed_up(tracker: Tracker) -> bool:
 def answer_fact_aside(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     """A question of fact asked while identity is asked ("wat is jullie retourbeleid eigenlijk?"):
     answered from the knowledge base when the article is sure, and the question stands."""
-    if latest_intent(tracker) != RETRIEVAL_INTENT:
-        return False
-    article, confidence = chosen_article(tracker.latest_message)
-    if article is None or confidence < MIN_CONFIDENCE:
-        return False
-    dispatcher.utter_message(response=f"utter_{article}")
-    return True
+    return latest_intent(tracker) == RETRIEVAL_INTENT and answer_article(dispatcher, tracker.latest_message) is not None
 
 
 def problem_told(tracker: Tracker) -> bool:

@@ -29,6 +29,15 @@ def chosen_article(latest_message: Dict[str, Any]) -> Tuple[Optional[str], float
     return (key, float(response.get("confidence") or 0.0)) if key else (None, 0.0)
 
 
+def answer_article(dispatcher: CollectingDispatcher, latest_message: Dict[str, Any]) -> Optional[str]:
+    """Says the chosen article when the ResponseSelector is sure of it; the article, else None."""
+    article, confidence = chosen_article(latest_message)
+    if article is None or confidence < MIN_CONFIDENCE:
+        return None
+    dispatcher.utter_message(response=f"utter_{article}")
+    return article
+
+
 class ActionAnswerKnowledge(Action):
     """Answers a question of fact from the article the ResponseSelector chose, when it is sure."""
 
@@ -39,11 +48,10 @@ class ActionAnswerKnowledge(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         events: List[EventType] = disclose_once(dispatcher, tracker)
-        article, confidence = chosen_article(tracker.latest_message)
         # The article's response exists: the ResponseSelector only learns the articles in the
         # training data, each with its response (and the domain is not sent to this action).
-        if article is None or confidence < MIN_CONFIDENCE:
+        article = answer_article(dispatcher, tracker.latest_message)
+        if article is None:
             dispatcher.utter_message(response="utter_knowledge_not_covered")
             return events
-        dispatcher.utter_message(response=f"utter_{article}")
         return events + remember_topic(article, {"article": article})
