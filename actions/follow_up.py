@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend import BackendUnavailable, get_async_backend
 from actions.common import (
+    FOLLOW_UP_INTENTS,
     acknowledge_once,
     disclose_once,
     format_date,
@@ -244,6 +245,29 @@ def repeated_case(tracker: Tracker, case: str) -> Optional[str]:
         # Told a third time, after the answer and a follow-up: restating it again is a loop.
         return "not_solved"
     return REPEAT_MEANS[case]
+
+
+# A question the classifier could not place but ranks as a follow-up next, at least this sure,
+# is a follow-up when a topic is in hand: "when does the new one arrive?" right after a replacement
+# was sent (out of scope 0.59, ask_when 0.35) is about the replacement, not a request we don't do.
+MIN_FOLLOW_UP_IN_DOUBT = 0.3
+NOT_A_READING = ("out_of_scope", "nlu_fallback")
+
+
+def follow_up_in_doubt(tracker: Tracker) -> Optional[Tuple[str, str]]:
+    """(topic, kind) when the latest message, read as out of scope, is next most likely a
+    follow-up about the topic handled last; None otherwise (no topic, gibberish, another reading)."""
+    message = tracker.latest_message or {}
+    topic = tracker.get_slot("last_topic")
+    if message.get("nonsense") or topic not in HANDLERS:
+        return None
+    if topic not in TOPICS_WITHOUT_IDENTITY and not is_identified(tracker):
+        return None
+    readings = [item for item in message.get("intent_ranking") or [] if item.get("name") not in NOT_A_READING]
+    if readings and readings[0].get("name") in FOLLOW_UP_INTENTS \
+            and float(readings[0].get("confidence") or 0.0) >= MIN_FOLLOW_UP_IN_DOUBT:
+        return topic, str(readings[0]["name"])
+    return None
 
 
 async def answer_follow_up(

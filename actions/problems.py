@@ -31,7 +31,7 @@ from actions.common import (
     says_unsupported_language,
 )
 from actions.cases import CASE_SOLVERS
-from actions.follow_up import answer_follow_up, repeated_case
+from actions.follow_up import answer_follow_up, follow_up_in_doubt, repeated_case
 from actions.frustration import frustrated
 from actions.identification import identify_now
 from actions.solvers import Outcome
@@ -182,7 +182,8 @@ class ActionSolveProblem(Action):
 
 
 class ActionOutOfScope(Action):
-    """Says honestly what the assistant cannot do, and what it can."""
+    """Says honestly what the assistant cannot do, and what it can; a follow-up about the topic in
+    hand that the classifier could only rank second is answered as one (follow_up_in_doubt)."""
 
     def name(self) -> Text:
         return "action_out_of_scope"
@@ -191,8 +192,12 @@ class ActionOutOfScope(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         events = disclose_once(dispatcher, tracker)
-        if not (says_unsupported_language(dispatcher, tracker) or answer_language_request(dispatcher, tracker)):
-            # Gibberish (bot/nlu/nonsense_guard.py) is said to be so, not called "not our business".
-            nonsense = (tracker.latest_message or {}).get("nonsense")
-            dispatcher.utter_message(response="utter_nonsense" if nonsense else "utter_out_of_scope")
-        return events
+        if says_unsupported_language(dispatcher, tracker) or answer_language_request(dispatcher, tracker):
+            return events + [SlotSet("next_step", "done")]
+        in_doubt = follow_up_in_doubt(tracker)
+        if in_doubt:  # a follow-up about the topic in hand, answered as one (it may need a person)
+            return events + await answer_follow_up(dispatcher, tracker, *in_doubt)
+        # Gibberish (bot/nlu/nonsense_guard.py) is said to be so, not called "not our business".
+        nonsense = (tracker.latest_message or {}).get("nonsense")
+        dispatcher.utter_message(response="utter_nonsense" if nonsense else "utter_out_of_scope")
+        return events + [SlotSet("next_step", "done")]

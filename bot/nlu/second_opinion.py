@@ -3,7 +3,10 @@
 DIET is a small transformer trained for 80 epochs on a few thousand examples: it is sure of
 itself, and a few changed training examples can move its decisions a lot. A multinomial logistic
 regression on the same sparse features (lemma counts, character n-grams, regexes: what the
-featurizers give DIET) is convex, so it always lands on the same, smoother boundaries. This
+featurizers give DIET) is convex, so it always lands on the same, smoother boundaries. Besides
+DIET's features it reads the pairs of neighbouring lemmas ("niet aangekomen", "change my",
+"geld terug"): word order that a bag of words loses and that separates intents sharing their
+words ("mijn pakket is niet aangekomen" vs "mijn pakket is aangekomen maar kapot"). This
 component mixes both: ``p = weight * DIET + (1 - weight) * linear``, sharpened by an exponent
 (the mix of a sure and a soft model is soft; the exponent keeps FallbackClassifier's thresholds
 meaningful without changing the order). The mixed ranking replaces DIET's; DIET's own intent
@@ -24,6 +27,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import (
     FEATURE_TYPE_SENTENCE, INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT,
 )
@@ -51,6 +55,32 @@ def sentence_vector(message: Message) -> Optional[scipy.sparse.csr_matrix]:
         return None
     vector = scipy.sparse.hstack(parts, format="csr", dtype=np.float64)
     vector.data = np.log1p(vector.data)
+    norm = np.sqrt(vector.multiply(vector).sum())
+    return vector / norm if norm > 0 else vector
+
+
+def lemma_text(message: Message) -> str:
+    """The message's lemmas joined by spaces: the tokens the tokenizer made of the text the intent
+    is read from (identity details masked, punctuation dropped), lower-cased."""
+    return " ".join((token.lemma or token.text).lower() for token in message.get(TOKENS_NAMES[TEXT]) or [])
+
+
+def ngram_vectorizer(max_n: int) -> Any:
+    """TF-IDF over the lemma n-grams (1..max_n) of :func:`lemma_text`, sublinear, L2-normalised."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="word", tokenizer=str.split, token_pattern=None, lowercase=False,
+                           ngram_range=(1, max_n), sublinear_tf=True, dtype=np.float64)
+
+
+def features(message: Message, vectorizer: Any, ngram_weight: float) -> Optional[scipy.sparse.csr_matrix]:
+    """DIET's sentence features, with the lemma n-grams (times ``ngram_weight``) beside them when
+    there is a vectorizer, L2-normalised as a whole."""
+    vector = sentence_vector(message)
+    if vector is None or vectorizer is None:
+        return vector
+    ngrams = vectorizer.transform([lemma_text(message)])
+    vector = scipy.sparse.hstack([vector, ngram_weight * ngrams], format="csr", dtype=np.float64)
     norm = np.sqrt(vector.multiply(vector).sum())
     return vector / norm if norm > 0 else vector
 
@@ -94,14 +124,15 @@ class SecondOpinion(GraphComponent):
     def get_default_config() -> Dict[Text, Any]:
         """The component's default config."""
         return {"weight": 0.5, "C": 10.0, "balanced": False, "sharpen": 2.0, "random_seed": 42,
-                "expose": False}
+                "ngrams": 0, "ngram_weight": 1.0, "expose": False}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-                 model: Any = None) -> None:
+                 model: Any = None, vectorizer: Any = None) -> None:
         self._config = {**self.get_default_config(), **(config or {})}
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
+        self._vectorizer = vectorizer
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -112,34 +143,35 @@ class SecondOpinion(GraphComponent):
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> SecondOpinion:
-        """Loads the trained linear model."""
-        model = None
+        """Loads the trained linear model and its n-gram vectorizer."""
+        stored: Dict[str, Any] = {}
         try:
             with model_storage.read_from(resource) as directory:
-                model = pickle.loads((Path(directory) / MODEL_FILE).read_bytes())
+                stored = pickle.loads((Path(directory) / MODEL_FILE).read_bytes())
         except (ValueError, FileNotFoundError, OSError, pickle.UnpicklingError) as error:
             logger.warning("SecondOpinion: no stored model (%s); DIET decides alone", error)
-        return cls(config, model_storage, resource, model)
+        if not isinstance(stored, dict):  # stored before the n-grams: the bare linear model
+            stored = {"model": stored}
+        return cls(config, model_storage, resource, stored.get("model"), stored.get("vectorizer"))
 
     def train(self, training_data: TrainingData) -> Resource:
         """Fits the logistic regression on the featurised intent examples."""
         from sklearn.linear_model import LogisticRegression
 
-        rows: List[scipy.sparse.csr_matrix] = []
-        labels: List[str] = []
-        for message in training_data.intent_examples:
-            vector = sentence_vector(message)
-            if vector is not None and message.get(INTENT):
-                rows.append(vector)
-                labels.append(message.get(INTENT))
+        examples = [message for message in training_data.intent_examples
+                    if message.get(INTENT) and sentence_vector(message) is not None]
+        max_n = int(self._config["ngrams"])
+        vectorizer = ngram_vectorizer(max_n).fit([lemma_text(message) for message in examples]) if max_n else None
+        rows = [features(message, vectorizer, float(self._config["ngram_weight"])) for message in examples]
+        labels = [message.get(INTENT) for message in examples]
         if len(set(labels)) >= 2:
             model = LogisticRegression(C=float(self._config["C"]),
                                        class_weight="balanced" if self._config["balanced"] else None,
                                        max_iter=2000, random_state=int(self._config["random_seed"]))
             model.fit(scipy.sparse.vstack(rows).tocsr(), labels)
-            self._model = model
+            self._model, self._vectorizer = model, vectorizer
             with self._model_storage.write_to(self._resource) as directory:
-                (Path(directory) / MODEL_FILE).write_bytes(pickle.dumps(model))
+                (Path(directory) / MODEL_FILE).write_bytes(pickle.dumps({"model": model, "vectorizer": vectorizer}))
         return self._resource
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -153,7 +185,7 @@ class SecondOpinion(GraphComponent):
         classes = list(self._model.classes_)
         for message in messages:
             ranking = message.get(INTENT_RANKING_KEY)
-            vector = sentence_vector(message)
+            vector = features(message, self._vectorizer, float(self._config["ngram_weight"]))
             if not ranking or vector is None:
                 continue
             linear = merge_topics(dict(zip(classes, (float(p) for p in probabilities(self._model, vector)))))

@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.contact_details import infer_contact_field
 from actions.follow_up import ActionFollowUp
 from actions.identification import ActionAskIdentifier, ActionAskPostcode, ActionIdentify, ValidateIdentificationForm
-from actions.problems import ActionSolveProblem, ActionTakeProblem
+from actions.problems import ActionOutOfScope, ActionSolveProblem, ActionTakeProblem
 from actions.session import ActionAcknowledge, ActionObserveTurn
 from bot.nlu.identity_intent import identity_intent
 from tests.unit.conftest import make_tracker, responses, slot_events
@@ -129,6 +129,41 @@ def test_when_is_the_money_there_after_a_refund(domain, language):
     dispatcher, _ = run(ActionFollowUp(), tracker, domain)
     assert responses(dispatcher) == ["utter_follow_up_request_refund"]
     assert dispatcher.messages[0]["reference"] == "RF-1" and "49" in dispatcher.messages[0]["amount"]
+
+
+OUTAGE_IN_HAND = {**LOTTE, "last_topic": "report_outage", "topic_facts": {"postcode": "3581 KP"}}
+
+
+@pytest.mark.parametrize("language, text", [("nl", "en wanneer doet ie het weer dan?"), ("en", "when does it come back on?")])
+def test_a_follow_up_read_as_out_of_scope_is_answered_about_the_topic_in_hand(domain, language, text):
+    # "when does the new one arrive?" after a replacement: out of scope 0.59, ask_when 0.35.
+    ranking = [{"name": "out_of_scope", "confidence": 0.59}, {"name": "ask_when", "confidence": 0.35},
+               {"name": "order_status", "confidence": 0.02}]
+    tracker = make_tracker(text, "out_of_scope", language=language, slots=OUTAGE_IN_HAND, ranking=ranking)
+    dispatcher, events = run(ActionOutOfScope(), tracker, domain)
+    assert responses(dispatcher) == ["utter_follow_up_report_outage"] and dispatcher.messages[0]["fix_time"]
+    assert slot_events(events)["next_step"] == "done"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("slots, ranking, nonsense, expected", [
+    ({}, [{"name": "out_of_scope", "confidence": 0.59}, {"name": "ask_when", "confidence": 0.35}], False,
+     "utter_out_of_scope"),  # no topic in hand
+    (OUTAGE_IN_HAND, [{"name": "out_of_scope", "confidence": 0.75}, {"name": "ask_when", "confidence": 0.2}], False,
+     "utter_out_of_scope"),  # a follow-up only by a long way
+    (OUTAGE_IN_HAND, [{"name": "out_of_scope", "confidence": 0.6}, {"name": "order_status", "confidence": 0.35},
+                      {"name": "ask_when", "confidence": 0.05}], False, "utter_out_of_scope"),  # another reading first
+    (OUTAGE_IN_HAND, [{"name": "out_of_scope", "confidence": 0.6}, {"name": "ask_when", "confidence": 0.4}], True,
+     "utter_nonsense"),  # gibberish is no follow-up
+    ({"last_topic": "report_outage"}, [{"name": "out_of_scope", "confidence": 0.6}, {"name": "ask_when", "confidence": 0.4}],
+     False, "utter_out_of_scope"),  # not identified: nothing to look up
+])
+def test_out_of_scope_stays_so_unless_it_is_next_most_likely_a_follow_up(domain, language, slots, ranking, nonsense,
+                                                                          expected):
+    tracker = make_tracker("will it snow tomorrow", "out_of_scope", language=language, slots=slots, ranking=ranking)
+    tracker.latest_message["nonsense"] = nonsense
+    dispatcher, events = run(ActionOutOfScope(), tracker, domain)
+    assert responses(dispatcher) == [expected] and slot_events(events)["next_step"] == "done"
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

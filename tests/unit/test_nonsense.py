@@ -23,7 +23,9 @@ from bot.nlu.nonsense_guard import (
     looks_mashed,
 )
 from bot.nlu.out_of_scope_topics import TOPIC, OutOfScopeTopics, is_topic, merge_ranking
-from bot.nlu.second_opinion import DIET_INTENT, SecondOpinion, merge_topics, mix
+from bot.nlu.second_opinion import (
+    DIET_INTENT, MODEL_FILE, SecondOpinion, features, lemma_text, merge_topics, mix, sentence_vector,
+)
 from bot.nlu.tokenizer import BilingualLemmaTokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -295,7 +297,7 @@ def second_opinion(front, tmp_path_factory):
         {**CountVectorsFeaturizer.get_default_config(), "use_lemma": True}, storage, Resource("cvf"), context)
     featurizer.train(training_data)
     featurizer.process_training_data(training_data)
-    config = {**SecondOpinion.get_default_config(), "weight": 0.4, "sharpen": 3.0}
+    config = {**SecondOpinion.get_default_config(), "weight": 0.4, "sharpen": 3.0, "ngrams": 2}
     SecondOpinion.create(config, storage, Resource("so"), context).train(training_data)
     loaded = SecondOpinion.load(config, storage, Resource("so"), context)
 
@@ -308,6 +310,7 @@ def second_opinion(front, tmp_path_factory):
         loaded.process([message])
         return message
 
+    run.component, run.config, run.context = loaded, config, context  # type: ignore[attr-defined]
     return run
 
 
@@ -323,6 +326,30 @@ def test_second_opinion_keeps_an_agreed_intent_sure(second_opinion):
         {"name": "order_status", "confidence": 0.97}, {"name": "out_of_scope", "confidence": 0.03}])
     assert message.get(INTENT)["name"] == "order_status"
     assert message.get(INTENT)["confidence"] > 0.55  # FallbackClassifier's threshold
+
+
+def test_second_opinion_reads_pairs_of_lemmas_of_the_tokenized_text(second_opinion):
+    message = second_opinion("Where is my parcel?", [
+        {"name": "order_status", "confidence": 0.9}, {"name": "greet", "confidence": 0.1}])
+    assert lemma_text(message) == " ".join(
+        (token.lemma or token.text).lower() for token in message.get("text_tokens"))  # no "?": no token
+    vectorizer = second_opinion.component._vectorizer
+    assert vectorizer is not None and vectorizer.ngram_range == (1, 2)  # stored with the model, loaded again
+    assert any(" " in term for term in vectorizer.vocabulary_)  # pairs were learned
+    together = features(message, vectorizer, 1.0)
+    alone = sentence_vector(message)
+    assert together.shape[1] == alone.shape[1] + len(vectorizer.vocabulary_)
+    assert float(together.multiply(together).sum()) == pytest.approx(1.0)  # one L2-normalised vector
+
+
+def test_second_opinion_stored_before_the_ngrams_still_loads(second_opinion, tmp_path):
+    import pickle
+
+    storage = LocalModelStorage(tmp_path)
+    with storage.write_to(Resource("old")) as directory:  # the bare model, as stored before the pairs
+        (directory / MODEL_FILE).write_bytes(pickle.dumps(second_opinion.component._model))
+    old = SecondOpinion.load({**second_opinion.config, "ngrams": 0}, storage, Resource("old"), second_opinion.context)
+    assert old._model is not None and old._vectorizer is None
 
 
 def test_second_opinion_runs_between_the_topics_and_the_fallback():
