@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
@@ -247,6 +248,17 @@ def repeated_case(tracker: Tracker, case: str) -> Optional[str]:
     return REPEAT_MEANS[case]
 
 
+# The outage named in a follow-up ("en hoe lang duurt die storing nog?") is the topic, even when
+# something else was handled after the bot told about it.
+OUTAGE_WORDS = re.compile(r"\b(storing|storingen|onderbreking|outage|outages|disruption)\b", re.IGNORECASE)
+
+
+def names_the_outage(tracker: Tracker) -> bool:
+    """True when the latest message names the outage the bot told the customer about."""
+    return bool(tracker.get_slot("outage_notified")) \
+        and bool(OUTAGE_WORDS.search((tracker.latest_message or {}).get("text") or ""))
+
+
 # A question the classifier could not place but ranks as a follow-up next, at least this sure,
 # is a follow-up when a topic is in hand: "when does the new one arrive?" right after a replacement
 # was sent (out of scope 0.59, ask_when 0.35) is about the replacement, not a request we don't do.
@@ -275,6 +287,11 @@ async def answer_follow_up(
 ) -> List[EventType]:
     """Answers a follow-up of ``kind`` about ``topic``; the events end with ``next_step``."""
     events: List[EventType] = []
+    facts = dict(tracker.get_slot("topic_facts") or {})
+    if topic != "report_outage" and names_the_outage(tracker):
+        # "and how long will the outage last?" after a replacement: the outage told earlier.
+        topic, facts = "report_outage", {"postcode": tracker.get_slot("postcode")}
+        events += remember_topic(topic, facts)
     fed_up = frustrated((tracker.latest_message or {}).get("text") or "")
     if kind == "not_solved" and fed_up:
         # Still not solved, and fed up: no next thing to try, a person takes it from here.
@@ -283,7 +300,7 @@ async def answer_follow_up(
                          SlotSet("next_step", "handoff")]
     handler = HANDLERS[topic]
     try:
-        answer = await handler(dispatcher, tracker, kind, dict(tracker.get_slot("topic_facts") or {}))
+        answer = await handler(dispatcher, tracker, kind, facts)
     except BackendUnavailable as error:
         logger.warning("backend unavailable for a follow-up on %s: %s", topic, error)
         dispatcher.utter_message(response="utter_backend_unavailable")

@@ -166,6 +166,20 @@ def test_out_of_scope_stays_so_unless_it_is_next_most_likely_a_follow_up(domain,
     assert responses(dispatcher) == [expected] and slot_events(events)["next_step"] == "done"
 
 
+@pytest.mark.parametrize("language, text", [("nl", "en hoe lang duurt die storing nog?"),
+                                            ("en", "and how long will the outage last?")])
+def test_a_follow_up_that_names_the_outage_told_earlier_is_about_the_outage(domain, language, text):
+    # After the outage notice a replacement was sent; the customer then asks about the outage.
+    slots = {**LOTTE, "postcode": "3581 KP", "outage_notified": True, "last_topic": "defective_product",
+             "topic_facts": {"reference": "RV-1", "product": "Sitecom router"}}
+    dispatcher, events = run(ActionFollowUp(), make_tracker(text, "ask_when", language=language, slots=slots), domain)
+    assert responses(dispatcher) == ["utter_follow_up_report_outage"] and dispatcher.messages[0]["fix_time"]
+    assert slot_events(events)["last_topic"] == "report_outage"  # the next "and when?" is about it too
+    slots["outage_notified"] = False  # never told: the replacement stays the topic
+    dispatcher, _ = run(ActionFollowUp(), make_tracker(text, "ask_when", language=language, slots=slots), domain)
+    assert responses(dispatcher) != ["utter_follow_up_report_outage"]
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_follow_up_without_a_topic_asks_once(domain, language):
     dispatcher, events = run(ActionFollowUp(), make_tracker("hoe lang nog", "ask_when", language=language), domain)
@@ -533,7 +547,7 @@ def test_nonsense_is_said_to_be_so_and_never_a_case(domain, language):
     tracker = make_tracker("flurb zanq the wibble", "out_of_scope", language=language)
     tracker.latest_message["nonsense"] = True
     dispatcher, events = run(ActionOutOfScope(), tracker, domain)
-    assert responses(dispatcher) == ["utter_nonsense"] and "next_step" not in slot_events(events)
+    assert responses(dispatcher) == ["utter_nonsense"] and slot_events(events)["next_step"] == "done"  # no case, no person
     dispatcher, _ = run(ActionOutOfScope(), make_tracker("will it snow today", "out_of_scope", language=language), domain)
     assert responses(dispatcher) == ["utter_out_of_scope"]
 
