@@ -5,8 +5,8 @@ itself, and a few changed training examples can move its decisions a lot. A mult
 regression on the same sparse features (lemma counts, character n-grams, regexes: what the
 featurizers give DIET) is convex, so it always lands on the same, smoother boundaries. Besides
 DIET's features it reads the pairs of neighbouring lemmas ("niet aangekomen", "change my",
-"geld terug"): word order that a bag of words loses and that separates intents sharing their
-words ("mijn pakket is niet aangekomen" vs "mijn pakket is aangekomen maar kapot"). This
+"geld terug"): the word order a bag of words loses (chosen on validation splits of the training
+data: config.yml says by how much). This
 component mixes both: ``p = weight * DIET + (1 - weight) * linear``, sharpened by an exponent
 (the mix of a sure and a soft model is soft; the exponent keeps FallbackClassifier's thresholds
 meaningful without changing the order). The mixed ranking replaces DIET's; DIET's own intent
