@@ -248,6 +248,12 @@ def repeated_case(tracker: Tracker, case: str) -> Optional[str]:
     return REPEAT_MEANS[case]
 
 
+def can_answer_about(tracker: Tracker, topic: Optional[str]) -> bool:
+    """True when a follow-up about ``topic`` can be answered: there is a handler for it, and the
+    customer is identified where the topic needs it."""
+    return topic in HANDLERS and (topic in TOPICS_WITHOUT_IDENTITY or is_identified(tracker))
+
+
 # The outage named in a follow-up ("en hoe lang duurt die storing nog?") is the topic, even when
 # something else was handled after the bot told about it.
 OUTAGE_WORDS = re.compile(r"\b(storing|storingen|onderbreking|outage|outages|disruption)\b", re.IGNORECASE)
@@ -271,9 +277,7 @@ def follow_up_in_doubt(tracker: Tracker) -> Optional[Tuple[str, str]]:
     follow-up about the topic handled last; None otherwise (no topic, gibberish, another reading)."""
     message = tracker.latest_message or {}
     topic = tracker.get_slot("last_topic")
-    if message.get("nonsense") or topic not in HANDLERS:
-        return None
-    if topic not in TOPICS_WITHOUT_IDENTITY and not is_identified(tracker):
+    if message.get("nonsense") or not can_answer_about(tracker, topic):
         return None
     readings = [item for item in message.get("intent_ranking") or [] if item.get("name") not in NOT_A_READING]
     if readings and readings[0].get("name") in FOLLOW_UP_INTENTS \
@@ -330,9 +334,7 @@ class ActionFollowUp(Action):
         events: List[EventType] = disclose_once(dispatcher, tracker)
         kind = latest_intent(tracker) or "ask_when"
         topic = tracker.get_slot("last_topic") or tracker.get_slot("problem_intent")
-        handler = HANDLERS.get(topic or "")
-        needs_identity = topic not in TOPICS_WITHOUT_IDENTITY
-        if handler is None or (needs_identity and not is_identified(tracker)):
+        if not can_answer_about(tracker, topic):
             if tracker.get_slot("follow_up_asked"):
                 return events + [SlotSet("handoff_reason", "second_miss"), SlotSet("next_step", "handoff")]
             dispatcher.utter_message(response="utter_follow_up_no_topic")

@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("after")
     parser.add_argument("--rounds", type=int, default=2, help="passes over the held-out messages")
     args = parser.parse_args()
+    for model in (args.before, args.after):
+        if not Path(model).is_file():  # Agent.load would quietly load the newest model in models/
+            parser.error(f"no model at {model}")
     spent = asyncio.run(measure([args.before, args.after], args.rounds))
     for model, seconds in spent.items():
         ordered = sorted(seconds)
