@@ -265,6 +265,27 @@ def names_the_outage(tracker: Tracker) -> bool:
         and bool(OUTAGE_WORDS.search((tracker.latest_message or {}).get("text") or ""))
 
 
+# A question of fact that points back at what was just handled is about that, not the general
+# article: "en wie bezorgt het?" right after an order's status (read as the delivery article) wants
+# the carrier of that order. Pointing back: a pronoun or a demonstrative ("het" only as a pronoun,
+# at the end of a clause or before an adverb: "het bezorgen" is the article "the").
+ARTICLE_TOPICS = {"faq/delivery_options": ("order_status", "change_order", "defective_product")}
+POINTS_BACK = re.compile(
+    r"\b(?:hij|ie|hem|'m|die|dat|deze|dit|it|its|it's|that|this|they|them|he|she)\b"
+    r"|\bhet\b(?=\s*(?:[?.!,;]|$|al\b|nog\b|dan\b|ook\b|eigenlijk\b|precies\b|morgen\b|vandaag\b|nu\b))",
+    re.IGNORECASE,
+)
+
+
+def detail_in_hand(tracker: Tracker, article: Optional[str]) -> Optional[str]:
+    """The topic handled last when the latest message, a question of fact about ``article``, points
+    back at it and it can be answered; None otherwise (the article answers it)."""
+    topic = tracker.get_slot("last_topic")
+    if topic not in ARTICLE_TOPICS.get(article or "", ()) or not can_answer_about(tracker, topic):
+        return None
+    return topic if POINTS_BACK.search((tracker.latest_message or {}).get("text") or "") else None
+
+
 # A question the classifier could not place but ranks as a follow-up next, at least this sure,
 # is a follow-up when a topic is in hand: "when does the new one arrive?" right after a replacement
 # was sent (out of scope 0.59, ask_when 0.35) is about the replacement, not a request we don't do.

@@ -3,7 +3,10 @@
 The NLU pipeline's ResponseSelector picks the article (``faq/<topic>``); the answer is the
 article's response in the conversation's language and register. An article chosen with low
 confidence is not an answer: the customer hears that the assistant does not know, and that a
-person is one word away, rather than the nearest article.
+person is one word away, rather than the nearest article. A question that points back at what
+was just handled ("en wie bezorgt het?" after an order's status) is answered about that
+(``actions.follow_up.detail_in_hand``); the events end with ``next_step`` (done, or a handoff
+when the follow-up needs a person).
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import disclose_once, remember_topic
+from actions.follow_up import answer_follow_up, detail_in_hand
 
 RETRIEVAL_INTENT = "faq"
 # Below this the article is a guess (measured on the held-out questions: scripts/bench_understanding.py).
@@ -48,10 +52,13 @@ class ActionAnswerKnowledge(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
         events: List[EventType] = disclose_once(dispatcher, tracker)
+        topic = detail_in_hand(tracker, chosen_article(tracker.latest_message)[0])
+        if topic:  # "who's delivering it?" after an order's status: that order's carrier
+            return events + await answer_follow_up(dispatcher, tracker, topic, "ask_when")
         # The article's response exists: the ResponseSelector only learns the articles in the
         # training data, each with its response (and the domain is not sent to this action).
         article = answer_article(dispatcher, tracker.latest_message)
         if article is None:
             dispatcher.utter_message(response="utter_knowledge_not_covered")
-            return events
-        return events + remember_topic(article, {"article": article})
+            return events + [SlotSet("next_step", "done")]
+        return events + remember_topic(article, {"article": article}) + [SlotSet("next_step", "done")]

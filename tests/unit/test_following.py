@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.contact_details import infer_contact_field
 from actions.follow_up import ActionFollowUp
+from actions.knowledge import ActionAnswerKnowledge
 from actions.identification import ActionAskIdentifier, ActionAskPostcode, ActionIdentify, ValidateIdentificationForm
 from actions.problems import ActionOutOfScope, ActionSolveProblem, ActionTakeProblem
 from actions.session import ActionAcknowledge, ActionObserveTurn
@@ -751,3 +752,41 @@ def test_money_back_after_a_shipped_order_was_cancelled_waits_for_the_parcel(dom
     assert responses(dispatcher) == ["utter_follow_up_return_in_progress"]
     sent = dispatcher.messages[0]
     assert sent["return_label"] == "RL-RT-20261203-0002" and sent["return_by"] and "89" in sent["amount"]
+
+
+# -- a question of fact that points back at the case in hand -------------------------------------
+ORDER_IN_HAND = {**SANNE, "last_topic": "order_status", "topic_facts": {"order_number": "2024118832"}}
+
+
+def question_of_fact(text, language, slots, article="faq/delivery_options"):
+    tracker = make_tracker(text, "faq", language=language, slots=slots)
+    tracker.latest_message["response_selector"] = {
+        "faq": {"response": {"intent_response_key": article, "confidence": 0.9}}}
+    return tracker
+
+
+@pytest.mark.parametrize("language, text", [
+    ("nl", "top, en wie bezorgt het?"), ("nl", "met wie komt die?"), ("nl", "wie brengt dat pakket"),
+    ("en", "great, and who's delivering it?"), ("en", "which courier brings that?"),
+])
+def test_a_question_of_fact_that_points_back_at_the_order_is_about_that_order(domain, language, text):
+    # Found in a conversation: "top, en wie bezorgt het?" right after the order's status got the
+    # general delivery article (PostNL and bpost, costs, evening delivery) instead of its carrier.
+    dispatcher, events = run(ActionAnswerKnowledge(), question_of_fact(text, language, ORDER_IN_HAND), domain)
+    assert responses(dispatcher) == ["utter_follow_up_order_status"]
+    assert dispatcher.messages[0]["carrier"] == "PostNL" and dispatcher.messages[0]["order_number"] == "2024118832"
+    assert slot_events(events)["next_step"] == "done"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("text, slots, article", [
+    ("hoeveel kost het bezorgen?", ORDER_IN_HAND, "faq/delivery_options"),  # "het" is the article here
+    ("how much is delivery on a sunday", ORDER_IN_HAND, "faq/delivery_options"),  # points at nothing
+    ("wie bezorgt het?", {}, "faq/delivery_options"),  # no order in hand
+    ("wie bezorgt het?", {**SANNE, "last_topic": "report_outage"}, "faq/delivery_options"),  # another topic
+    ("can I pay it with paypal?", ORDER_IN_HAND, "faq/payment_methods"),  # another article
+])
+def test_a_question_of_fact_about_nothing_in_hand_gets_the_article(domain, language, text, slots, article):
+    dispatcher, events = run(ActionAnswerKnowledge(), question_of_fact(text, language, slots, article), domain)
+    assert responses(dispatcher) == [f"utter_{article}"]
+    assert slot_events(events)["next_step"] == "done" and slot_events(events)["last_topic"] == article
