@@ -70,6 +70,8 @@ THANKS = frozenset(
     thankyou thanx thx tnx thnx ty ta cheers appreciated appreciate
     """.split()
 )
+# Thanks for what is about to be asked ("thanks alvast", "thanks in advance") thank for nothing yet.
+IN_ADVANCE = frozenset("alvast vast advance".split())
 GOODBYES = frozenset("doei doeg bye ciao groetjes groeten groet regards".split())
 GREETINGS_AND_THANKS = GREETINGS | THANKS | GOODBYES
 # Words that may stand beside them without making the clause a request: praise, "ok", address,
@@ -77,7 +79,7 @@ GREETINGS_AND_THANKS = GREETINGS | THANKS | GOODBYES
 ALONGSIDE = frozenset(
     """
     ok oke oké okay okey okidoki cool top super great perfect perfecte nice lovely awesome brilliant
-    fijn mooi prima geweldig fantastisch heerlijk wow wauw ah oh aha yay
+    fijn mooi prima geweldig fantastisch heerlijk wow wauw ah oh aha yay amai allee awel goh oei
     heel erg zeer hartelijk hartstikke vriendelijk vriendelijke kindly very much so a lot alot bunch
     million many again nogmaals alvast in advance voor for de het the your je u jullie you all
     allemaal daar there hoor he hé hè wel well dear sir madam meneer mevrouw team helder
@@ -157,7 +159,8 @@ class Trim:
     ``said`` is the intent the message has when the rest turns out to be nothing we handle
     (out of scope, not understood): "thank" after leading thanks ("merci hé, ge zijt een schat"),
     "goodbye" with a sign-off ("i'll leave it there for today, bye"); None after a greeting or
-    trailing thanks ("hi, will it snow tomorrow?", "... thanks in advance": the rest stands).
+    thanks in advance ("hi, will it snow tomorrow?", "thanks alvast. wat is het weer morgen?",
+    "... thanks": the rest stands).
     """
 
     text: str
@@ -179,7 +182,12 @@ def split_courtesy(text: str, min_content_words: int = 2) -> Optional[Trim]:
         return None
     leading = set(_words("".join(clauses[:start])))
     trailing = set(_words("".join(clauses[end:])))
-    said = "goodbye" if (leading | trailing) & GOODBYES else "thank" if leading & THANKS else None
+    if (leading | trailing) & GOODBYES:
+        said: Optional[str] = "goodbye"
+    elif leading & THANKS and not leading & IN_ADVANCE:
+        said = "thank"
+    else:
+        said = None
     return Trim(kept, said)
 
 

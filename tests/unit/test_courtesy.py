@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("hoi, can we do this in english? the invoice is wrong", "the invoice is wrong"),
     ("thanks! and how long will it take?", "and how long will it take?"),
     ("bedankt, maar het werkt nog steeds niet", "maar het werkt nog steeds niet"),
+    ("amai merci, en wanneer komt die nieuwe?", "en wanneer komt die nieuwe?"),  # Flemish "wow"
     ("super thank you so much!! the router works again", "the router works again"),
     ("thanks for the quick answer, but my invoice is still wrong", "but my invoice is still wrong"),
     ("goedemiddag, ik heb een vraag over mijn factuur", "ik heb een vraag over mijn factuur"),
@@ -112,6 +113,7 @@ def test_training_examples_are_left_as_written():
     ("i'll leave it there for today, bye", "goodbye"),
     ("hi, will it snow tomorrow?", None),  # a greeting says nothing about the rest
     ("what's the weather like tomorrow? thanks", None),  # thanks in advance: the request stands
+    ("hoi! thanks alvast. wat is het weer morgen in utrecht", None),  # found in a conversation
 ])
 def test_what_the_courtesy_alone_said(text, said):
     assert split_courtesy(text).said == said
