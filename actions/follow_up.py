@@ -266,13 +266,22 @@ def names_the_outage(tracker: Tracker) -> bool:
 
 
 # A question of fact that points back at what was just handled is about that, not the general
-# article: "en wie bezorgt het?" right after an order's status (read as the delivery article) wants
-# the carrier of that order. Pointing back: a pronoun or a demonstrative ("het" only as a pronoun,
-# at the end of a clause or before an adverb: "het bezorgen" is the article "the").
+# article: "en wie bezorgt het?" right after an order's status, "hoe lang duurt de levering?" right
+# after a replacement was sent (read as the delivery article) want that order's carrier and date.
+# Pointing back: a pronoun, a demonstrative or a definite article ("het" only as a pronoun, at the
+# end of a clause or before an adverb: "het bezorgen" is generic); a question about prices, the
+# options or what usually happens is about the service in general ("hoeveel kost het bezorgen?").
 ARTICLE_TOPICS = {"faq/delivery_options": ("order_status", "change_order", "defective_product")}
 POINTS_BACK = re.compile(
-    r"\b(?:hij|ie|hem|'m|die|dat|deze|dit|it|its|it's|that|this|they|them|he|she)\b"
+    r"\b(?:hij|ie|hem|'m|die|dat|deze|dit|de|it|its|it's|that|this|the|they|them|he|she)\b"
     r"|\bhet\b(?=\s*(?:[?.!,;]|$|al\b|nog\b|dan\b|ook\b|eigenlijk\b|precies\b|morgen\b|vandaag\b|nu\b))",
+    re.IGNORECASE,
+)
+IN_GENERAL = re.compile(
+    r"\b(?:kost|kostte|gratis|betalen|price|prices|cost|costs|charge|fee|free|pay|how much is|how much does|"
+    r"options|methods|ways|altijd|meestal|normaal|normaliter|gewoonlijk|usually|normally|always|generally|"
+    r"typically|buitenland|abroad)\b"
+    r"|\b\w*(?:kosten|prijs|prijzen|tarief|tarieven|opties|mogelijkheden|manieren)\b",  # also in compounds
     re.IGNORECASE,
 )
 
@@ -283,7 +292,8 @@ def detail_in_hand(tracker: Tracker, article: Optional[str]) -> Optional[str]:
     topic = tracker.get_slot("last_topic")
     if topic not in ARTICLE_TOPICS.get(article or "", ()) or not can_answer_about(tracker, topic):
         return None
-    return topic if POINTS_BACK.search((tracker.latest_message or {}).get("text") or "") else None
+    text = (tracker.latest_message or {}).get("text") or ""
+    return topic if POINTS_BACK.search(text) and not IN_GENERAL.search(text) else None
 
 
 # A question the classifier could not place but ranks as a follow-up next, at least this sure,

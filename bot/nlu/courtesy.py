@@ -105,6 +105,12 @@ _PHRASES = [
     r"sorry (?:to bother you|for bothering you|for the trouble)",
     r"hope (?:you're|youre|you are|your) (?:well|doing well|having a good day)",
     r"how are (?:you|u)(?: doing)?",
+    # ... and apologies for the language ("I'm Dutch but my Dutch typing is bad, ok if I write english?")
+    r"(?:is it )?(?:ok|okay|alright|fine) if i (?:write|speak|talk|type|continue) (?:in )?(?:english|dutch)",
+    r"sorry (?:for|about) my (?:bad |poor |broken )?(?:english|dutch)",
+    r"my (?:english|dutch)(?: typing| spelling| writing)? (?:is|isn't|isnt) (?:not )?(?:very |so |that |too )?"
+    r"(?:good|great|bad|poor|terrible)",
+    r"(?:i'm|im|i am) (?:dutch|english|belgian|flemish|british)(?: but)?",
     # Dutch
     r"(?:kun|kan|kunt|zou|zoudt) (?:je|jij|u|jullie) (?:me|mij|ons) (?:even |misschien |ook |alsjeblieft |alstublieft )?helpen",
     r"(?:mag|kan) ik (?:je|jou|u|jullie) (?:iets|een vraag|een vraagje)(?: vragen)?",
@@ -117,6 +123,9 @@ _PHRASES = [
     r"sorry (?:dat ik (?:je|u|jullie) stoor|voor het storen)",
     r"(?:ik )?hoop (?:dat )?(?:alles goed is|het goed (?:met je |met u )?gaat)",
     r"hoe (?:gaat het|is het)(?: met (?:je|u))?",
+    r"(?:is het )?(?:goed|oké|oke|ok) als ik (?:in het )?(?:engels|nederlands) (?:schrijf|typ|praat)",
+    r"sorry (?:voor|om) mijn (?:slechte |gebrekkige )?(?:engels|nederlands)",
+    r"mijn (?:engels|nederlands) is (?:niet )?(?:zo |erg |heel )?(?:goed|slecht|best slecht)",
 ]
 _SOFTENERS = r"please|pls|plz|graag|aub|svp|alsjeblieft|alstublieft|even|ff|dan|ook|hoor|maybe|misschien"
 _PHRASE = re.compile(
@@ -125,7 +134,7 @@ _PHRASE = re.compile(
 # A clause ends at sentence punctuation or a dash between spaces ("quick question - when ..."); the
 # separator stays with the clause before it, so the clauses put together are the text.
 _CLAUSE = re.compile(r"(?:(?!\s[-–—]+\s)[^.!?,;:\n])+(?:[.!?,;:\n]+|\s[-–—]+\s)?|[.!?,;:\n]+|\s[-–—]+\s")
-_WORDS = re.compile(r"[^\W\d_][^\W\d_'’]*", re.UNICODE)
+_WORDS = re.compile(r"[^\W\d_](?:[^\W\d_]|['’](?=[^\W\d_]))*", re.UNICODE)  # "i'm" is one word
 
 
 def _words(text: str) -> List[str]:

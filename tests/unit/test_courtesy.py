@@ -35,6 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]
     ("Hi, quick question - when will my refund arrive? thanks", "when will my refund arrive?"),
     ("hoi -- mijn e-mailadres klopt niet - alvast bedankt", "mijn e-mailadres klopt niet"),
     ("hey, do you speak english? my internet is down", "my internet is down"),
+    ("Hello, I'm Dutch but my Dutch typing is bad, ok if I write english? my package never came",
+     "my package never came"),  # found in a conversation
+    ("sorry voor mijn slechte nederlands, mijn factuur is te hoog", "mijn factuur is te hoog"),
+    ("hi, hope you're well! i've been charged twice", "i've been charged twice"),
     ("hello, kan dat ook in het nederlands? mijn bestelling is niet aangekomen", "mijn bestelling is niet aangekomen"),
     ("hoi, can we do this in english? the invoice is wrong", "the invoice is wrong"),
     ("thanks! and how long will it take?", "and how long will it take?"),

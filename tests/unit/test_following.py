@@ -767,7 +767,9 @@ def question_of_fact(text, language, slots, article="faq/delivery_options"):
 
 @pytest.mark.parametrize("language, text", [
     ("nl", "top, en wie bezorgt het?"), ("nl", "met wie komt die?"), ("nl", "wie brengt dat pakket"),
+    ("nl", "hoe lang duurt de levering?"),
     ("en", "great, and who's delivering it?"), ("en", "which courier brings that?"),
+    ("en", "how long does the delivery take?"),
 ])
 def test_a_question_of_fact_that_points_back_at_the_order_is_about_that_order(domain, language, text):
     # Found in a conversation: "top, en wie bezorgt het?" right after the order's status got the
@@ -785,8 +787,24 @@ def test_a_question_of_fact_that_points_back_at_the_order_is_about_that_order(do
     ("wie bezorgt het?", {}, "faq/delivery_options"),  # no order in hand
     ("wie bezorgt het?", {**SANNE, "last_topic": "report_outage"}, "faq/delivery_options"),  # another topic
     ("can I pay it with paypal?", ORDER_IN_HAND, "faq/payment_methods"),  # another article
+    ("wat zijn de bezorgopties?", ORDER_IN_HAND, "faq/delivery_options"),  # the options in general
+    ("how long does the delivery usually take?", ORDER_IN_HAND, "faq/delivery_options"),  # what usually happens
 ])
 def test_a_question_of_fact_about_nothing_in_hand_gets_the_article(domain, language, text, slots, article):
     dispatcher, events = run(ActionAnswerKnowledge(), question_of_fact(text, language, slots, article), domain)
     assert responses(dispatcher) == [f"utter_{article}"]
     assert slot_events(events)["next_step"] == "done" and slot_events(events)["last_topic"] == article
+
+
+@pytest.mark.parametrize("language, text", [("nl", "super bedankt! hoe lang duurt de levering?"),
+                                            ("en", "great, how long will the delivery take?")])
+def test_a_delivery_question_right_after_a_replacement_is_about_the_replacement(domain, language, text):
+    # Found in a conversation: right after "PostNL bezorgt hem maandag", "hoe lang duurt de levering?"
+    # got the general delivery article (next working day, costs) instead of that Monday.
+    slots = {**LOTTE, "last_topic": "defective_product",
+             "topic_facts": {"reference": "RV-20261204-0001", "carrier": "PostNL", "product": "router",
+                             "expected_on": "2026-12-07", "pickup_on": "2026-12-07"}}
+    dispatcher, events = run(ActionAnswerKnowledge(), question_of_fact(text, language, slots), domain)
+    assert responses(dispatcher) == ["utter_follow_up_defective_product"]
+    assert dispatcher.messages[0]["reference"] == "RV-20261204-0001"
+    assert slot_events(events)["next_step"] == "done"
