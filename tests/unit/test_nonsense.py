@@ -4,6 +4,7 @@ second opinion (a linear model mixed into DIET's ranking)."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -24,7 +25,8 @@ from bot.nlu.nonsense_guard import (
 )
 from bot.nlu.out_of_scope_topics import TOPIC, OutOfScopeTopics, is_topic, merge_ranking
 from bot.nlu.second_opinion import (
-    DIET_INTENT, MODEL_FILE, SecondOpinion, features, lemma_text, merge_topics, mix, sentence_vector,
+    DIET_INTENT, MODEL_FILE, SecondOpinion, features, lemma_text, linear_probabilities, merge_topics, mix,
+    probabilities, sentence_vector,
 )
 from bot.nlu.tokenizer import BilingualLemmaTokenizer
 
@@ -340,6 +342,18 @@ def test_second_opinion_reads_pairs_of_lemmas_of_the_tokenized_text(second_opini
     alone = sentence_vector(message)
     assert together.shape[1] == alone.shape[1] + len(vectorizer.vocabulary_)
     assert float(together.multiply(together).sum()) == pytest.approx(1.0)  # one L2-normalised vector
+
+
+@pytest.mark.parametrize("text", ["waar blijft mijn pakket??", "Will it SNOW tomorrow", "hallo", "zzz qqq",
+                                  "my order order order has not arrived"])
+def test_the_fast_path_at_prediction_time_is_the_trained_model_exactly(second_opinion, text):
+    """``linear_probabilities`` (prediction, no scipy matrices) gives what ``probabilities`` of
+    ``features`` (training's way) gives."""
+    message = second_opinion(text, [{"name": "greet", "confidence": 1.0}])
+    component = second_opinion.component
+    expected = probabilities(component._model, features(message, component._vectorizer, 1.0))
+    fast = linear_probabilities(message, component._model, component._vectorizer, 1.0)
+    assert fast is not None and np.allclose(fast, expected, rtol=0, atol=1e-12)
 
 
 def test_second_opinion_stored_before_the_ngrams_still_loads(second_opinion, tmp_path):
