@@ -280,7 +280,7 @@ POINTS_BACK = re.compile(
 IN_GENERAL = re.compile(
     r"\b(?:kost|kostte|gratis|betalen|price|prices|cost|costs|charge|fee|free|pay|how much is|how much does|"
     r"options|methods|ways|altijd|meestal|normaal|normaliter|gewoonlijk|usually|normally|always|generally|"
-    r"typically|buitenland|abroad)\b"
+    r"typically|buitenland|abroad|belgi\w*|nederland|netherlands|holland|uk)\b"
     r"|\b\w*(?:kosten|prijs|prijzen|tarief|tarieven|opties|mogelijkheden|manieren)\b",  # also in compounds
     re.IGNORECASE,
 )

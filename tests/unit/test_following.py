@@ -789,6 +789,7 @@ def test_a_question_of_fact_that_points_back_at_the_order_is_about_that_order(do
     ("can I pay it with paypal?", ORDER_IN_HAND, "faq/payment_methods"),  # another article
     ("wat zijn de bezorgopties?", ORDER_IN_HAND, "faq/delivery_options"),  # the options in general
     ("how long does the delivery usually take?", ORDER_IN_HAND, "faq/delivery_options"),  # what usually happens
+    ("what are the delivery times to belgium?", ORDER_IN_HAND, "faq/delivery_options"),  # elsewhere
 ])
 def test_a_question_of_fact_about_nothing_in_hand_gets_the_article(domain, language, text, slots, article):
     dispatcher, events = run(ActionAnswerKnowledge(), question_of_fact(text, language, slots, article), domain)
