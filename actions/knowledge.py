@@ -18,7 +18,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import disclose_once, remember_topic
-from actions.follow_up import answer_follow_up, detail_in_hand
+from actions.follow_up import answer_follow_up, can_answer_about, detail_in_hand
 
 RETRIEVAL_INTENT = "faq"
 # Below this the article is a guess (measured on the held-out questions: scripts/bench_understanding.py).
@@ -60,5 +60,9 @@ class ActionAnswerKnowledge(Action):
         article = answer_article(dispatcher, tracker.latest_message)
         if article is None:
             dispatcher.utter_message(response="utter_knowledge_not_covered")
+            return events + [SlotSet("next_step", "done")]
+        if can_answer_about(tracker, tracker.get_slot("last_topic")):
+            # A question of fact beside a case in hand leaves the case the topic: "hoeveel kost het
+            # bezorgen?" and then "en wanneer komt hij precies?" is about the order.
             return events + [SlotSet("next_step", "done")]
         return events + remember_topic(article, {"article": article}) + [SlotSet("next_step", "done")]
