@@ -96,9 +96,9 @@ def linear_probabilities(message: Message, model: Any, vectorizer: Any, ngram_we
     prediction time, without building scipy matrices: the same features as (column, value) pairs,
     normalised the same way, and only the weights of the columns the message has. Building and
     stacking the matrices, and multiplying by the transposed weights (which numpy copies whole,
-    36,000 × 38 of them), cost 4-7 ms CPU a parse; this costs about a tenth of that
-    (``tests/unit/test_nonsense.py`` checks both agree). None where ``features`` is None; the
-    two-class model goes the scikit-learn way."""
+    36,000 × 38 of them), cost 6-7 ms CPU a parse; this costs 1.5-1.8 ms, most of it the n-gram
+    vectorizer (``scripts/nlu_component_times.py``; ``tests/unit/test_nonsense.py`` checks both
+    agree). None where ``features`` is None; the two-class model goes the scikit-learn way."""
     columns: List[np.ndarray] = []
     values: List[np.ndarray] = []
     offset = 0
