@@ -36,10 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Pattern, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import (
     INTENT,
     INTENT_NAME_KEY,
@@ -50,6 +47,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.component import ConfigOnlyComponent
 from bot.nlu.identity_intent import SMALL_TALK
 from bot.nlu.identity_mask import ORIGINAL_TEXT, content_words
 
@@ -207,27 +205,13 @@ def trim_courtesy(text: str, min_content_words: int = 2) -> Optional[str]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
-class CourtesyTrim(GraphComponent):
+class CourtesyTrim(ConfigOnlyComponent):
     """Drops courtesy clauses around a request from the text the intent is read from."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         """The component's default config."""
         return {"min_content_words": 2}
-
-    def __init__(self, config: Dict[Text, Any]) -> None:
-        self._min_content_words = int({**self.get_default_config(), **(config or {})}["min_content_words"])
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> CourtesyTrim:
-        """Creates the component (see parent class for full docstring)."""
-        return cls(config)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Leaves the training examples as written (see the module docstring)."""
@@ -239,7 +223,7 @@ class CourtesyTrim(GraphComponent):
             text = message.get(TEXT)
             if not isinstance(text, str):
                 continue
-            trim = split_courtesy(text, self._min_content_words)
+            trim = split_courtesy(text, int(self.config["min_content_words"]))
             if trim is None:
                 continue
             if message.get(ORIGINAL_TEXT) is None:
@@ -274,29 +258,13 @@ def nothing_handled(said: str, intent: Dict[str, Any], ranking: List[Dict[str, A
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class CourtesyIntent(GraphComponent):
+class CourtesyIntent(ConfigOnlyComponent):
     """A trimmed message whose rest is nothing we handle is what its courtesy said.
 
     "merci hé, ge zijt een schat" is thanks, "ik ga ervan door, doeg" is goodbye: the trim left
     "ge zijt een schat" (out of scope) and "ik ga ervan door" (not understood). After a greeting
     or trailing thanks the rest's reading stands. Runs after FallbackClassifier and NonsenseGuard.
     """
-
-    @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
-        """The component's default config."""
-        return {}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> CourtesyIntent:
-        """Creates the component (see parent class for full docstring)."""
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Puts the courtesy's intent on trimmed messages whose rest is nothing we handle."""

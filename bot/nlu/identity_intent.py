@@ -13,15 +13,13 @@ whatever the classifier made of it. Runs after FallbackClassifier.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.nlu.component import ConfigOnlyComponent
 from bot.nlu.identity_mask import IDENTITY_ONLY
 
 IDENTITY_ENTITIES = ("customer_number", "email", "phone_number", "postcode")
@@ -49,24 +47,8 @@ def identity_intent(intent: Dict[str, Any], entities: List[Dict[str, Any]]) -> b
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class IdentityIntent(GraphComponent):
+class IdentityIntent(ConfigOnlyComponent):
     """Sets the intent to ``inform`` for greetings/misses that carry identity details."""
-
-    @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
-        """The component's default config."""
-        return {}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> IdentityIntent:
-        """Creates the component (see parent class for full docstring)."""
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Overrides the intent where the identity details are the message."""

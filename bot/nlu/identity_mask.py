@@ -36,6 +36,8 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.component import ConfigOnlyComponent
+
 logger = logging.getLogger(__name__)
 
 IDENTITY_ENTITIES = ("customer_number", "postcode", "email", "phone_number")
@@ -234,24 +236,8 @@ def restore(message: Message) -> None:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class RestoreText(GraphComponent):
+class RestoreText(ConfigOnlyComponent):
     """Restores the text IdentityMask replaced, before the entity extractors run."""
-
-    @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
-        """The component's default config."""
-        return {}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> RestoreText:
-        """Creates the component (see parent class for full docstring)."""
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Restores each message's text. (In training the examples stay masked: only the intent

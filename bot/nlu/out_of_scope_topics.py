@@ -13,14 +13,13 @@ the parse data as ``out_of_scope_topic``.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.component import ConfigOnlyComponent
 
 OUT_OF_SCOPE = "out_of_scope"
 TOPIC_PREFIX = OUT_OF_SCOPE + "_"
@@ -47,24 +46,8 @@ def merge_ranking(ranking: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class OutOfScopeTopics(GraphComponent):
+class OutOfScopeTopics(ConfigOnlyComponent):
     """Adds the out-of-scope topics' confidences up into ``out_of_scope``."""
-
-    @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
-        """The component's default config."""
-        return {}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> OutOfScopeTopics:
-        """Creates the component (see parent class for full docstring)."""
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Merges the topics in the intent and the ranking of each message."""
