@@ -2,7 +2,8 @@
 
 :data:`PATCHES`, each with what it replaces in Rasa:
 
-- action-server responses validated with one compiled JSON schema (bot/action_validation.py);
+- action-server responses, and the events posted to the HTTP API (an agent's line, pause, resume),
+  validated with compiled JSON schemas (bot/action_validation.py);
 - an action server that is down or slow: a time limit per call, one apology and a person instead
   of silence, no second wait (bot/action_server_down.py);
 - personal data masked in every log handler of the server (contract/log_masking.py), put on the
@@ -57,7 +58,7 @@ def _mask_log_handlers(app: Any, loop: Any) -> None:
 
 
 PATCHES: Tuple[Patch, ...] = (
-    Patch("action-server responses validated with one compiled schema (bot/action_validation.py)",
+    Patch("action-server responses and posted events validated with compiled schemas (bot/action_validation.py)",
           action_validation.REPLACES, action_validation.install),
     Patch("an action server that is down or slow gets an apology and a person (bot/action_server_down.py)",
           action_server_down.REPLACES, action_server_down.install),

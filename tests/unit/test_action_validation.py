@@ -1,12 +1,18 @@
-"""The compiled validator of action server responses accepts and refuses exactly what Rasa's does."""
+"""The compiled validators of action server responses and of events posted to the HTTP API accept and
+refuse exactly what Rasa's do."""
 
 import copy
+from types import SimpleNamespace
 
 import jsonschema
 import pytest
+import rasa.server
 from rasa.core.actions.action import RemoteAction
 
 from bot import action_validation, rasa_patches
+
+#: Rasa's own check of posted events (taken before any test installs the patches).
+RASA_VALIDATE_EVENTS = rasa.server.validate_events_in_request_body
 
 VALID = [
     {"events": [], "responses": []},
@@ -65,9 +71,9 @@ def test_refuses_what_rasa_refuses_with_the_same_error(result):
 
 
 def test_every_event_type_has_one_schema_so_the_per_type_check_is_used():
-    split = action_validation._per_event_type()
-    assert split is not None
-    _, by_type = split
+    by_type = action_validation._by_event_type()
+    assert by_type is not None
+    assert action_validation._response_without_events() is not None
     assert {"slot", "bot", "user", "action", "followup", "pause", "resume", "active_loop"} <= set(by_type)
 
 
@@ -75,3 +81,45 @@ def test_every_event_type_has_one_schema_so_the_per_type_check_is_used():
 def test_a_valid_response_passes_the_per_type_check_without_the_full_one(result, monkeypatch):
     monkeypatch.setattr(action_validation, "_validator", lambda: pytest.fail("the full check ran"))
     assert action_validation.validate_action_result(None, copy.deepcopy(result)) is True
+
+
+# --- events posted to the HTTP API (POST /conversations/<id>/tracker/events and others) -------------
+
+POSTED_VALID = [
+    {"event": "bot", "text": "Goedemiddag, u spreekt met Sam.", "metadata": {"agent_id": "sam", "message_id": "m1"}},
+    {"event": "pause"},
+    [{"event": "resume"}, {"event": "action", "name": "action_handback"}],
+    [{"event": "slot", "name": "language", "value": "en"}, {"event": "followup", "name": "action_listen"}],
+    [],
+]
+POSTED_INVALID = [
+    {"event": "slot", "value": "no name"},
+    {"event": "no_such_event"},
+    {"text": "no type"},
+    [{"event": "pause"}, {"event": "slot"}],  # a later event
+    [{"event": "pause", "timestamp": "yesterday"}],  # the common part
+    ["pause"],
+    "pause",
+]
+
+
+@pytest.mark.parametrize("body", POSTED_VALID)
+def test_posted_events_rasa_accepts_are_accepted(body):
+    RASA_VALIDATE_EVENTS(SimpleNamespace(json=copy.deepcopy(body)))
+    assert rasa.server.validate_events_in_request_body(SimpleNamespace(json=copy.deepcopy(body))) is None
+
+
+@pytest.mark.parametrize("body", POSTED_VALID)
+def test_valid_posted_events_pass_the_per_type_check_without_the_full_one(body, monkeypatch):
+    monkeypatch.setattr(action_validation, "_events_validator", lambda: pytest.fail("the full check ran"))
+    action_validation.validate_events_in_request_body(SimpleNamespace(json=copy.deepcopy(body)))
+
+
+@pytest.mark.parametrize("body", POSTED_INVALID)
+def test_posted_events_rasa_refuses_get_rasas_400(body):
+    with pytest.raises(rasa.server.ErrorResponse) as theirs:
+        RASA_VALIDATE_EVENTS(SimpleNamespace(json=copy.deepcopy(body)))
+    with pytest.raises(rasa.server.ErrorResponse) as ours:
+        rasa.server.validate_events_in_request_body(SimpleNamespace(json=copy.deepcopy(body)))
+    assert ours.value.status == theirs.value.status == 400
+    assert ours.value.error_info == theirs.value.error_info
