@@ -8,7 +8,16 @@ Two separate pieces:
   conversation sessions. Deserialising replays every event of the conversation, so this is one of
   the larger costs of a turn (docs/benchmarks.md, "Profile of a turn"). This store does the same
   work with one GET and one deserialisation; what it publishes and what it stores are the same as
-  Rasa's, expiry (``record_exp``) included. It is built on private methods of Rasa's store
+  Rasa's, expiry (``record_exp``) included. Rasa then merges the stored conversation with the
+  tracker of the turn, which holds only the last session (what ``retrieve`` gave): when the two
+  do not line up by timestamp it compares every event of the turn with every stored one
+  (``as_dict`` of both, quadratic in the length of the conversation). That is every save of every
+  web conversation: the socket.io channel sets the ``session_started_metadata`` slot just before
+  ``action_session_start``, so the stored conversation counts as two sessions. When the turn's
+  tracker is the stored last session plus new events (the events compared one by one, in
+  order), what Rasa stores is the stored events followed by the new ones, and that is what this
+  store writes, without the merge; any other tracker (events replaced through the HTTP API, say)
+  takes Rasa's merge. It is built on private methods of Rasa's store
   (:data:`RELIES_ON`), so it refuses to be created on a Rasa release it was not tested with
   (bot/rasa_guard.py; the Rasa server's entry point checks the same at start, bot/rasa_patches.py).
 - **Retention** (:func:`retention_expiry`): without a ``record_exp`` in endpoints.yml every save
@@ -24,10 +33,13 @@ Configured in endpoints.yml (same settings as Rasa's ``type: redis``)::
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import itertools
+import json
+from typing import Any, Dict, List, Optional
 
 import rasa.shared.core.trackers
 from rasa.core.tracker_store import RedisTrackerStore as RasaRedisTrackerStore
+from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker, TrackerEventDiffEngine
 
 from bot import rasa_guard
@@ -64,16 +76,20 @@ class OneReadRedisTrackerStore(RasaRedisTrackerStore):
         key = self.key_prefix + tracker.sender_id
         stored = self.red.get(key)
         prior = self.deserialise_tracker(tracker.sender_id, stored) if stored is not None else None
+        last = _last_session(prior)
+        new_events = TrackerEventDiffEngine.event_difference(last, tracker)
 
         if self.event_broker is not None:
-            new_events = TrackerEventDiffEngine.event_difference(_last_session(prior), tracker)
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
 
         if not timeout and self.record_exp:
             timeout = self.record_exp
-        if prior is not None:
-            tracker = self._merge_trackers(prior, tracker)
-        self.red.set(key, self.serialise_tracker(tracker), ex=timeout)
+        merged = _merged_without_replay(prior, last, tracker, new_events) if prior is not None else None
+        if merged is not None:
+            serialised = json.dumps({"events": merged, "name": tracker.sender_id})
+        else:
+            serialised = self.serialise_tracker(self._merge_trackers(prior, tracker) if prior is not None else tracker)
+        self.red.set(key, serialised, ex=timeout)
 
 
 class RedisTrackerStore(OneReadRedisTrackerStore):
@@ -90,3 +106,21 @@ def _last_session(tracker: Optional[DialogueStateTracker]) -> Optional[DialogueS
         return None
     sessions = rasa.shared.core.trackers.get_trackers_for_conversation_sessions(tracker)
     return tracker if len(sessions) <= 1 else sessions[-1]
+
+
+def _merged_without_replay(prior: DialogueStateTracker, last: Optional[DialogueStateTracker],
+                           tracker: DialogueStateTracker, new_events: List[Event]) -> Optional[List[Dict[str, Any]]]:
+    """The events (as dicts) Rasa's merge stores, when ``tracker`` is ``last`` (the stored last
+    session) followed by ``new_events``: the stored events, then each new one not already there
+    (Rasa's rule: equal ``as_dict``). None when ``tracker`` does not begin with ``last``."""
+    if last is None or len(tracker.events) < len(last.events):
+        return None
+    merged = [event.as_dict() for event in prior.events]
+    head = len(merged) - len(last.events)
+    if [event.as_dict() for event in itertools.islice(tracker.events, len(last.events))] != merged[head:]:
+        return None
+    for event in new_events:
+        as_dict = event.as_dict()
+        if as_dict not in merged:
+            merged.append(as_dict)
+    return merged

@@ -33,10 +33,12 @@ def _store(cls, redis_url, prefix):
     return store, broker
 
 
-def _turns():
-    """A conversation over two sessions, saved after every turn (as the processor does)."""
+def _turns(web=False):
+    """A conversation over two sessions, saved after every turn (as the processor does); ``web``:
+    begun as the socket.io channel begins it, the session's metadata set before the session starts."""
     ts = iter(range(1_700_000_000, 1_700_100_000))
-    first = [ActionExecuted("action_session_start", timestamp=next(ts)), SessionStarted(timestamp=next(ts)),
+    metadata = [SlotSet("session_started_metadata", {"locale": "nl"}, timestamp=next(ts))] if web else []
+    first = [*metadata, ActionExecuted("action_session_start", timestamp=next(ts)), SessionStarted(timestamp=next(ts)),
              ActionExecuted("action_listen", timestamp=next(ts))]
     turn1 = [UserUttered("waar is mijn bestelling", {"name": "order_status"}, timestamp=next(ts)),
              SlotSet("language", "nl", timestamp=next(ts)), BotUttered("Uw klantnummer?", timestamp=next(ts)),
@@ -50,8 +52,8 @@ def _turns():
     return [first, turn1, turn2, new_session, turn3]
 
 
-async def _replay(store, sender):
-    for events in _turns():
+async def _replay(store, sender, web=False):
+    for events in _turns(web):
         tracker = await store.retrieve(sender) or DialogueStateTracker(sender, slots=[])
         for event in events:
             tracker.update(event)
@@ -59,15 +61,15 @@ async def _replay(store, sender):
     return await store.retrieve_full_tracker(sender)
 
 
-@pytest.mark.parametrize("sender", ["customer-1"])
-def test_same_stored_tracker_and_same_published_events_as_rasa(redis_url, sender):
+@pytest.mark.parametrize("sender, web", [("customer-1", False), ("web-customer-1", True)])
+def test_same_stored_tracker_and_same_published_events_as_rasa(redis_url, sender, web):
     theirs, their_broker = _store(RasaStore, redis_url, "rasa-store")
     ours, our_broker = _store(RedisTrackerStore, redis_url, "our-store")
-    their_tracker = asyncio.run(_replay(theirs, sender))
-    our_tracker = asyncio.run(_replay(ours, sender))
+    their_tracker = asyncio.run(_replay(theirs, sender, web))
+    our_tracker = asyncio.run(_replay(ours, sender, web))
 
     assert [e.as_dict() for e in our_tracker.events] == [e.as_dict() for e in their_tracker.events]
-    assert len(our_tracker.events) == sum(len(t) for t in _turns())
+    assert len(our_tracker.events) == sum(len(t) for t in _turns(web))
     assert our_broker.published == their_broker.published
     assert [e["event"] for e in our_broker.published].count("user") == 3
     stored_theirs = json.loads(theirs.red.get(theirs.key_prefix + sender))
@@ -86,6 +88,29 @@ def test_reads_the_stored_tracker_once_per_save(redis_url, monkeypatch):
     tracker.update(UserUttered("nog iets", {"name": "inform"}))
     asyncio.run(ours.save(tracker))
     assert len(reads) == 1
+
+
+@pytest.mark.parametrize("web", [False, True])
+def test_a_turn_that_continues_the_stored_conversation_is_stored_without_rasas_merge(redis_url, monkeypatch, web):
+    """Rasa's merge compares every event with every stored one; a web conversation (metadata before
+    the session start) took it on every save."""
+    ours, _ = _store(RedisTrackerStore, redis_url, "no-merge-store")
+    monkeypatch.setattr(ours, "_merge_trackers", lambda *a: pytest.fail("Rasa's merge ran"))
+    tracker = asyncio.run(_replay(ours, f"no-merge-{web}", web))
+    assert len(tracker.events) == sum(len(t) for t in _turns(web))
+
+
+def test_a_tracker_that_does_not_continue_the_stored_one_is_merged_as_rasa_merges(redis_url):
+    """Events replaced through the HTTP API, say: the stored session and the tracker differ."""
+    theirs, _ = _store(RasaStore, redis_url, "rasa-replaced")
+    ours, _ = _store(RedisTrackerStore, redis_url, "our-replaced")
+    for store in (theirs, ours):
+        asyncio.run(_replay(store, "replaced", web=True))
+        other = DialogueStateTracker.from_events("replaced", [
+            ActionExecuted("action_session_start", timestamp=1_800_000_000), SessionStarted(timestamp=1_800_000_001),
+            UserUttered("iets anders", {"name": "inform"}, timestamp=1_800_000_002)])
+        asyncio.run(store.save(other))
+    assert json.loads(ours.red.get(ours.key_prefix + "replaced")) == json.loads(theirs.red.get(theirs.key_prefix + "replaced"))
 
 
 def test_endpoints_use_this_store():
