@@ -212,15 +212,17 @@ class EventConsumer(GroupMember):
         block_ms: how long one XREADGROUP waits; below the client's socket timeout.
         batch: at most this many entries are handled (and acknowledged) together.
         linger_ms: after a read that was not a full batch, wait this long and read what came
-            meanwhile into the same batch. Rasa's broker writes a turn's 10-20 events one XADD at
-            a time within a few milliseconds; handled together they cost a fraction of the CPU
-            (0 = handle at once).
+            meanwhile into the same batch (0 = handle at once, the default). Rasa's own brokers
+            write a turn's 10-20 events one XADD at a time; handled together they cost a fraction
+            of the CPU. The assistant's broker (bot/event_broker.py) writes a turn in one
+            MULTI/EXEC, which a blocked XREADGROUP reads whole: waiting would only delay every
+            customer's line on the agents' screens.
         on_pending: called after a batch noted requests for a person that wait
             (:class:`handoff.pending.PendingRequests`.wake).
     """
 
     def __init__(self, redis: Redis, store: Store, hub: Hub, name: Optional[str] = None,
-                 block_ms: int = 2000, batch: int = 100, linger_ms: float = 5.0,
+                 block_ms: int = 2000, batch: int = 100, linger_ms: float = 0.0,
                  on_pending: Optional[Callable[[], None]] = None) -> None:
         super().__init__(redis, keys.EVENTS_GROUP, name, batch)
         self.on_pending = on_pending

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import urllib.parse
 
 import redis
@@ -35,6 +36,32 @@ def test_events_of_a_turn_go_out_together_and_in_order(redis_url):
 
     assert asyncio.run(turn()) == 0
     assert _stream(redis_url, "test:turn") == [(e["sender_id"], e) for e in events]
+
+
+def test_a_reader_blocked_on_the_stream_gets_the_whole_turn_in_one_read(redis_url):
+    """The handoff service reads with a blocking XREADGROUP: woken by the first event of a plain
+    pipeline, it read a turn in pieces; the turn's transaction wakes it once, with every event."""
+    import threading
+
+    broker = _broker(redis_url, "test:whole-turn")
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.xgroup_create("test:whole-turn", "readers", id="0", mkstream=True)
+    reads = []
+    reader = threading.Thread(target=lambda: reads.append(redis.Redis.from_url(redis_url).xreadgroup(
+        "readers", "r1", {"test:whole-turn": ">"}, count=100, block=5000)))
+    reader.start()
+    deadline = time.monotonic() + 5  # the reader is blocked before the turn is written
+    while not any(c.get("cmd") == "xreadgroup" for c in client.client_list()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    async def turn():
+        for i in range(15):
+            broker.publish({"sender_id": "c1", "event": "slot", "name": f"s{i}", "value": i})
+        await asyncio.sleep(0)
+
+    asyncio.run(turn())
+    reader.join(timeout=5)
+    assert [len(entries) for _, entries in reads[0]] == [15]
 
 
 def test_outside_an_event_loop_each_event_is_written_at_once(redis_url):
