@@ -17,6 +17,9 @@ action server that is down). Each Sanic worker has its own event loop and so its
 closed session (the server stopping) is replaced by a new one at the next call. :func:`close_all`
 closes them when the server stops (a listener installed with the patch).
 
+The kept session writes the JSON of each call (the whole conversation) with ujson
+(bot/fast_json.py), not aiohttp's default ``json.dumps``.
+
 The figures (CPU per turn before and after) are in docs/benchmarks.md, "Profile under load".
 """
 
@@ -29,7 +32,7 @@ import aiohttp
 import rasa.utils.endpoints
 from rasa.utils.endpoints import EndpointConfig
 
-from bot import server_listeners
+from bot import fast_json, server_listeners
 
 #: What :func:`install` replaces in Rasa.
 REPLACES = ("rasa.utils.endpoints:EndpointConfig.session", "rasa.core.run:configure_app")
@@ -55,13 +58,15 @@ class _Kept:
 
 
 def _new_session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
-    """Rasa's ``EndpointConfig.session()``, with the idle connections closed after KEEPALIVE_SECONDS."""
+    """Rasa's ``EndpointConfig.session()``, with the idle connections closed after KEEPALIVE_SECONDS
+    and the requests' JSON written by bot/fast_json.py."""
     basic_auth = endpoint.basic_auth
     return aiohttp.ClientSession(
         headers=endpoint.headers,
         auth=aiohttp.BasicAuth(basic_auth["username"], basic_auth["password"]) if basic_auth else None,
         timeout=aiohttp.ClientTimeout(total=rasa.utils.endpoints.DEFAULT_REQUEST_TIMEOUT),
         connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS),
+        json_serialize=fast_json.dumps,
     )
 
 

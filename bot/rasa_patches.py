@@ -13,7 +13,9 @@
 - an event's class looked up in a table by its type name instead of a walk over every subclass
   of ``Event`` for each event read (bot/event_lookup.py);
 - the NLU of each message run in one thread beside the event loop, which meanwhile serves the
-  other customers' turns (bot/nlu_thread.py).
+  other customers' turns (bot/nlu_thread.py);
+- slots copied with a plain ``__copy__`` instead of ``copy``'s general machinery, for the many
+  trackers Rasa makes a turn (bot/slot_copy.py).
 
 :data:`RELIED_ON` lists what bot/ uses of Rasa without replacing it and that is not public API:
 the tracker store's one-read save (bot/tracker_store.py).
@@ -33,7 +35,7 @@ from typing import Any, Callable, List, Sequence, Tuple
 import rasa
 
 from bot import (action_server_down, action_validation, endpoint_sessions, event_lookup, nlu_thread, server_listeners,
-                 tracker_store)
+                 slot_copy, tracker_store)
 from bot.rasa_guard import check_attribute, check_version
 from contract import log_masking
 
@@ -70,6 +72,7 @@ PATCHES: Tuple[Patch, ...] = (
           event_lookup.REPLACES, event_lookup.install),
     Patch("the NLU of each message in its own thread, beside the event loop (bot/nlu_thread.py)",
           nlu_thread.REPLACES, nlu_thread.install),
+    Patch("slots copied with a plain __copy__ (bot/slot_copy.py)", slot_copy.REPLACES, slot_copy.install),
 )
 
 RELIED_ON: Tuple[Tuple[str, Tuple[str, ...]], ...] = (

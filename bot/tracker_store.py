@@ -17,7 +17,8 @@ Two separate pieces:
   tracker is the stored last session plus new events (the events compared one by one, in
   order), what Rasa stores is the stored events followed by the new ones, and that is what this
   store writes, without the merge; any other tracker (events replaced through the HTTP API, say)
-  takes Rasa's merge. It is built on private methods of Rasa's store
+  takes Rasa's merge. The stored text is written by ujson (bot/fast_json.py): the same JSON,
+  read back by Rasa's ``json.loads`` as before. It is built on private methods of Rasa's store
   (:data:`RELIES_ON`), so it refuses to be created on a Rasa release it was not tested with
   (bot/rasa_guard.py; the Rasa server's entry point checks the same at start, bot/rasa_patches.py).
 - **Retention** (:func:`retention_expiry`): without a ``record_exp`` in endpoints.yml every save
@@ -34,7 +35,6 @@ Configured in endpoints.yml (same settings as Rasa's ``type: redis``)::
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any, Dict, List, Optional
 
 import rasa.shared.core.trackers
@@ -42,7 +42,7 @@ from rasa.core.tracker_store import RedisTrackerStore as RasaRedisTrackerStore
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker, TrackerEventDiffEngine
 
-from bot import rasa_guard
+from bot import fast_json, rasa_guard
 from contract.retention import retention_seconds
 
 #: What of Rasa's that is not public API the one-read save calls.
@@ -86,10 +86,15 @@ class OneReadRedisTrackerStore(RasaRedisTrackerStore):
             timeout = self.record_exp
         merged = _merged_without_replay(prior, last, tracker, new_events) if prior is not None else None
         if merged is not None:
-            serialised = json.dumps({"events": merged, "name": tracker.sender_id})
+            serialised = fast_json.dumps({"events": merged, "name": tracker.sender_id})
         else:
             serialised = self.serialise_tracker(self._merge_trackers(prior, tracker) if prior is not None else tracker)
         self.red.set(key, serialised, ex=timeout)
+
+    @staticmethod
+    def serialise_tracker(tracker: DialogueStateTracker) -> str:
+        """Rasa's text of a stored conversation, written by bot/fast_json.py."""
+        return fast_json.dumps(tracker.as_dialogue().as_dict())
 
 
 class RedisTrackerStore(OneReadRedisTrackerStore):

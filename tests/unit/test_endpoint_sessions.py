@@ -137,3 +137,20 @@ def test_this_side_closes_an_idle_connection_before_the_action_server_does(kept)
         await endpoint_sessions.close_all()
 
     asyncio.run(scenario())
+
+
+def test_the_kept_session_writes_the_calls_json_with_fast_json(kept, monkeypatch):
+    written = []
+    monkeypatch.setattr(endpoint_sessions.fast_json, "dumps", lambda obj: written.append(obj) or '{"n": 7}')
+
+    async def scenario() -> None:
+        runner = await _server([])
+        try:
+            endpoint = EndpointConfig(url=f"http://127.0.0.1:{_port(runner)}/webhook")
+            answer = await endpoint.request(json={"n": 3}, method="post")
+            assert written == [{"n": 3}] and answer["echo"] == 7  # the server got what fast_json wrote
+        finally:
+            await endpoint_sessions.close_all()
+            await runner.cleanup()
+
+    asyncio.run(scenario())
