@@ -14,6 +14,8 @@
   of ``Event`` for each event read (bot/event_lookup.py);
 - the NLU of each message run in one thread beside the event loop, which meanwhile serves the
   other customers' turns (bot/nlu_thread.py);
+- the domain sent to the form validators without its responses, which the action server never
+  reads (bot/domain_for_actions.py);
 - slots copied with a plain ``__copy__`` instead of ``copy``'s general machinery, for the many
   trackers Rasa makes a turn (bot/slot_copy.py).
 
@@ -34,8 +36,8 @@ from typing import Any, Callable, List, Sequence, Tuple
 
 import rasa
 
-from bot import (action_server_down, action_validation, endpoint_sessions, event_lookup, nlu_thread, server_listeners,
-                 slot_copy, tracker_store)
+from bot import (action_server_down, action_validation, domain_for_actions, endpoint_sessions, event_lookup, nlu_thread,
+                 server_listeners, slot_copy, tracker_store)
 from bot.rasa_guard import check_attribute, check_version
 from contract import log_masking
 
@@ -72,6 +74,8 @@ PATCHES: Tuple[Patch, ...] = (
           event_lookup.REPLACES, event_lookup.install),
     Patch("the NLU of each message in its own thread, beside the event loop (bot/nlu_thread.py)",
           nlu_thread.REPLACES, nlu_thread.install),
+    Patch("the domain sent to the action server without its responses (bot/domain_for_actions.py)",
+          domain_for_actions.REPLACES, domain_for_actions.install),
     Patch("slots copied with a plain __copy__ (bot/slot_copy.py)", slot_copy.REPLACES, slot_copy.install),
 )
 
