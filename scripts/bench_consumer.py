@@ -14,8 +14,8 @@ equal digests mean the change did not change what agents see.
 
 By default all events are in the stream before the consumer starts (a backlog: full batches).
 ``--live TURNS_PER_S`` instead has another process XADD them while the consumer runs, a turn at a
-time in one pipelined round trip like Rasa's broker (bot/event_broker.py; ``--one-xadd-each``: one
-round trip per event, as the broker did before), so batches are as small as in real traffic.
+time in one MULTI/EXEC round trip like the assistant's broker (bot/event_broker.py; ``--one-xadd-each``:
+one round trip per event, as Rasa's own brokers do), so batches are as small as in real traffic.
 
 Usage (handoff environment)::
 
@@ -180,15 +180,15 @@ def load_entries(url: str, entries: List[Tuple[str, str]]) -> None:
 
 
 def produce(url: str, turns: List[List[Tuple[str, str]]], rate: float, one_each: bool) -> None:
-    """Like Rasa's broker during conversations, ``rate`` turns/s: a turn's events in one pipelined
-    round trip (bot/event_broker.py), or with ``one_each`` one XADD round trip each (as it was)."""
+    """Like the assistant's broker during conversations, ``rate`` turns/s: a turn's events in one
+    MULTI/EXEC round trip (bot/event_broker.py), or with ``one_each`` one XADD round trip each."""
     client = sync_redis.Redis.from_url(url, decode_responses=True)
     index, started = 0, time.monotonic()
     for number, turn in enumerate(turns):
         pause = started + number / rate - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-        pipe = client.pipeline(transaction=False)
+        pipe = client.pipeline(transaction=True)
         for sender, event in turn:
             (client if one_each else pipe).xadd(keys.EVENTS_STREAM, {"sender_id": sender, "event": event},
                                                 id=entry_id(index))
@@ -302,11 +302,11 @@ def main() -> None:
     parser.add_argument("--no-console", action="store_true", help="no Hub subscription/socket (consumer only)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--live", metavar="TURNS_PER_S", type=float,
-                        help="events come in while the consumer runs, a turn at a time, one XADD each, "
-                             "from another process (like Rasa's broker) instead of all being there first")
+                        help="events come in while the consumer runs, a turn at a time, from another process "
+                             "(like the assistant's broker) instead of all being there first")
     parser.add_argument("--one-xadd-each", action="store_true",
                         help="with --live: one XADD round trip per event (the broker before 23da784) instead "
-                             "of one pipelined round trip per turn")
+                             "of one MULTI/EXEC round trip per turn")
     parser.add_argument("--linger-ms", type=float,
                         help="EventConsumer(linger_ms=...) for the working tree (default: its default)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
