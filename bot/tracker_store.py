@@ -18,8 +18,8 @@ Two separate pieces:
   order), what Rasa stores is the stored events followed by the new ones, and that is what this
   store writes, without the merge; any other tracker (events replaced through the HTTP API, say)
   takes Rasa's merge. The stored text is written by ujson (bot/fast_json.py): the same JSON,
-  read back by Rasa's ``json.loads`` as before. It is built on private methods of Rasa's store
-  (:data:`RELIES_ON`), so it refuses to be created on a Rasa release it was not tested with
+  read back by Rasa's ``json.loads`` as before. The store is built on private methods of Rasa's
+  store (:data:`RELIES_ON`), so it refuses to be created on a Rasa release it was not tested with
   (bot/rasa_guard.py; the Rasa server's entry point checks the same at start, bot/rasa_patches.py).
 - **Retention** (:func:`retention_expiry`): without a ``record_exp`` in endpoints.yml every save
   gives the tracker key a Redis expiry of ``RETENTION_DAYS`` (default 30, see
