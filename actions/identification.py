@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -12,7 +13,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
-from actions.backend import BackendUnavailable, get_async_backend
+from actions.backend import BackendUnavailable, Outage, get_async_backend
 from actions.cases import bot_tries_first
 from actions.common import (
     CASE_INTENTS,
@@ -270,7 +271,12 @@ async def verify_identity(
     """
     identifier = parse_identifier(identifier_text)
     try:
-        customer = await get_async_backend().verify(identifier, postcode) if identifier else None
+        # The outages at the given postcode are read while it is checked: once the customer is
+        # verified it is their postcode (verify compares the normalised postcodes, and outages
+        # are looked up by the normalised one), so the notice of rule 9 costs no second wait.
+        customer, outages = await asyncio.gather(
+            get_async_backend().verify(identifier, postcode), _outages_at(postcode)
+        ) if identifier else (None, [])
     except BackendUnavailable as error:
         logger.warning("backend unavailable during identification: %s", error)
         dispatcher.utter_message(response="utter_backend_unavailable")
@@ -291,13 +297,17 @@ async def verify_identity(
         "identification_failed": False,
     }
     dispatcher.utter_message(response="utter_identified", customer_name=customer.name)
-    try:
-        outages = await get_async_backend().outages_at(customer.postcode)
-    except BackendUnavailable:
-        outages = []
     for event in outage_notice_once(dispatcher, tracker, customer.postcode, outages):
         slots[event["name"]] = event["value"]
     return slots
+
+
+async def _outages_at(postcode: str) -> List[Outage]:
+    """The outages at the postcode; none when the backend cannot say (the notice is a courtesy)."""
+    try:
+        return await get_async_backend().outages_at(postcode)
+    except BackendUnavailable:
+        return []
 
 
 def identity_given(tracker: Tracker) -> Tuple[Optional[str], Optional[str]]:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 
 from actions.backend.base import BackendUnavailable, CustomerBackend, NotEligible, NotFound
@@ -19,6 +22,7 @@ from actions.backend.sql import (
     PurchaseRow,
     ShipmentRow,
     SqlBackend,
+    _write_ahead_log,
     next_working_day,
 )
 from actions.identifier_parsing import Identifier
@@ -437,3 +441,37 @@ def test_nothing_is_created_before_use(tmp_path, monkeypatch):
     monkeypatch.delenv("KLANTCONTACT_DB_URL")
     assert SqlBackend().url == f"sqlite:///{DEFAULT_SQLITE_PATH}"
     assert SqlBackend("sqlite:///elsewhere.db").url == "sqlite:///elsewhere.db"
+
+
+def test_sqlite_file_keeps_its_connections_and_writes_ahead(tmp_path):
+    backend = SqlBackend(f"sqlite:///{tmp_path / 'pooled.db'}")
+    backend.create_schema()
+    seed(backend)
+    opened = []
+    sqlalchemy_event.listen(backend.engine, "connect", lambda connection, record: opened.append(connection))
+    for _ in range(5):
+        assert backend.verify(Identifier("customer_number", SANNE), "3511 AB") is not None
+    assert opened == []  # the seed's pooled connection served them all (1.4's default opened five)
+    # Connections move between the backend's worker threads (check_same_thread is off).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        found = list(pool.map(lambda _: backend.verify(Identifier("customer_number", SANNE), "3511 AB"), range(12)))
+    assert all(customer is not None and customer.id == SANNE for customer in found)
+    with sqlite3.connect(tmp_path / "pooled.db") as check:
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    backend.dispose()
+
+
+def test_sqlite_locked_by_another_connection_stays_in_its_journal(tmp_path):
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(path, timeout=0)
+    _write_ahead_log(other.cursor(), str(path))  # logged, not raised
+    holder.execute("COMMIT")
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    _write_ahead_log(other.cursor(), str(path))
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    _write_ahead_log(other.cursor(), ":memory:")  # nothing to do for a database in memory
+    holder.close()
+    other.close()

@@ -185,6 +185,8 @@ def test_backend_down_during_identification(domain, monkeypatch):
     class Down:
         def verify(self, *_):
             raise BackendUnavailable("timeout")
+
+        outages_at = verify  # read while the identity is checked
     monkeypatch.setattr("actions.identification.get_async_backend", lambda: AsyncBackend(Down()))
     _, events = validate(domain, "3511 AB", {"identifier": "48213377", "postcode": "3511 AB"})
     assert slot_events(events)["handoff_reason"] == "backend_failure"
@@ -473,6 +475,31 @@ def test_identification_is_followed_by_the_outage_notice(domain):
     dispatcher, events = validate(domain, "3581 KP", {"identifier": "39481726", "postcode": "3581 KP"})
     assert responses(dispatcher) == ["utter_identified", "utter_outage_notice"]
     assert slot_events(events)["outage_notified"] is True
+
+
+def test_outages_are_read_while_the_identity_is_checked(domain, seeded_backend, monkeypatch):
+    """Not one lookup after the other: verify waits until the outage lookup has started."""
+    import threading
+    started = threading.Event()
+
+    class Overlapping:
+        def verify(self, *args):
+            assert started.wait(5), "the outages were not read while the identity was checked"
+            return seeded_backend.verify(*args)
+
+        def outages_at(self, postcode):
+            started.set()
+            return seeded_backend.outages_at(postcode)
+    monkeypatch.setattr("actions.identification.get_async_backend", lambda: AsyncBackend(Overlapping()))
+    dispatcher, events = validate(domain, "3581 kp", {"identifier": "39481726", "postcode": "3581 kp"})
+    assert responses(dispatcher) == ["utter_identified", "utter_outage_notice"]
+    assert slot_events(events)["customer_id"] == "39481726"
+
+
+def test_outages_are_not_told_to_someone_not_verified(domain, seeded_backend):
+    dispatcher, events = validate(domain, "3581 KP", {"identifier": "48213377", "postcode": "3581 KP"})
+    assert responses(dispatcher) == ["utter_identification_mismatch"]
+    assert "outage_notified" not in slot_events(events)
 
 
 def test_returning_identified_customer_hears_about_the_outage_first(domain):
