@@ -15,13 +15,8 @@ from actions.common import (
 )
 from actions.identity_from_channel import identify_from_channel
 from actions.waiting import while_waiting
-from bot.language import (
-    Detection,
-    channel_language_hint,
-    decide_language,
-    decide_register,
-    get_detector,
-)
+from bot.language import channel_language_hint
+from bot.turn_observation import CONSECUTIVE_MISSES, Turn, channel_may_vouch, settled_slots
 
 # How long a verified identity is remembered across sessions (service rule 1).
 IDENTITY_RETENTION_DAYS = float(os.environ.get("IDENTITY_RETENTION_DAYS", "30"))
@@ -87,7 +82,8 @@ class ActionObserveTurn(Action):
 
     Keeps the reply language sticky (only a clear switch changes it), follows the customer's
     Dutch form of address, and resets the count of consecutive misunderstandings when a
-    message was understood.
+    message was understood (bot/turn_observation.py: the Rasa server does this part itself
+    on the turns that need nothing else of this observer, and does not call it then).
     """
 
     def name(self) -> Text:
@@ -96,31 +92,31 @@ class ActionObserveTurn(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[EventType]:
-        latest = tracker.latest_message or {}
-        text = latest.get("text") or ""
-        detection = Detection.from_dict(latest.get("language_detection"))
-        if detection is None and text and not text.startswith("/"):
-            detection = get_detector().detect(text)
-        current = tracker.get_slot("language")
-        hint = channel_language_hint(latest_user_metadata(tracker))
-        new_language = decide_language(current, detection, hint)
-
-        events: List[EventType] = []
-        if new_language != current:
-            events.append(SlotSet("language", new_language))
-        if new_language == "nl" and not text.startswith("/"):
-            register = decide_register(tracker.get_slot("register"), text)
-            if register != tracker.get_slot("register"):
-                events.append(SlotSet("register", register))
-        if not tracker.get_slot("customer_id"):
+        turn = observed_turn(tracker)
+        settled = settled_slots(turn)
+        misses = settled.pop(CONSECUTIVE_MISSES, None)
+        events: List[EventType] = [SlotSet(slot, value) for slot, value in settled.items()]
+        if channel_may_vouch(turn):
             events += await identity_events(tracker)
         # While a case waits for a person, no policy runs: acknowledge and take identity here.
         events += await while_waiting(dispatcher, tracker)
-        intent = (latest.get("intent") or {}).get("name")
-        # A bare "no" after "did you mean ...?" is no progress: it does not reset the count.
-        if intent not in ("nlu_fallback", "deny") and tracker.get_slot("consecutive_misses"):
-            events.append(SlotSet("consecutive_misses", 0.0))
+        if misses is not None:
+            events.append(SlotSet(CONSECUTIVE_MISSES, misses))
         return events
+
+
+def observed_turn(tracker: Tracker) -> Turn:
+    """The latest message and the slots as bot/turn_observation.py reads them."""
+    latest = tracker.latest_message or {}
+    return Turn(
+        text=latest.get("text") or "",
+        intent=(latest.get("intent") or {}).get("name"),
+        detection=latest.get("language_detection"),
+        slots=tracker.slots,
+        metadata=latest_user_metadata(tracker),
+        input_channel=tracker.get_latest_input_channel(),
+        paused=tracker.is_paused(),
+    )
 
 
 class ActionGreet(Action):

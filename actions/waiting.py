@@ -25,6 +25,7 @@ from actions.escalation import context_packet
 from actions.handoff_client import open_case
 from actions.identification import identity_given, verify_identity
 from actions.identifier_parsing import belgian_postcode_in
+from bot import turn_observation
 from contract.dates import honest_wait
 
 # Entities that identify a customer (the regexes of data/nlu/entities.yml).
@@ -37,7 +38,7 @@ _ACK_RESPONSES = {"utter_handoff_queued": "utter_waiting_ack_queued",
 
 def waiting_for_agent(tracker: Tracker) -> bool:
     """True while the conversation is paused with a case no agent has claimed yet."""
-    return bool(tracker.is_paused() and tracker.get_slot("handoff_case_id") and not tracker.get_slot("agent_name"))
+    return turn_observation.waiting_for_agent(tracker.is_paused(), tracker.slots)
 
 
 def _identity_in_message(tracker: Tracker) -> bool:

@@ -17,7 +17,10 @@
 - the domain sent to the form validators without its responses, which the action server never
   reads (bot/domain_for_actions.py);
 - slots copied with a plain ``__copy__`` instead of ``copy``'s general machinery, for the many
-  trackers Rasa makes a turn (bot/slot_copy.py).
+  trackers Rasa makes a turn (bot/slot_copy.py);
+- the per-turn observer's language, register and miss count decided in the Rasa server, and the
+  action server's observer called only for a channel identity to look up or a case waiting for
+  a person (bot/local_observer.py, bot/turn_observation.py).
 
 :data:`RELIED_ON` lists what bot/ uses of Rasa without replacing it and that is not public API:
 the tracker store's one-read save (bot/tracker_store.py).
@@ -36,8 +39,8 @@ from typing import Any, Callable, List, Sequence, Tuple
 
 import rasa
 
-from bot import (action_server_down, action_validation, domain_for_actions, endpoint_sessions, event_lookup, nlu_thread,
-                 server_listeners, slot_copy, tracker_store)
+from bot import (action_server_down, action_validation, domain_for_actions, endpoint_sessions, event_lookup,
+                 local_observer, nlu_thread, server_listeners, slot_copy, tracker_store)
 from bot.rasa_guard import check_attribute, check_version
 from contract import log_masking
 
@@ -77,6 +80,8 @@ PATCHES: Tuple[Patch, ...] = (
     Patch("the domain sent to the action server without its responses (bot/domain_for_actions.py)",
           domain_for_actions.REPLACES, domain_for_actions.install),
     Patch("slots copied with a plain __copy__ (bot/slot_copy.py)", slot_copy.REPLACES, slot_copy.install),
+    Patch("the per-turn observer's own part run in the Rasa server, the action server called only when the turn "
+          "needs it (bot/local_observer.py)", local_observer.REPLACES, local_observer.install),
 )
 
 RELIED_ON: Tuple[Tuple[str, Tuple[str, ...]], ...] = (

@@ -292,7 +292,9 @@ def test_failing_inside_action_extract_slots_keeps_the_apology_and_the_pause(dom
     """Rasa keeps only SlotSets of a slot-mapping action; the fallback's events come after it."""
     endpoint_domain = domain
     extract = ActionExtractSlots(REFUSED)
-    tracker = tracker_after(domain, MESSAGES[language])
+    # A shop token to check: the per-turn observer needs the action server for this turn
+    # (without such work the Rasa server observes the turn itself, bot/local_observer.py).
+    tracker = tracker_after(domain, MESSAGES[language], metadata={"shop_token": "a token to check"})
     nlg = TemplatedNaturalLanguageGenerator(domain.responses)
     events = asyncio.run(extract.run(CollectingOutputChannel(), nlg, tracker, endpoint_domain))
     [apology] = apologies(events)
