@@ -20,7 +20,9 @@
   trackers Rasa makes a turn (bot/slot_copy.py);
 - the per-turn observer's language, register and miss count decided in the Rasa server, and the
   action server's observer called only for a channel identity to look up or a case waiting for
-  a person (bot/local_observer.py, bot/turn_observation.py).
+  a person (bot/local_observer.py, bot/turn_observation.py);
+- the rule policy's search for the rules that fit a conversation stopped once it is past the
+  longest remaining rule, instead of walking on to the conversation's start (bot/rule_matching.py).
 
 :data:`RELIED_ON` lists what bot/ uses of Rasa without replacing it and that is not public API:
 the tracker store's one-read save (bot/tracker_store.py).
@@ -40,7 +42,7 @@ from typing import Any, Callable, List, Sequence, Tuple
 import rasa
 
 from bot import (action_server_down, action_validation, domain_for_actions, endpoint_sessions, event_lookup,
-                 local_observer, nlu_thread, server_listeners, slot_copy, tracker_store)
+                 local_observer, nlu_thread, rule_matching, server_listeners, slot_copy, tracker_store)
 from bot.rasa_guard import check_attribute, check_version
 from contract import log_masking
 
@@ -82,6 +84,8 @@ PATCHES: Tuple[Patch, ...] = (
     Patch("slots copied with a plain __copy__ (bot/slot_copy.py)", slot_copy.REPLACES, slot_copy.install),
     Patch("the per-turn observer's own part run in the Rasa server, the action server called only when the turn "
           "needs it (bot/local_observer.py)", local_observer.REPLACES, local_observer.install),
+    Patch("the rule policy's walk over the states ends past the longest remaining rule (bot/rule_matching.py)",
+          rule_matching.REPLACES, rule_matching.install),
 )
 
 RELIED_ON: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
