@@ -22,7 +22,9 @@
   action server's observer called only for a channel identity to look up or a case waiting for
   a person (bot/local_observer.py, bot/turn_observation.py);
 - the rule policy's search for the rules that fit a conversation stopped once it is past the
-  longest remaining rule, instead of walking on to the conversation's start (bot/rule_matching.py).
+  longest remaining rule, instead of walking on to the conversation's start (bot/rule_matching.py);
+- the model graph (the NLU pipeline, the policies) run node after node in an order worked out
+  once per set of targets, instead of by dask's scheduler on every run (bot/graph_runner.py).
 
 :data:`RELIED_ON` lists what bot/ uses of Rasa without replacing it and that is not public API:
 the tracker store's one-read save (bot/tracker_store.py).
@@ -42,7 +44,7 @@ from typing import Any, Callable, List, Sequence, Tuple
 import rasa
 
 from bot import (action_server_down, action_validation, domain_for_actions, endpoint_sessions, event_lookup,
-                 local_observer, nlu_thread, rule_matching, server_listeners, slot_copy, tracker_store)
+                 graph_runner, local_observer, nlu_thread, rule_matching, server_listeners, slot_copy, tracker_store)
 from bot.rasa_guard import check_attribute, check_version
 from contract import log_masking
 
@@ -86,6 +88,8 @@ PATCHES: Tuple[Patch, ...] = (
           "needs it (bot/local_observer.py)", local_observer.REPLACES, local_observer.install),
     Patch("the rule policy's walk over the states ends past the longest remaining rule (bot/rule_matching.py)",
           rule_matching.REPLACES, rule_matching.install),
+    Patch("the model graph run node after node in an order worked out once, not by dask's scheduler on every run "
+          "(bot/graph_runner.py)", graph_runner.REPLACES, graph_runner.install),
 )
 
 RELIED_ON: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
