@@ -149,7 +149,8 @@ class ActionServerUnavailable(Exception):
 def conversation_language(tracker: Any) -> str:
     """The conversation's language, or the one the NLU pipeline found in the latest message.
 
-    ``language`` is set by the per-turn observer, on the action server: when that is down on
+    ``language`` is set by the per-turn observer (in the Rasa server, or on the action server when
+    the turn needs it there, bot/local_observer.py): when the action server's observer failed on
     the first turn the slot is empty and the latest message's detection (or the channel's hint)
     has to do.
     """
@@ -163,8 +164,8 @@ def conversation_language(tracker: Any) -> str:
 def conversation_register(tracker: Any, language: str) -> Optional[str]:
     """The Dutch form of address, following the latest message as the per-turn observer does.
 
-    ``register`` is set by the per-turn observer, on the action server: when that is down, a
-    customer who just wrote "kun je ..." would otherwise get the apology with "u".
+    ``register`` is set by the per-turn observer: when the action server's observer failed on
+    this turn, a customer who just wrote "kun je ..." would otherwise get the apology with "u".
     """
     current = tracker.get_slot("register")
     latest = tracker.latest_message
