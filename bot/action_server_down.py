@@ -55,10 +55,10 @@ from rasa.core.actions.action import (ActionExecutionRejection, ActionExtractSlo
 from rasa.shared.core.constants import ACTION_SESSION_START_NAME
 from rasa.shared.core.events import ConversationPaused, SlotSet
 
-from bot.language import Detection, channel_language_hint, decide_language, decide_register
-from bot.nlu.language_detector import LANGUAGE_DETECTION
+from bot.local_observer import observed_turn
+from bot.turn_observation import REGISTER, settled_slots
 from contract.reasons import EscalationReason
-from contract.slots import HANDOFF_PENDING
+from contract.slots import HANDOFF_PENDING, LANGUAGE
 
 logger = logging.getLogger(__name__)
 
@@ -146,35 +146,6 @@ class ActionServerUnavailable(Exception):
     conversation's last call timed out moments ago."""
 
 
-def conversation_language(tracker: Any) -> str:
-    """The conversation's language, or the one the NLU pipeline found in the latest message.
-
-    ``language`` is set by the per-turn observer (in the Rasa server, or on the action server when
-    the turn needs it there, bot/local_observer.py): when the action server's observer failed on
-    the first turn the slot is empty and the latest message's detection (or the channel's hint)
-    has to do.
-    """
-    latest = tracker.latest_message
-    parse_data = (latest.parse_data if latest is not None else None) or {}
-    metadata = (latest.metadata if latest is not None else None) or tracker.get_slot("session_started_metadata")
-    return decide_language(tracker.get_slot("language"), Detection.from_dict(parse_data.get(LANGUAGE_DETECTION)),
-                           channel_language_hint(metadata))
-
-
-def conversation_register(tracker: Any, language: str) -> Optional[str]:
-    """The Dutch form of address, following the latest message as the per-turn observer does.
-
-    ``register`` is set by the per-turn observer: when the action server's observer failed on
-    this turn, a customer who just wrote "kun je ..." would otherwise get the apology with "u".
-    """
-    current = tracker.get_slot("register")
-    latest = tracker.latest_message
-    text = (latest.text if latest is not None else None) or ""
-    if language != "nl" or text.startswith("/"):
-        return current
-    return decide_register(current, text)
-
-
 async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) -> List[Any]:
     """What a failed custom action returns instead: the apology once, then only the pause.
 
@@ -183,13 +154,10 @@ async def service_trouble_events(tracker: Any, nlg: Any, output_channel: Any) ->
     """
     if tracker.get_slot(TROUBLE_SLOT) and tracker.is_paused():
         return [ConversationPaused()]
-    events: List[Any] = []
-    language = conversation_language(tracker)
-    if tracker.get_slot("language") != language:
-        events.append(SlotSet("language", language))
-    register = conversation_register(tracker, language)
-    if tracker.get_slot("register") != register:
-        events.append(SlotSet("register", register))
+    # The language and form of address as the per-turn observer decides them (its call may be
+    # what failed): the latest message's detection, or the channel's hint, on the first turn.
+    settled = settled_slots(observed_turn(tracker))
+    events: List[Any] = [SlotSet(slot, settled[slot]) for slot in (LANGUAGE, REGISTER) if slot in settled]
     # The response's variations depend on the language and register slots: render with them set.
     speaking = tracker.copy()
     for event in events:

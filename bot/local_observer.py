@@ -19,13 +19,13 @@ observer decides the same slots with the same function and does the rest.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from rasa.core.actions.action import ActionExtractSlots
 from rasa.shared.core.constants import ACTION_VALIDATE_SLOT_MAPPINGS
 from rasa.shared.core.events import Event, SlotSet
 
-from bot.turn_observation import CONSECUTIVE_MISSES, Turn, needs_action_server, settled_slots
+from bot.turn_observation import Turn, needs_action_server, settled_slots
 
 #: What :func:`install` replaces in Rasa.
 REPLACES = ("rasa.core.actions.action:ActionExtractSlots._execute_validation_action",)
@@ -33,7 +33,7 @@ REPLACES = ("rasa.core.actions.action:ActionExtractSlots._execute_validation_act
 _rasa_validation: Optional[Callable[..., Any]] = None
 
 
-def observed_turn(tracker: Any, slot_events: List[SlotSet]) -> Turn:
+def observed_turn(tracker: Any, slot_events: Sequence[SlotSet] = ()) -> Turn:
     """The turn as the action server's observer would see it: the slots after this message's mappings."""
     latest = tracker.latest_message
     parse_data: Dict[str, Any] = (latest.parse_data if latest is not None else None) or {}
@@ -53,16 +53,6 @@ def observed_turn(tracker: Any, slot_events: List[SlotSet]) -> Turn:
     )
 
 
-def observation_events(turn: Turn) -> List[SlotSet]:
-    """The observer's answer for a turn without work for the action server, in its order."""
-    settled = settled_slots(turn)
-    misses = settled.pop(CONSECUTIVE_MISSES, None)
-    events = [SlotSet(slot, value) for slot, value in settled.items()]
-    if misses is not None:
-        events.append(SlotSet(CONSECUTIVE_MISSES, misses))
-    return events
-
-
 async def execute_validation_action(
     self: ActionExtractSlots, extraction_events: List[Event], output_channel: Any, nlg: Any, tracker: Any, domain: Any
 ) -> List[Event]:
@@ -74,9 +64,9 @@ async def execute_validation_action(
     turn = observed_turn(tracker, slot_events)
     if needs_action_server(turn):
         return await _rasa_validation(self, extraction_events, output_channel, nlg, tracker, domain)
-    observed: List[Event] = list(observation_events(turn))
-    kept = {event.key for event in observed if isinstance(event, SlotSet)}
-    return observed + [event for event in slot_events if event.key not in kept]
+    settled = settled_slots(turn)  # language, register, miss count: the observer's order
+    observed: List[Event] = [SlotSet(slot, value) for slot, value in settled.items()]
+    return observed + [event for event in slot_events if event.key not in settled]
 
 
 def install() -> None:
