@@ -146,13 +146,15 @@ def create_app(
 
     @app.get("/health", response_model=Health, tags=["health"])
     async def health(request: Request) -> JSONResponse:
-        """Up, and whether Redis answers."""
+        """Up, whether Redis answers, and whether the push subscription is live (see Hub)."""
         try:
             redis_ok = bool(await request.app.state.store.redis.ping())
         except (RedisError, OSError):
             redis_ok = False
-        body = Health(status="ok" if redis_ok else "degraded", redis=redis_ok)
-        return JSONResponse(body.model_dump(), status_code=200 if redis_ok else 503)
+        pushes_ok = request.app.state.hub.live
+        ready = redis_ok and pushes_ok
+        body = Health(status="ok" if ready else "degraded", redis=redis_ok, pushes=pushes_ok)
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     @app.get("/", include_in_schema=False)
     async def console(me: OptionalAgentDep) -> Response:

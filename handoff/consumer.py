@@ -46,17 +46,28 @@ async def stop_task(task: asyncio.Task[None], timeout: float = 5.0) -> None:
 
 
 class Hub:
-    """Fans pushes out to the websockets of this instance, via Redis pub/sub for all instances."""
+    """Fans pushes out to the websockets of this instance, via Redis pub/sub for all instances.
+
+    Pub/sub keeps nothing for a subscriber that is away: a push published while the subscription
+    is being re-established (Redis restarted, the connection dropped) never arrives. So the hub
+    says whether it is listening (``live``, reported by ``/health``), and every time the
+    subscription comes back after a gap it sends its sockets a ``resync``: the console then
+    fetches once what it may have missed, as it does when its own socket reconnects.
+    """
+
+    RETRY_CAP_SECONDS = 2.0
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._queues: Dict[asyncio.Queue[str], str] = {}
         self._pubsub: Any = None
         self.stopping = False
+        self.live = False  # subscribed, as Redis confirmed, and no error since
+        self._confirmations = 0
 
     async def start(self) -> None:
         """Subscribes before the app serves, so no push published after start-up is missed."""
-        self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self._pubsub = self.redis.pubsub()
         await self._pubsub.subscribe(keys.PUSH_CHANNEL)
 
     async def run(self) -> None:
@@ -68,19 +79,33 @@ class Hub:
                     await self.start()
                 message = await self._pubsub.get_message(timeout=1.0)
                 delay = 0.5
-                if message and message.get("type") == "message":
+                if not message:
+                    continue
+                if message.get("type") == "message":
                     self._deliver(message["data"])
+                elif message.get("type") == "subscribe":
+                    # Redis confirms every (re)subscription, also redis-py's own after a reconnect.
+                    self._subscribed()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as error:
+                self.live = False
                 logger.warning("push subscription lost (%s); retrying", type(error).__name__)
                 await self._close_pubsub()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                delay = min(delay * 2, self.RETRY_CAP_SECONDS)
+
+    def _subscribed(self) -> None:
+        self.live = True
+        self._confirmations += 1
+        if self._confirmations > 1:
+            logger.info("push subscription back; consoles resync")
+            self._deliver(json.dumps({"type": "resync"}))
 
     async def aclose(self) -> None:
         """Stops listening."""
         self.stopping = True
+        self.live = False
         await self._close_pubsub()
 
     async def _close_pubsub(self) -> None:

@@ -275,7 +275,8 @@ class ConversationPublic(BaseModel):
 
 
 class Health(BaseModel):
-    """Liveness and Redis reachability."""
+    """Liveness, Redis reachability, and whether live pushes reach this instance's consoles."""
 
     status: str
     redis: bool
+    pushes: bool

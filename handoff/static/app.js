@@ -1041,6 +1041,10 @@
         openCase(kase.id);
       }
       scheduleRefresh();
+    } else if (message.type === 'resync') {
+      // The service missed pushes (its Redis subscription was away): fetch once, as after a reconnect.
+      refreshLists();
+      if (state.case) reloadCase();
     } else if (message.type === 'conversation' && message.conversation) {
       const conversation = message.conversation;
       const index = state.conversations.findIndex((c) => c.conversation_id === conversation.conversation_id);

@@ -67,11 +67,12 @@ def redis_url(chaos_redis):
 
 
 def wait_healthy(url: str, timeout: float = 30) -> None:
-    """The handoff service answers /health with Redis reachable."""
+    """The handoff service answers /health with Redis reachable and its push subscription live."""
     def ok() -> bool:
         try:
             response = requests.get(f"{url}/health", timeout=2)
-            return response.status_code == 200 and response.json().get("redis") is True
+            body = response.json()
+            return response.status_code == 200 and body.get("redis") is True and body.get("pushes") is True
         except requests.RequestException:
             return False
     wait_until(ok, timeout=timeout, interval=0.2)

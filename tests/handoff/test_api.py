@@ -27,6 +27,7 @@ from starlette.websockets import WebSocketDisconnect
 from contract import keys
 from handoff.agents import hash_password, verify_password
 from handoff.app import create_app
+from handoff.consumer import stop_task
 from handoff.settings import OpeningHours, Settings
 from tests.fakes.packets import packet
 from tests.handoff.conftest import (
@@ -198,8 +199,29 @@ async def test_bot_token_is_required_to_open_a_case(service: Service) -> None:
 
 @pytest.mark.asyncio
 async def test_health(service: Service) -> None:
-    response = await service.client().get("/health")
-    assert response.status_code == 200 and response.json() == {"status": "ok", "redis": True}
+    client = service.client()
+    # Ready once Redis confirmed the push subscription (the hub reads that right after start-up).
+    response = await eventually(lambda: _ready(client))
+    assert response.json() == {"status": "ok", "redis": True, "pushes": True}
+
+
+async def _ready(client: httpx.AsyncClient) -> httpx.Response | None:
+    response = await client.get("/health")
+    return response if response.status_code == 200 else None
+
+
+@pytest.mark.asyncio
+async def test_health_is_degraded_while_pushes_do_not_reach_the_consoles(service: Service) -> None:
+    client = service.client()
+    await eventually(lambda: _ready(client))
+    # This instance stops listening (as the app does when it shuts down): its consoles miss pushes.
+    hub = service.app.state.hub
+    hub.stopping = True
+    await stop_task(next(t for t in asyncio.all_tasks() if t.get_name() == "handoff-push"))
+    await hub.aclose()
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "degraded", "redis": True, "pushes": False}
 
 
 # --- opening cases, queue, promises -----------------------------------------------------------------

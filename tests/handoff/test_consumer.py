@@ -25,7 +25,7 @@ from redis.asyncio import Redis  # noqa: E402
 from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: E402
 
 from contract import keys  # noqa: E402
-from handoff.consumer import EventConsumer, Hub  # noqa: E402
+from handoff.consumer import EventConsumer, Hub, stop_task  # noqa: E402
 from handoff.settings import Settings  # noqa: E402
 from handoff.store import Store  # noqa: E402
 from tests.handoff.conftest import async_fixture, eventually  # noqa: E402
@@ -229,3 +229,34 @@ async def test_one_batch_touches_once_and_pushes_each_summary_once_after_its_lin
     assert await consumer.step() == 2
     assert len(pushes.collect()) == before
     assert redis_sync.zscore(keys.conversations(), "conv-q") == pytest.approx(now - 30)
+
+
+@pytest.mark.asyncio
+async def test_the_hub_resyncs_its_consoles_when_its_subscription_comes_back(
+    redis_sync: sync_redis.Redis, redis_async: Redis,
+) -> None:
+    """Pushes published while the subscription is away are lost (pub/sub keeps nothing), so a
+    console must hear that the hub is back and fetch again; the hub is not live meanwhile."""
+    hub = Hub(redis_async)
+    console = hub.connect("eva")
+    task = asyncio.create_task(hub.run())
+    try:
+        async def live() -> bool:
+            return hub.live
+        await eventually(live)
+        await hub.publish({"type": "line", "conversation_id": "conv-r", "line": {"text": "before"}})
+        assert json.loads(await asyncio.wait_for(console.get(), 5))["line"]["text"] == "before"
+        assert console.empty()  # the first subscription is no gap: no resync
+
+        # Redis drops the hub's connection (as when it restarts); the hub subscribes again.
+        assert redis_sync.client_kill_filter(_type="pubsub") >= 1
+        assert json.loads(await asyncio.wait_for(console.get(), 10)) == {"type": "resync"}
+        assert hub.live
+        await hub.publish({"type": "line", "conversation_id": "conv-r", "line": {"text": "after"}})
+        assert json.loads(await asyncio.wait_for(console.get(), 5))["line"]["text"] == "after"
+
+    finally:
+        hub.stopping = True
+        await stop_task(task)
+        await hub.aclose()
+    assert not hub.live
