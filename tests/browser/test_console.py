@@ -226,6 +226,33 @@ def test_customer_lines_and_new_cases_arrive_live(page, service):
     assert page.evaluate("window.__same_page") is True
 
 
+def test_the_console_fetches_again_when_the_service_missed_pushes(page, service):
+    """Redis pub/sub keeps nothing for a subscriber that is away: when the service's subscription
+    comes back (Redis restarted), it tells the consoles to fetch what they may have missed."""
+    conversation_id = new_conversation_id("resync")
+    created = service.open_case(packet(
+        conversation_id, language="en", reason="request",
+        identity={"customer_id": "60418825", "name": "Emily Clarke", "verified_by": "postcode", "verified_at": None},
+        problem_description="The kettle leaks", intent="product_defect", bot_attempts=[], transcript=[]))
+    sign_in(page, service)
+    page.get_by_test_id("queue-item").filter(has_text="Emily Clarke").click()
+    expect(page.get_by_test_id("card-problem")).to_have_text("The kettle leaks")
+    page.evaluate("window.__same_page = true")
+
+    # A colleague's note whose push was lost while the service was not subscribed ...
+    missed = "Klant belde gisteren ook al"
+    service.redis.rpush(keys.case_notes(created["case_id"]), json.dumps(
+        {"agent": "noah", "text": missed, "at": "2026-12-04T10:00:00Z"}))
+    notes = page.get_by_test_id("card-notes")
+    page.wait_for_timeout(300)
+    expect(notes).not_to_contain_text(missed)
+    # ... then Redis drops the service's subscription; it subscribes again and sends a resync.
+    assert service.redis.client_kill_filter(_type="pubsub") >= 1
+    expect(notes).to_contain_text(missed)
+    assert page.evaluate("window.__same_page") is True
+    expect(page.locator("#connection")).to_have_text("Live")
+
+
 def test_claim_conflict_is_shown_in_the_alert(page, service):
     conversation_id = new_conversation_id("conflict")
     case_id = service.open_case(packet(
