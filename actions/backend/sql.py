@@ -35,6 +35,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -45,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm import Session, declarative_base, relationship, selectinload, sessionmaker
+from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
@@ -459,9 +460,18 @@ def _customer(row: CustomerRow) -> Customer:
     )
 
 
-def _order(row: OrderRow) -> Order:
+# A customer's orders, newest first, and the products on them, in order (asked on every order
+# question: built once, as _OUTAGES_AT).
+_ORDERS_OF = (select(OrderRow).where(OrderRow.customer_id == bindparam("customer_id"))
+              .order_by(OrderRow.ordered_on.desc(), OrderRow.number.desc()))
+_PRODUCTS_ON = (select(PurchaseRow.order_number, PurchaseRow.product)
+                .where(PurchaseRow.order_number.in_(bindparam("numbers", expanding=True)))
+                .order_by(PurchaseRow.id))
+
+
+def _order(row: OrderRow, items: List[str]) -> Order:
     return Order(
-        number=row.number, customer_id=row.customer_id, items=[line.product for line in row.lines],
+        number=row.number, customer_id=row.customer_id, items=items,
         status=row.status, ordered_on=row.ordered_on, expected_on=row.expected_on,
         delivered_on=row.delivered_on, carrier=row.carrier, tracking=row.tracking,
         total_cents=row.total_cents,
@@ -476,9 +486,27 @@ def _purchase(row: PurchaseRow) -> Purchase:
     )
 
 
-def _outage(row: OutageRow) -> Outage:
+# The outages at some postcode areas, active at ``started_by`` and not resolved by
+# ``resolved_after``: asked on every identification and outage report, so the statement is built
+# once (building it, with its subquery and loader option, cost more than running it: 1.1 ms a call).
+_OUTAGES_AT = (
+    select(OutageRow)
+    .where(
+        OutageRow.id.in_(select(OutagePostcodeRow.outage_id)
+                         .where(OutagePostcodeRow.postcode.in_(bindparam("areas", expanding=True)))),
+        OutageRow.started_at <= bindparam("started_by"),
+        (OutageRow.resolved_at.is_(None)) | (OutageRow.resolved_at > bindparam("resolved_after")),
+    )
+    .order_by(OutageRow.started_at, OutageRow.id)
+)
+# Their areas, in one more query (what ``selectinload`` does, without building it every time).
+_AREAS_OF = select(OutagePostcodeRow.outage_id, OutagePostcodeRow.postcode).where(
+    OutagePostcodeRow.outage_id.in_(bindparam("ids", expanding=True)))
+
+
+def _outage(row: OutageRow, postcodes: List[str]) -> Outage:
     return Outage(
-        id=row.id, service=row.service, postcodes=sorted(area.postcode for area in row.areas),
+        id=row.id, service=row.service, postcodes=sorted(postcodes),
         started_at=row.started_at, expected_fix_at=row.expected_fix_at,
         description_nl=row.description_nl, description_en=row.description_en, resolved_at=row.resolved_at,
     )
@@ -841,12 +869,13 @@ class SqlBackend:
     def orders(self, customer_id: str) -> List[Order]:
         """The customer's orders, newest first."""
         def work(session: Session) -> List[Order]:
-            rows = session.scalars(
-                select(OrderRow).options(selectinload(OrderRow.lines))
-                .where(OrderRow.customer_id == customer_id)
-                .order_by(OrderRow.ordered_on.desc(), OrderRow.number.desc())
-            ).all()
-            return [_order(row) for row in rows]
+            rows = session.scalars(_ORDERS_OF, {"customer_id": customer_id}).all()
+            if not rows:
+                return []
+            items: Dict[str, List[str]] = {row.number: [] for row in rows}
+            for number, product in session.execute(_PRODUCTS_ON, {"numbers": list(items)}):
+                items[number].append(product)
+            return [_order(row, items[row.number]) for row in rows]
         return self._run(work)
 
     def purchases(self, customer_id: str) -> List[Purchase]:
@@ -880,17 +909,14 @@ class SqlBackend:
             return []
 
         def work(session: Session) -> List[Outage]:
-            hit = select(OutagePostcodeRow.outage_id).where(OutagePostcodeRow.postcode.in_(areas))
-            rows = session.scalars(
-                select(OutageRow).options(selectinload(OutageRow.areas))
-                .where(
-                    OutageRow.id.in_(hit),
-                    OutageRow.started_at <= started_by,
-                    (OutageRow.resolved_at.is_(None)) | (OutageRow.resolved_at > resolved_after),
-                )
-                .order_by(OutageRow.started_at, OutageRow.id)
-            ).all()
-            return [_outage(row) for row in rows]
+            rows = session.scalars(_OUTAGES_AT, {"areas": list(areas), "started_by": started_by,
+                                                 "resolved_after": resolved_after}).all()
+            if not rows:
+                return []
+            postcodes: Dict[int, List[str]] = {row.id: [] for row in rows}
+            for outage_id, postcode in session.execute(_AREAS_OF, {"ids": list(postcodes)}):
+                postcodes[outage_id].append(postcode)
+            return [_outage(row, postcodes[row.id]) for row in rows]
 
         return self._run(work)
 
