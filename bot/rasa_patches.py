@@ -24,7 +24,10 @@
 - the rule policy's search for the rules that fit a conversation stopped once it is past the
   longest remaining rule, instead of walking on to the conversation's start (bot/rule_matching.py);
 - the model graph (the NLU pipeline, the policies) run node after node in an order worked out
-  once per set of targets, instead of by dask's scheduler on every run (bot/graph_runner.py).
+  once per set of targets, instead of by dask's scheduler on every run (bot/graph_runner.py);
+- with several worker processes, each listening on a socket of its own (SO_REUSEPORT), so the
+  kernel spreads the connections over them instead of the first to wake taking them all
+  (bot/reuse_port.py).
 
 :data:`RELIED_ON` lists what bot/ uses of Rasa without replacing it and that is not public API:
 the tracker store's one-read save (bot/tracker_store.py).
@@ -34,28 +37,43 @@ the tracker store relies on exists (bot/rasa_guard.py); only then it installs ev
 any other Rasa release, or with anything missing, it raises ``bot.rasa_guard.UnsupportedRasa``
 and installs nothing. The Rasa server's entry point (bot/server.py) calls it before Rasa starts;
 importing ``bot`` or any module of it installs nothing.
+
+:func:`without` takes one installed patch out for a while and puts it back (Rasa's own attributes
+meanwhile): scripts/bench_profile.py measures what each patch saves that way, in the same run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
 import rasa
 
 from bot import (action_server_down, action_validation, domain_for_actions, endpoint_sessions, event_lookup,
-                 graph_runner, local_observer, nlu_thread, rule_matching, server_listeners, slot_copy, tracker_store)
+                 graph_runner, local_observer, nlu_thread, reuse_port, rule_matching, server_listeners, slot_copy,
+                 tracker_store)
 from bot.rasa_guard import check_attribute, check_version
 from contract import log_masking
 
 
 @dataclass(frozen=True)
 class Patch:
-    """One change to Rasa: what it is for, the Rasa attributes it replaces, how it is installed."""
+    """One change to Rasa: what it is for, the Rasa attributes it replaces, how it is installed.
+
+    ``sets`` are the attributes the installation writes, when not the ``replaces`` (a patch that
+    adds an attribute Rasa does not have: it replaces what Python would otherwise look up).
+    """
 
     what: str
     replaces: Tuple[str, ...]
     install: Callable[[], None]
+    sets: Tuple[str, ...] = ()
+
+    @property
+    def writes(self) -> Tuple[str, ...]:
+        return self.sets or self.replaces
 
 
 def _mask_log_handlers_at_server_start() -> None:
@@ -83,13 +101,16 @@ PATCHES: Tuple[Patch, ...] = (
           nlu_thread.REPLACES, nlu_thread.install),
     Patch("the domain sent to the action server without its responses (bot/domain_for_actions.py)",
           domain_for_actions.REPLACES, domain_for_actions.install),
-    Patch("slots copied with a plain __copy__ (bot/slot_copy.py)", slot_copy.REPLACES, slot_copy.install),
+    Patch("slots copied with a plain __copy__ (bot/slot_copy.py)", slot_copy.REPLACES, slot_copy.install,
+          sets=slot_copy.SETS),
     Patch("the per-turn observer's own part run in the Rasa server, the action server called only when the turn "
           "needs it (bot/local_observer.py)", local_observer.REPLACES, local_observer.install),
     Patch("the rule policy's walk over the states ends past the longest remaining rule (bot/rule_matching.py)",
           rule_matching.REPLACES, rule_matching.install),
     Patch("the model graph run node after node in an order worked out once, not by dask's scheduler on every run "
           "(bot/graph_runner.py)", graph_runner.REPLACES, graph_runner.install),
+    Patch("several worker processes each listening on a socket of their own, connections spread by the kernel "
+          "(bot/reuse_port.py)", reuse_port.REPLACES, reuse_port.install),
 )
 
 RELIED_ON: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
@@ -98,6 +119,58 @@ RELIED_ON: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
 )
 
 _installed: List[Patch] = []
+_MISSING = object()
+#: What each installed patch's attributes held before it was installed (owner, name, raw value).
+_originals: Dict[Patch, List[Tuple[Any, str, Any]]] = {}
+
+
+def _slot(target: str) -> Tuple[Any, str]:
+    """The object holding ``target`` ("module:Qualified.name") and the attribute's name."""
+    module_name, _, qualified_name = target.partition(":")
+    owner: Any = importlib.import_module(module_name)
+    *path, name = qualified_name.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    return owner, name
+
+
+def _held(patch: Patch) -> List[Tuple[Any, str, Any]]:
+    """The raw values (``vars``, so static methods stay static) of what ``patch`` writes, now."""
+    held = []
+    for target in patch.writes:
+        owner, name = _slot(target)
+        held.append((owner, name, vars(owner).get(name, _MISSING)))
+    return held
+
+
+def _put(held: List[Tuple[Any, str, Any]]) -> None:
+    for owner, name, value in held:
+        if value is _MISSING:
+            if name in vars(owner):
+                delattr(owner, name)
+        else:
+            setattr(owner, name, value)
+
+
+@contextlib.contextmanager
+def without(patch: Patch) -> Iterator[None]:
+    """Rasa's own attributes instead of ``patch``'s inside the block; the patch is back after it.
+
+    Raises:
+        ValueError: ``patch`` is not installed, or a patch installed after it wrote the same
+            attribute (Rasa's own value would take that one out too).
+    """
+    if patch not in _installed:
+        raise ValueError(f"not installed: {patch.what}")
+    later = [p.what for p in _installed[_installed.index(patch) + 1:] if set(p.writes) & set(patch.writes)]
+    if later:
+        raise ValueError(f"{patch.what} cannot be taken out alone: {'; '.join(later)} wrote over it")
+    patched = _held(patch)
+    _put(_originals[patch])
+    try:
+        yield
+    finally:
+        _put(patched)
 
 
 def install(patches: Sequence[Patch] = PATCHES) -> None:
@@ -116,6 +189,7 @@ def install(patches: Sequence[Patch] = PATCHES) -> None:
             check_attribute(target, needed_for=needed_for)
     for patch in patches:
         if patch not in _installed:
+            _originals[patch] = _held(patch)
             patch.install()
             _installed.append(patch)
 

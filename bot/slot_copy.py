@@ -22,6 +22,8 @@ from rasa.shared.core.slots import Slot
 
 #: What :func:`install` changes in Rasa (the base class of every slot type).
 REPLACES = ("rasa.shared.core.slots:Slot",)
+#: The attribute it writes (Rasa's Slot has none: ``copy.copy`` falls back to ``__reduce_ex__``).
+SETS = ("rasa.shared.core.slots:Slot.__copy__",)
 
 _OWN_COPYING = ("__copy__", "__getstate__", "__setstate__", "__reduce__", "__reduce_ex__")
 

@@ -195,3 +195,74 @@ def test_every_start_of_the_assistants_rasa_server_goes_through_the_entry_point(
     assert plain == []
     assert '"-m", "bot.server", "run"' in (ROOT / "scripts" / "stack.py").read_text()
     assert "exec python -m bot.server run " in (ROOT / "deploy" / "docker" / "bot-entrypoint.sh").read_text()
+
+
+# In a fresh interpreter: every attribute the patches write, before, inside without() and after.
+WITHOUT_EACH_PATCH = """
+import json
+from bot import rasa_patches
+
+def raw(patch):
+    out = []
+    for target in patch.writes:
+        owner, name = rasa_patches._slot(target)
+        out.append(id(vars(owner).get(name)))
+    return out
+
+before = {}
+refused = ""
+try:
+    with rasa_patches.without(rasa_patches.PATCHES[0]):
+        pass
+except ValueError as error:
+    refused = str(error)
+for k, patch in enumerate(rasa_patches.PATCHES):  # one by one: what each one found when installed
+    before[patch.what] = raw(patch)
+    rasa_patches.install(rasa_patches.PATCHES[:k + 1])
+installed = {p.what: raw(p) for p in rasa_patches.PATCHES}
+all_installed = {t: v for p in rasa_patches.PATCHES for t, v in zip(p.writes, raw(p))}
+
+def everything_but(patch):
+    return {t: v for p in rasa_patches.PATCHES for t, v in zip(p.writes, raw(p)) if t not in patch.writes}
+
+def everything_installed_but(patch):
+    return {t: v for t, v in all_installed.items() if t not in patch.writes}
+inside, after, shared = {}, {}, {}
+for patch in rasa_patches.PATCHES:
+    taken_out = rasa_patches.without(patch)
+    try:
+        taken_out.__enter__()
+    except ValueError as error:
+        shared[patch.what] = str(error)
+        continue
+    inside[patch.what] = raw(patch)
+    inside[patch.what + " (others)"] = everything_but(patch) == everything_installed_but(patch)
+    taken_out.__exit__(None, None, None)
+    after[patch.what] = raw(patch)
+print(json.dumps({"before": before, "installed": installed, "inside": inside, "after": after, "refused": refused,
+                  "shared": shared}))
+"""
+
+
+def test_without_puts_rasas_own_attributes_back_for_one_patch_and_then_the_patch_again():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTION_")}
+    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", RASA_TELEMETRY_ENABLED="false")
+    done = subprocess.run([sys.executable, "-c", WITHOUT_EACH_PATCH], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["refused"].startswith("not installed")
+    # Log masking wraps configure_app, and the endpoint sessions wrap that again: taking the
+    # first out alone would take the second's wrapper with it, so it is refused.
+    masking = rasa_patches.PATCHES[2]
+    assert masking.writes == ("rasa.core.run:configure_app",)
+    assert list(found["shared"]) == [masking.what]
+    assert "bot/endpoint_sessions.py" in found["shared"][masking.what]
+    for patch in rasa_patches.PATCHES:
+        what = patch.what
+        if patch is masking:
+            continue
+        assert found["before"][what] != found["installed"][what], what
+        assert found["inside"][what] == found["before"][what], what
+        assert found["inside"][what + " (others)"] is True, what
+        assert found["after"][what] == found["installed"][what], what
