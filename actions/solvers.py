@@ -29,7 +29,9 @@ from actions.common import format_date, language, money_for, outage_notice_once,
 from actions.contact_details import MAX_CONTACT_ATTEMPTS, infer_contact_field, normalise_contact_value
 from actions.identifier_parsing import mask_email
 
-ORDER_STATES = ("processing", "shipped", "late", "delivered", "lost")
+ORDER_STATES = ("processing", "shipped", "late", "delivered", "lost", "cancelled")
+# An order that still has to come: the one meant when the customer names none.
+_CLOSED_ORDER_STATES = ("delivered", "cancelled")
 REFUND_REFUSALS = ("too_late", "not_delivered", "amount_too_high", "already_refunded")
 
 
@@ -67,7 +69,7 @@ async def solve_opening_hours(dispatcher: CollectingDispatcher, tracker: Tracker
 def _pick_order(orders: List[Order], wanted: Optional[str]) -> Optional[Order]:
     if wanted:
         return next((o for o in orders if o.number == wanted), None)
-    candidates = [o for o in orders if o.status != "delivered"] or orders
+    candidates = [o for o in orders if o.status not in _CLOSED_ORDER_STATES] or orders
     return candidates[0] if candidates else None
 
 

@@ -207,6 +207,32 @@ def test_order_status_of_the_customers_open_order(domain):
     assert slot_events(events)["bot_attempts"] == ["order_status:order 2024118832 shipped"]
 
 
+class CancelledThenShipped:
+    """A customer who cancelled one order and has another one on its way (newest first)."""
+
+    def orders(self, customer_id):
+        import datetime as dt
+
+        from actions.backend.base import Order
+        return [Order("2024120001", customer_id, ["waterkoker"], "cancelled", dt.date(2024, 12, 1)),
+                Order("2024110002", customer_id, ["airfryer"], "shipped", dt.date(2024, 11, 20),
+                      expected_on=dt.date(2024, 12, 3), carrier="PostNL", tracking="3SABC123")]
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_a_cancelled_order_is_told_as_cancelled_and_not_taken_for_the_open_one(domain, monkeypatch, language):
+    monkeypatch.setattr("actions.solvers.get_async_backend", lambda: AsyncBackend(CancelledThenShipped()))
+    slots = {"customer_id": "48213377", "problem_intent": "order_status", "language": language}
+    # Which order? The one still to come, not the newer cancelled one.
+    dispatcher, _ = run(ActionSolveProblem(), make_tracker(slots=slots), domain)
+    assert responses(dispatcher)[0] == "utter_order_shipped"
+    # The cancelled one, asked by its number: its status, no apology and no person.
+    dispatcher, events = run(ActionSolveProblem(), make_tracker(slots={**slots, "order_number": "2024120001"}), domain)
+    assert responses(dispatcher) == ["utter_order_cancelled", "utter_anything_else"]
+    assert dispatcher.messages[0]["order_items"] == "waterkoker"
+    assert slot_events(events).get("handoff_reason") is None
+
+
 def test_someone_elses_order_number_is_refused_like_an_unknown_one(domain):
     replies = []
     for number in ("2024120451", "1999999999"):  # Pieter's order, and no order at all

@@ -125,14 +125,19 @@ print(json.dumps({"imported": imported, "after_imports": after_imports, **starte
 """
 
 
-@pytest.fixture(scope="module")
-def fresh_process():
+def run_fresh(script: str) -> Any:
+    """What ``script`` prints last, as JSON, run in a new interpreter (nothing installed yet)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACTION_")}
     env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", RASA_TELEMETRY_ENABLED="false")
-    done = subprocess.run([sys.executable, "-c", IMPORTS_THEN_ENTRY_POINT], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def fresh_process():
+    return run_fresh(IMPORTS_THEN_ENTRY_POINT)
 
 
 def test_importing_bot_changes_nothing_in_rasa(fresh_process):
@@ -245,12 +250,7 @@ print(json.dumps({"before": before, "installed": installed, "inside": inside, "a
 
 
 def test_without_puts_rasas_own_attributes_back_for_one_patch_and_then_the_patch_again():
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTION_")}
-    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2", RASA_TELEMETRY_ENABLED="false")
-    done = subprocess.run([sys.executable, "-c", WITHOUT_EACH_PATCH], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    found = run_fresh(WITHOUT_EACH_PATCH)
     assert found["refused"].startswith("not installed")
     # Log masking wraps configure_app, and the endpoint sessions wrap that again: taking the
     # first out alone would take the second's wrapper with it, so it is refused.
