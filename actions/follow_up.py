@@ -119,6 +119,10 @@ async def order(dispatcher: CollectingDispatcher, tracker: Tracker, kind: str, f
         return Answer(f"order {found.number} delivered")
     if found.status in ("lost",):
         return Answer(f"order {found.number} lost", handoff_reason="complexity")
+    if found.status == "cancelled":
+        # When, faster, not received: it was cancelled and will not come.
+        dispatcher.utter_message(response="utter_follow_up_order_cancelled", **values)
+        return Answer(f"order {found.number} cancelled")
     due = found.expected_on is not None and found.expected_on >= dt.date.today()
     if kind == "not_solved":
         if not due or found.status == "late" or _said_before(tracker, "order_status", "not_solved"):

@@ -97,3 +97,15 @@ def responses(dispatcher: CollectingDispatcher) -> List[str]:
 
 def slot_events(events: List[Dict[str, Any]]) -> Dict[str, Any]:
     return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+class CancelledThenShipped:
+    """A customer who cancelled one order and has another one on its way (newest first)."""
+
+    def orders(self, customer_id):
+        import datetime as dt
+
+        from actions.backend.base import Order
+        return [Order("2024120001", customer_id, ["waterkoker"], "cancelled", dt.date(2024, 12, 1)),
+                Order("2024110002", customer_id, ["airfryer"], "shipped", dt.date(2024, 11, 20),
+                      expected_on=dt.date(2024, 12, 3), carrier="PostNL", tracking="3SABC123")]

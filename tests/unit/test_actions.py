@@ -13,7 +13,7 @@ from actions.not_understood import ActionHandleMiss
 from actions.problems import ActionSolveProblem, ActionTakeProblem
 from actions.session import ActionObserveTurn, ActionSessionStart
 from bot.language import get_detector
-from tests.unit.conftest import make_tracker, responses, slot_events
+from tests.unit.conftest import CancelledThenShipped, make_tracker, responses, slot_events
 
 LANGUAGES = ["nl", "en"]
 
@@ -205,18 +205,6 @@ def test_order_status_of_the_customers_open_order(domain):
     assert responses(dispatcher) == ["utter_order_shipped", "utter_anything_else"]
     assert dispatcher.messages[0]["tracking"] == "3SHLDR0012345"
     assert slot_events(events)["bot_attempts"] == ["order_status:order 2024118832 shipped"]
-
-
-class CancelledThenShipped:
-    """A customer who cancelled one order and has another one on its way (newest first)."""
-
-    def orders(self, customer_id):
-        import datetime as dt
-
-        from actions.backend.base import Order
-        return [Order("2024120001", customer_id, ["waterkoker"], "cancelled", dt.date(2024, 12, 1)),
-                Order("2024110002", customer_id, ["airfryer"], "shipped", dt.date(2024, 11, 20),
-                      expected_on=dt.date(2024, 12, 3), carrier="PostNL", tracking="3SABC123")]
 
 
 @pytest.mark.parametrize("language", ["nl", "en"])

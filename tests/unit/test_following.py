@@ -11,6 +11,7 @@ import time
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.backend import AsyncBackend
 from actions.contact_details import infer_contact_field
 from actions.follow_up import ActionFollowUp
 from actions.knowledge import ActionAnswerKnowledge
@@ -18,7 +19,7 @@ from actions.identification import ActionAskIdentifier, ActionAskPostcode, Actio
 from actions.problems import ActionOutOfScope, ActionSolveProblem, ActionTakeProblem
 from actions.session import ActionAcknowledge, ActionObserveTurn
 from bot.nlu.identity_intent import identity_intent
-from tests.unit.conftest import make_tracker, responses, slot_events
+from tests.unit.conftest import CancelledThenShipped, make_tracker, responses, slot_events
 
 LANGUAGES = ["nl", "en"]
 LOTTE = {"customer_id": "39481726", "customer_name": "Lotte Visser", "identity_verified_by": "customer_number+postcode",
@@ -539,6 +540,19 @@ def test_how_long_for_an_order_still_being_prepared(domain, language):
     dispatcher, _ = run(ActionFollowUp(), make_tracker("is it on its way?", "ask_when", language=language, slots=emily),
                         domain)
     assert responses(dispatcher) == ["utter_follow_up_order_processing"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("kind, text", [("ask_when", "waar blijft hij nou"), ("ask_faster", "can it come sooner"),
+                                        ("not_solved", "still nothing here")])
+def test_an_order_cancelled_meanwhile_is_said_to_be_cancelled_whatever_is_asked(domain, monkeypatch, language, kind,
+                                                                                 text):
+    monkeypatch.setattr("actions.follow_up.get_async_backend", lambda: AsyncBackend(CancelledThenShipped()))
+    asked = {**SANNE, "last_topic": "order_status", "topic_facts": {"order_number": "2024120001"}}
+    dispatcher, events = run(ActionFollowUp(), make_tracker(text, kind, language=language, slots=asked), domain)
+    assert responses(dispatcher) == ["utter_follow_up_order_cancelled"]
+    assert dispatcher.messages[0]["order_number"] == "2024120001"
+    assert slot_events(events).get("handoff_reason") is None
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
