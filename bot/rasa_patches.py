@@ -124,7 +124,7 @@ _MISSING = object()
 _originals: Dict[Patch, List[Tuple[Any, str, Any]]] = {}
 
 
-def _slot(target: str) -> Tuple[Any, str]:
+def _owner_and_name(target: str) -> Tuple[Any, str]:
     """The object holding ``target`` ("module:Qualified.name") and the attribute's name."""
     module_name, _, qualified_name = target.partition(":")
     owner: Any = importlib.import_module(module_name)
@@ -138,7 +138,7 @@ def _held(patch: Patch) -> List[Tuple[Any, str, Any]]:
     """The raw values (``vars``, so static methods stay static) of what ``patch`` writes, now."""
     held = []
     for target in patch.writes:
-        owner, name = _slot(target)
+        owner, name = _owner_and_name(target)
         held.append((owner, name, vars(owner).get(name, _MISSING)))
     return held
 

@@ -1,6 +1,7 @@
 """The Rasa server's worker processes each get their share of the connections (SO_REUSEPORT).
 
-With ``SANIC_WORKERS`` > 1 (``make run`` and the deploy files start two), Sanic 21.12 binds one
+With ``SANIC_WORKERS`` > 1 (``make run`` starts two; the deploy files run one process per
+container and scale by replicas behind their load balancer), Sanic 21.12 binds one
 listening socket in its main process and every worker accepts from that one socket. Whichever
 worker wakes first accepts every connection waiting (asyncio accepts up to the backlog per
 wake-up), and a connection stays with the worker that accepted it: measured with 96 simulated

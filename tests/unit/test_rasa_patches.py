@@ -210,7 +210,7 @@ from bot import rasa_patches
 def raw(patch):
     out = []
     for target in patch.writes:
-        owner, name = rasa_patches._slot(target)
+        owner, name = rasa_patches._owner_and_name(target)
         out.append(id(vars(owner).get(name)))
     return out
 
