@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm import Session, declarative_base, relationship, sessionmaker
+from sqlalchemy.orm import Session, declarative_base, sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
@@ -176,8 +176,6 @@ class OrderRow(Base):
     tracking = Column(String(60))
     total_cents = Column(Integer, nullable=False, default=0)
 
-    lines = relationship("PurchaseRow", order_by="PurchaseRow.id", lazy="raise")
-
 
 class PurchaseRow(Base):
     """One order line: a product with its warranty."""
@@ -207,8 +205,6 @@ class OutageRow(Base):
     resolved_at = Column(UtcDateTime)
     description_nl = Column(Text, nullable=False)
     description_en = Column(Text, nullable=False)
-
-    areas = relationship("OutagePostcodeRow", cascade="all, delete-orphan", lazy="raise")
 
 
 class OutagePostcodeRow(Base):
@@ -465,7 +461,7 @@ def _customer(row: CustomerRow) -> Customer:
 _ORDERS_OF = (select(OrderRow).where(OrderRow.customer_id == bindparam("customer_id"))
               .order_by(OrderRow.ordered_on.desc(), OrderRow.number.desc()))
 _PRODUCTS_ON = (select(PurchaseRow.order_number, PurchaseRow.product)
-                .where(PurchaseRow.order_number.in_(bindparam("numbers", expanding=True)))
+                .where(PurchaseRow.order_number.in_(bindparam("keys", expanding=True)))
                 .order_by(PurchaseRow.id))
 
 
@@ -501,7 +497,15 @@ _OUTAGES_AT = (
 )
 # Their areas, in one more query (what ``selectinload`` does, without building it every time).
 _AREAS_OF = select(OutagePostcodeRow.outage_id, OutagePostcodeRow.postcode).where(
-    OutagePostcodeRow.outage_id.in_(bindparam("ids", expanding=True)))
+    OutagePostcodeRow.outage_id.in_(bindparam("keys", expanding=True)))
+
+
+def _grouped(session: Session, statement: Any, keys: List[Any]) -> Dict[Any, List[str]]:
+    """The values of each key from ``statement`` (rows of key and value, ``keys`` bound as "keys")."""
+    found: Dict[Any, List[str]] = {key: [] for key in keys}
+    for key, value in session.execute(statement, {"keys": keys}):
+        found[key].append(value)
+    return found
 
 
 def _outage(row: OutageRow, postcodes: List[str]) -> Outage:
@@ -870,11 +874,7 @@ class SqlBackend:
         """The customer's orders, newest first."""
         def work(session: Session) -> List[Order]:
             rows = session.scalars(_ORDERS_OF, {"customer_id": customer_id}).all()
-            if not rows:
-                return []
-            items: Dict[str, List[str]] = {row.number: [] for row in rows}
-            for number, product in session.execute(_PRODUCTS_ON, {"numbers": list(items)}):
-                items[number].append(product)
+            items = _grouped(session, _PRODUCTS_ON, [row.number for row in rows]) if rows else {}
             return [_order(row, items[row.number]) for row in rows]
         return self._run(work)
 
@@ -911,11 +911,7 @@ class SqlBackend:
         def work(session: Session) -> List[Outage]:
             rows = session.scalars(_OUTAGES_AT, {"areas": list(areas), "started_by": started_by,
                                                  "resolved_after": resolved_after}).all()
-            if not rows:
-                return []
-            postcodes: Dict[int, List[str]] = {row.id: [] for row in rows}
-            for outage_id, postcode in session.execute(_AREAS_OF, {"ids": list(postcodes)}):
-                postcodes[outage_id].append(postcode)
+            postcodes = _grouped(session, _AREAS_OF, [row.id for row in rows]) if rows else {}
             return [_outage(row, postcodes[row.id]) for row in rows]
 
         return self._run(work)

@@ -1,6 +1,7 @@
 """Helpers for action tests: real rasa-sdk trackers and the project's real domain."""
 
 import asyncio
+import datetime as dt
 import functools
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -9,6 +10,8 @@ import pytest
 from rasa.shared.core.domain import Domain
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend.base import Order
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,9 +106,6 @@ class CancelledThenShipped:
     """A customer who cancelled one order and has another one on its way (newest first)."""
 
     def orders(self, customer_id):
-        import datetime as dt
-
-        from actions.backend.base import Order
         return [Order("2024120001", customer_id, ["waterkoker"], "cancelled", dt.date(2024, 12, 1)),
                 Order("2024110002", customer_id, ["airfryer"], "shipped", dt.date(2024, 11, 20),
                       expected_on=dt.date(2024, 12, 3), carrier="PostNL", tracking="3SABC123")]
